@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make run` and `make test`. Each builds .venv itself when missing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint bench install clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/bedrock-evals run +experiment=quickstart
+
+test: $(STAMP)
+	@bash tests/setup-browser.sh
+	$(BIN)/ruff check evals tests bench
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check evals tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_emulator.py
+
+clean-venv:
+	rm -rf $(VENV)
