@@ -1,0 +1,44 @@
+"""`bedrock-evals` entry point: dispatches sub-commands; each sub-command module owns its own arguments."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from evals.errors import UserInputError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("evals.run_cli", "plan, run and report a suite (Hydra overrides follow)"),
+    "report": ("evals.report.cli", "re-render report.html from one or more run directories"),
+    "compare": ("evals.compare", "compare two runs (or two cells of one run)"),
+    "gate": ("evals.gate", "CI regression gate over two runs: exit 0 pass, 1 fail, 2 bad input, 3 inconclusive"),
+    "history": ("evals.history", "list indexed runs and a metric's trend"),
+    "emulator": ("evals.emulator.cli", "serve the local Bedrock runtime emulator until stopped"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: bedrock-evals COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<10} {summary}" for name, (_, summary) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        print(f"bedrock-evals: unknown command {command!r}\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    try:
+        return int(module.main(rest) or 0)
+    except UserInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Structured config schemas (Hydra ConfigStore) and composition with one-line errors.
+
+Only this module and the run CLI import Hydra. Secrets are never config values: credentials come from the
+environment or the emulator's endpoints file at run time, so they can never land in a saved config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from evals.errors import UserInputError
+from evals.paths import CONF_DIR
+
+
+@dataclass
+class FaultsConf:
+    """Per-request probabilities of each injected fault (emulator only)."""
+
+    throttle: float = 0.0
+    model_not_ready: float = 0.0
+    internal_error: float = 0.0
+    service_unavailable: float = 0.0
+    model_timeout: float = 0.0
+    connection_reset: float = 0.0
+    stall_before_first_byte: float = 0.0
+    stall_ms: float = 2000.0
+    midstream_exception: float = 0.0
+    slow_trickle: float = 0.0
+    trickle_delay_ms: float = 50.0
+
+
+@dataclass
+class TargetConf:
+    """Where requests go. `local` starts the emulator; `aws` uses real endpoints and the standard chain."""
+
+    kind: str = MISSING  # local | aws
+    auth: str = "sigv4"  # local: sigv4 | bearer; aws: auto (the standard credential chain decides)
+    latency_profile: str = "realistic"  # realistic | zero | fixed (emulator)
+    latency_scale: float = 1.0
+    fixed_latency_ms: float = 0.0
+    fixed_ttft_ms: float = 0.0
+    engine: str = "synthetic"  # synthetic | echo | oracle (emulator)
+    oracle_accuracy: float = 0.8
+    quota_scale: float = 1.0
+    seed: int | None = None  # emulator seed; defaults to run.seed
+    faults: FaultsConf = field(default_factory=FaultsConf)
+    aws_profile: str | None = None  # a profile *name* from ~/.aws, never a key
+
+
+@dataclass
+class LoadConf:
+    """Load profile: closed keeps N in flight; constant/poisson are open-loop; sweep runs levels in turn."""
+
+    strategy: str = MISSING  # closed | constant | poisson | sweep
+    concurrency: int = 4
+    rate: float | None = None  # requests/s for open-loop strategies
+    duration_s: float | None = None
+    max_requests: int | None = None
+    warmup_requests: int = 0
+    max_in_flight: int = 256  # open-loop worker pool; lag shows when it is not enough
+    sweep_of: str = "concurrency"  # sweep levels are concurrency (closed) or rate (poisson)
+    levels: list[float] = field(default_factory=list)
+
+
+@dataclass
+class TransportConf:
+    retry_mode: str = "standard"  # standard | adaptive | legacy
+    max_attempts: int = 3
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 120.0
+    client_rate_limit: bool = True  # honour the card's RPM/TPM on the client side
+    invoke_body_style: str = "prompt"  # prompt | messages
+
+
+@dataclass
+class RunConf:
+    repeats: int = 1
+    seed: int = 0
+    out_dir: str = "reports"
+    name: str | None = None  # optional label added to the run id
+    resume: str | None = None  # RUN_DIR to resume
+    max_tokens_total: int | None = None
+    max_cost_usd: float | None = None
+    client_bound_lag_ms: float = 10.0  # send-lag p99 above this flags the run client-bound
+    drain_timeout_s: float = 30.0  # bound on waiting for in-flight requests at Ctrl-C
+    progress: bool = True
+    report: bool = True
+
+
+@dataclass
+class Config:
+    target: TargetConf = MISSING
+    model: Any = MISSING  # a model card (conf/model/*.yaml); validated by evals.cards
+    suite: Any = MISSING  # a suite node (conf/suite/*.yaml); validated by evals.suites
+    load: LoadConf = MISSING
+    apis: list[str] = field(default_factory=lambda: ["converse", "invoke"])
+    regions: list[str] | None = None  # None: the card's source regions
+    tiers: list[str] = field(default_factory=lambda: ["default"])
+    run: RunConf = field(default_factory=RunConf)
+    transport: TransportConf = field(default_factory=TransportConf)
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    cs.store(group="target", name="base_target", node=TargetConf)
+    cs.store(group="load", name="base_load", node=LoadConf)
+
+
+def _one_line(err: BaseException) -> str:
+    """Hydra/OmegaConf messages span lines; keep the message and the full key on one line."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    cur: BaseException | None = err
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        text = " ".join(line.strip() for line in str(cur).splitlines() if line.strip())
+        if text and text not in parts:
+            parts.append(text)
+        cur = cur.__cause__ or cur.__context__
+    return parts[-1] if parts else type(err).__name__
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """Compose conf/config.yaml with command-line overrides; any error becomes a one-line UserInputError."""
+    register_configs()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="bedrock-evals"):
+            cfg = compose(config_name="config", overrides=overrides)
+        OmegaConf.resolve(cfg)
+    except (HydraException, OmegaConfBaseException, ValueError) as err:
+        raise UserInputError(f"config: {_one_line(err)}") from None
+    finally:
+        GlobalHydra.instance().clear()
+    return cfg

@@ -1,0 +1,63 @@
+"""The short end-of-run table printed to the terminal (the full statistics live in the HTML report)."""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+import numpy as np
+
+
+def send_lag_p99(records: Sequence[Mapping[str, Any]]) -> float | None:
+    lags = [r["send_lag_ms"] for r in records if r.get("send_lag_ms") is not None and not r.get("warmup")]
+    return round(float(np.percentile(lags, 99)), 3) if lags else None
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (suite, region, api, tier): counts, latency p50/p90, accuracy over scored requests."""
+    cells: dict[tuple[str, str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for rec in records:
+        if not rec.get("warmup"):
+            cells[(rec["suite"], rec["region"], rec["api"], rec["tier"])].append(rec)
+    rows = []
+    for (suite, region, api, tier), recs in sorted(cells.items()):
+        ok = [r for r in recs if r["status"] == "ok"]
+        lat = np.array([r["latency_ms"] for r in ok if r["latency_ms"] is not None])
+        scores = [r["score"] for r in ok if r.get("score") is not None]
+        rows.append({
+            "suite": suite, "region": region, "api": api, "tier": tier,
+            "n": len(recs), "ok": len(ok), "errors": len(recs) - len(ok),
+            "throttled": sum(1 for r in recs if r.get("throttles")),
+            "p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
+            "p90_ms": float(np.percentile(lat, 90)) if lat.size else None,
+            "accuracy": float(np.mean(scores)) if scores else None,
+        })
+    return rows
+
+
+def print_summary(records: Sequence[Mapping[str, Any]], run_info: Mapping[str, Any], out: TextIO = sys.stderr) -> None:
+    header = f"{'suite':<14}{'region':<11}{'api':<16}{'tier':<8}{'n':>6}{'ok':>6}{'err':>5}{'thr':>5}" \
+             f"{'p50 ms':>9}{'p90 ms':>9}{'score':>7}"
+    print(header, file=out)
+    for row in summary_rows(records):
+        print(
+            f"{row['suite'][:13]:<14}{row['region']:<11}{row['api']:<16}{row['tier']:<8}{row['n']:>6}{row['ok']:>6}"
+            f"{row['errors']:>5}{row['throttled']:>5}{_fmt(row['p50_ms'], 1):>9}{_fmt(row['p90_ms'], 1):>9}"
+            f"{_fmt(row['accuracy'], 3):>7}",
+            file=out,
+        )
+    target = run_info.get("target", {})
+    if target.get("emulator"):
+        print(f"note: {target['note']}", file=out)
+    flags = run_info.get("flags", {})
+    if flags.get("client_bound"):
+        print(f"warning: client-bound run: send-lag p99 {flags['send_lag_p99_ms']} ms; the client, not the "
+              "service, limited the offered load", file=out)
+    print(f"status: {run_info.get('status')}" + (f" ({run_info['stop_detail']})" if run_info.get("stop_detail")
+                                                  else ""), file=out)

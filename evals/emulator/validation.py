@@ -1,0 +1,444 @@
+"""Parse and validate request bodies the way Bedrock does, producing one normalized `GenRequest`.
+
+Every message Bedrock answers with lives in `MESSAGES` so the unconfirmed ones are easy to find and change.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from evals.cards import ModelCard
+from evals.emulator import tokenizer
+from evals.emulator.wire import BedrockError
+
+MESSAGES = {
+    # Sourced (seen in real responses)
+    "max_tokens": "The maximum tokens you requested exceeds the model limit of {limit}. Try again with a maximum "
+    "tokens value that is lower than {limit}.",
+    "first_user": "A conversation must start with a user message. Try again with a conversation that starts with "
+    "a user message.",
+    "alternate": "A conversation must alternate between user and assistant roles. Make sure the conversation "
+    "alternates between user and assistant roles and try again.",
+    "too_long": "Input is too long for requested model.",
+    "tools": "This model doesn't support tool use.",
+    # Coral's generic constraint message format (sourced shape, field paths ours)
+    "le": "1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: Member must "
+    "have value less than or equal to {limit}",
+    "ge": "1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: Member must "
+    "have value greater than or equal to {limit}",
+    "null": "1 validation error detected: Value null at '{path}' failed to satisfy constraint: Member must not "
+    "be null",
+    # InvokeModel model-native body errors ("Malformed input request: ..." shape is sourced; details ours)
+    "invoke_json": "Malformed input request: {detail}, please reformat your input and try again.",
+    # UNCONFIRMED wording
+    "bad_json": "Malformed input request, please reformat your input and try again.",
+    "streaming": "The model is unsupported for streaming.",
+    "service_tier": "The provided service tier {tier} is not supported for this model.",
+    "performance": "The provided performance configuration latency {latency} is not supported for this model.",
+    "context_sum": "The sum of input tokens ({input}) and maximum output tokens ({max}) exceeds the model's "
+    "context window of {window} tokens.",
+    "no_images": "This model doesn't support image input.",
+    "image_count": "Too many images: at most {limit} images are allowed in a request.",
+    "image_bytes": "The image size ({size} bytes) exceeds the maximum of {limit} bytes.",
+    "image_px": "The image dimensions {w}x{h} exceed the maximum of {limit} pixels per side.",
+    "image_format": "The provided image format {declared} does not match the image bytes ({actual}).",
+    "image_unsupported": "The image format {actual} is not supported for this model.",
+    "image_decode": "Unable to process the provided image.",
+    "image_role": "Images are only allowed in user messages.",
+    "content_block": "The content block {block} is not supported for this model.",
+    "count_tokens": "The provided model doesn't support counting tokens.",
+    "count_tokens_input": "The input must contain exactly one of converse or invokeModel.",
+}
+
+PIL_FORMATS = {"PNG": "png", "JPEG": "jpeg", "GIF": "gif", "WEBP": "webp"}
+TEMPLATES = {
+    "llama4": ("<|begin_of_text|>", "<|header_start|>{role}<|header_end|>\n\n", "<|eot|>"),
+    "llama3": ("<|begin_of_text|>", "<|start_header_id|>{role}<|end_header_id|>\n\n", "<|eot_id|>"),
+}
+_LLAMA_TURN = re.compile(
+    r"(?:<\|header_start\|>|<\|start_header_id\|>)(\w+)(?:<\|header_end\|>|<\|end_header_id\|>)\n\n(.*?)"
+    r"(?:<\|eot\|>|<\|eot_id\|>|$)",
+    re.S,
+)
+
+
+def invalid(key: str, **fmt: Any) -> BedrockError:
+    return BedrockError("ValidationException", MESSAGES[key].format(**fmt))
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    format: str
+    width: int
+    height: int
+    nbytes: int
+    digest: str
+
+    @property
+    def megapixels(self) -> float:
+        return self.width * self.height / 1e6
+
+
+@dataclass
+class GenRequest:
+    """A generation request in one shape, whatever API it came through."""
+
+    style: str  # converse | prompt | messages
+    turns: list[tuple[str, str, int]]  # role, text, number of images
+    system: list[str] = field(default_factory=list)
+    images: list[ImageInput] = field(default_factory=list)
+    raw_prompt: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop_sequences: list[str] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    service_tier: str | None = None
+    performance_latency: str | None = None
+    input_tokens: int = 0
+    canonical: str = ""
+
+    @property
+    def user_text(self) -> str:
+        """The last user message's text (what the echo engine returns)."""
+        for role, text, _ in reversed(self.turns):
+            if role == "user":
+                return text
+        return self.raw_prompt or ""
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8")) if body else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise invalid("bad_json") from None
+
+
+def chat_prompt(card: ModelCard, system: list[str], turns: list[tuple[str, str, int]]) -> str:
+    """The model's chat template applied to the conversation (images as `<|image|>` placeholders)."""
+    begin, header, eot = TEMPLATES.get(card.family, TEMPLATES["llama4"])
+    parts = [begin]
+    if system:
+        parts.append(header.format(role="system") + "\n".join(system) + eot)
+    for role, text, n_images in turns:
+        parts.append(header.format(role=role) + "<|image|>" * n_images + text + eot)
+    parts.append(header.format(role="assistant"))
+    return "".join(parts)
+
+
+def check_image(card: ModelCard, data: bytes, declared: str | None, images: list[ImageInput]) -> ImageInput:
+    """Card limits, then decode with Pillow to learn the real format and size."""
+    if "image" not in card.input_modalities:
+        raise invalid("no_images")
+    limits = card.images
+    if limits.max_count and len(images) + 1 > limits.max_count:
+        raise invalid("image_count", limit=limits.max_count)
+    if limits.max_bytes and len(data) > limits.max_bytes:
+        raise invalid("image_bytes", size=len(data), limit=limits.max_bytes)
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            actual = PIL_FORMATS.get(img.format or "", (img.format or "unknown").lower())
+            width, height = img.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise invalid("image_decode") from None
+    if declared is not None and declared != actual:
+        raise invalid("image_format", declared=declared, actual=actual)
+    if limits.formats and actual not in limits.formats:
+        raise invalid("image_unsupported", actual=actual)
+    if limits.max_side_px and max(width, height) > limits.max_side_px:
+        raise invalid("image_px", w=width, h=height, limit=limits.max_side_px)
+    return ImageInput(actual, width, height, len(data), hashlib.sha256(data).hexdigest()[:16])
+
+
+def _b64(value: Any, path: str) -> bytes:
+    if not isinstance(value, str):
+        raise invalid("null", path=path)
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("image_decode") from None
+
+
+def _range(value: Any, path: str, low: float, high: float, style: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise invalid("bad_json")
+    if value > high:
+        if style == "converse":
+            raise invalid("le", value=value, path=path, limit=_num(high))
+        raise invalid("invoke_json", detail=f"#/{path}: {value} is not less or equal to {_num(high)}")
+    if value < low:
+        if style == "converse":
+            raise invalid("ge", value=value, path=path, limit=_num(low))
+        raise invalid("invoke_json", detail=f"#/{path}: {value} is not greater or equal to {_num(low)}")
+    return float(value)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _max_tokens(card: ModelCard, value: Any, path: str, style: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if style == "converse":
+            raise invalid("bad_json")
+        raise invalid("invoke_json", detail=f"#/{path}: expected type: Integer, found: {type(value).__name__}")
+    if value < 1:
+        if style == "converse":
+            raise invalid("ge", value=value, path=path, limit=1)
+        raise invalid("invoke_json", detail=f"#/{path}: {value} is not greater or equal to 1")
+    if value > card.max_output_tokens:
+        if style == "converse":
+            raise invalid("max_tokens", limit=card.max_output_tokens)
+        raise invalid("invoke_json", detail=f"#/{path}: {value} is not less or equal to {card.max_output_tokens}")
+    return value
+
+
+def _check_metadata(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise invalid("bad_json")
+    return dict(value)
+
+
+def _finish(card: ModelCard, req: GenRequest, prompt: str) -> GenRequest:
+    """Token count, context-window rule and the canonical hash that seeds the engines."""
+    req.input_tokens = tokenizer.count(prompt) + sum(tokenizer.image_tokens(i.width, i.height) for i in req.images)
+    # Rule: input alone over the window -> "Input is too long"; input + an explicit max output over it -> sum rule.
+    if req.input_tokens > card.context_window:
+        raise invalid("too_long")
+    if req.max_tokens is not None and req.input_tokens + req.max_tokens > card.context_window:
+        raise invalid("context_sum", input=req.input_tokens, max=req.max_tokens, window=card.context_window)
+    canon = {
+        "model": card.model_id,
+        "prompt": prompt,
+        "images": [i.digest for i in req.images],
+        "max": req.max_tokens,
+        "t": req.temperature,
+        "p": req.top_p,
+        "stop": req.stop_sequences,
+    }
+    req.canonical = hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
+    return req
+
+
+def check_tier(card: ModelCard, tier: str | None, latency: str | None) -> None:
+    if tier is not None and tier not in card.service_tiers:
+        raise invalid("service_tier", tier=tier)
+    if latency is not None and latency not in card.performance_latency:
+        raise invalid("performance", latency=latency)
+
+
+def converse_messages(card: ModelCard, body: dict[str, Any]) -> tuple[list[str], list[tuple[str, str, int]],
+                                                                     list[ImageInput]]:
+    """Messages and system of a Converse(-shaped) body, images decoded and checked."""
+    messages = body.get("messages")
+    if messages is None:
+        raise invalid("null", path="messages")
+    if not isinstance(messages, list):
+        raise invalid("bad_json")
+    if not messages or not isinstance(messages[0], dict) or messages[0].get("role") != "user":
+        raise invalid("first_user")
+    system: list[str] = []
+    for i, block in enumerate(body.get("system") or []):
+        if not isinstance(block, dict) or not isinstance(block.get("text"), str):
+            raise invalid("null", path=f"system.{i + 1}.member.text")
+        system.append(block["text"])
+    turns: list[tuple[str, str, int]] = []
+    images: list[ImageInput] = []
+    previous = None
+    for mi, msg in enumerate(messages):
+        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
+            raise invalid("null", path=f"messages.{mi + 1}.member.role")
+        role = msg["role"]
+        if role == previous:
+            raise invalid("alternate")
+        previous = role
+        content = msg.get("content")
+        if not isinstance(content, list):
+            raise invalid("null", path=f"messages.{mi + 1}.member.content")
+        texts: list[str] = []
+        n_images = 0
+        for block in content:
+            if not isinstance(block, dict) or len(block) != 1:
+                raise invalid("bad_json")
+            kind, value = next(iter(block.items()))
+            if kind == "text" and isinstance(value, str):
+                texts.append(value)
+            elif kind == "image" and isinstance(value, dict):
+                if role != "user":
+                    raise invalid("image_role")
+                data = _b64((value.get("source") or {}).get("bytes"), f"messages.{mi + 1}.member.content.image")
+                images.append(check_image(card, data, value.get("format"), images))
+                n_images += 1
+            elif kind in ("toolUse", "toolResult"):
+                raise invalid("tools")
+            else:
+                raise invalid("content_block", block=kind)
+        turns.append((role, "\n".join(texts), n_images))
+    return system, turns, images
+
+
+def converse_request(card: ModelCard, body: Any) -> GenRequest:
+    """Converse / ConverseStream body -> GenRequest."""
+    if not isinstance(body, dict):
+        raise invalid("bad_json")
+    if body.get("toolConfig"):
+        raise invalid("tools")
+    system, turns, images = converse_messages(card, body)
+    cfg = body.get("inferenceConfig") or {}
+    if not isinstance(cfg, dict):
+        raise invalid("bad_json")
+    stops = cfg.get("stopSequences") or []
+    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+        raise invalid("bad_json")
+    tier = (body.get("serviceTier") or {}).get("type") if isinstance(body.get("serviceTier"), dict) else None
+    perf = body.get("performanceConfig")
+    latency = perf.get("latency") if isinstance(perf, dict) else None
+    check_tier(card, tier, latency)
+    req = GenRequest(
+        style="converse",
+        turns=turns,
+        system=system,
+        images=images,
+        max_tokens=_max_tokens(card, cfg.get("maxTokens"), "inferenceConfig.maxTokens", "converse"),
+        temperature=_range(cfg.get("temperature"), "inferenceConfig.temperature", 0, 1, "converse"),
+        top_p=_range(cfg.get("topP"), "inferenceConfig.topP", 0, 1, "converse"),
+        stop_sequences=list(stops),
+        metadata=_check_metadata(body.get("requestMetadata")),
+        service_tier=tier,
+        performance_latency=latency,
+    )
+    return _finish(card, req, chat_prompt(card, system, turns))
+
+
+def _turns_from_prompt(prompt: str) -> list[tuple[str, str, int]]:
+    """Recover the turns of a chat-templated Llama prompt (for echo and oracle); a plain prompt is one turn."""
+    turns = [(r, t, t.count("<|image|>")) for r, t in _LLAMA_TURN.findall(prompt) if r != "assistant" or t]
+    turns = [(r, t.replace("<|image|>", ""), n) for r, t, n in turns if r != "system"]
+    return turns or [("user", prompt, 0)]
+
+
+_PROMPT_KEYS = {"prompt", "max_gen_len", "temperature", "top_p", "images"}
+_MESSAGES_KEYS = {"messages", "max_tokens", "temperature", "top_p", "system", "stop"}
+
+
+def invoke_request(card: ModelCard, body: bytes, headers: dict[str, str]) -> GenRequest:
+    """InvokeModel(-WithResponseStream) Llama body (prompt style or messages style) -> GenRequest."""
+    data = parse_json(body)
+    if not isinstance(data, dict):
+        raise invalid("invoke_json", detail=f"#: expected type: JSONObject, found: {type(data).__name__}")
+    tier = headers.get("x-amzn-bedrock-service-tier")
+    latency = headers.get("x-amzn-bedrock-performanceconfig-latency")
+    check_tier(card, tier, latency)
+    meta_header = headers.get("x-amzn-bedrock-request-metadata")
+    metadata = _check_metadata(parse_json(meta_header.encode()) if meta_header else None)
+    if "prompt" in data or "messages" not in data:
+        return _invoke_prompt(card, data, metadata, tier, latency)
+    return _invoke_messages(card, data, metadata, tier, latency)
+
+
+def _invoke_prompt(card: ModelCard, data: dict[str, Any], metadata: dict[str, str], tier: str | None,
+                   latency: str | None) -> GenRequest:
+    extra = sorted(set(data) - _PROMPT_KEYS)
+    if extra:
+        raise invalid("invoke_json", detail=f"#: extraneous key [{extra[0]}] is not permitted")
+    prompt = data.get("prompt")
+    if not isinstance(prompt, str):
+        raise invalid("invoke_json", detail="#: required key [prompt] not found")
+    images: list[ImageInput] = []
+    raw_images = data.get("images") or []
+    if not isinstance(raw_images, list):
+        raise invalid("invoke_json", detail="#/images: expected type: JSONArray")
+    for item in raw_images:
+        images.append(check_image(card, _b64(item, "images"), None, images))
+    turns = _turns_from_prompt(prompt)
+    # ASSUMPTION: a prompt without the chat template is templated by Bedrock before tokenization.
+    templated = prompt if prompt.startswith("<|begin_of_text|>") else chat_prompt(card, [], [("user", prompt, 0)])
+    req = GenRequest(
+        style="prompt",
+        turns=turns,
+        images=images,
+        raw_prompt=prompt,
+        max_tokens=_max_tokens(card, data.get("max_gen_len"), "max_gen_len", "invoke"),
+        temperature=_range(data.get("temperature"), "temperature", 0, 1, "invoke"),
+        top_p=_range(data.get("top_p"), "top_p", 0, 1, "invoke"),
+        metadata=metadata,
+        service_tier=tier,
+        performance_latency=latency,
+    )
+    return _finish(card, req, templated)
+
+
+def _invoke_messages(card: ModelCard, data: dict[str, Any], metadata: dict[str, str], tier: str | None,
+                     latency: str | None) -> GenRequest:
+    extra = sorted(set(data) - _MESSAGES_KEYS)
+    if extra:
+        raise invalid("invoke_json", detail=f"#: extraneous key [{extra[0]}] is not permitted")
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise invalid("invoke_json", detail="#/messages: expected a non-empty array")
+    system = [data["system"]] if isinstance(data.get("system"), str) else []
+    turns: list[tuple[str, str, int]] = []
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict) or msg.get("role") not in ("system", "user", "assistant"):
+            raise invalid("invoke_json", detail=f"#/messages/{i}/role: required key [role] not found")
+        content = msg.get("content")
+        if isinstance(content, list):
+            texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+            if len(texts) != len(content) or not all(isinstance(t, str) for t in texts):
+                raise invalid("invoke_json", detail=f"#/messages/{i}/content: only text parts are supported")
+            content = "\n".join(texts)
+        if not isinstance(content, str):
+            raise invalid("invoke_json", detail=f"#/messages/{i}/content: expected type: String")
+        if msg["role"] == "system":
+            system.append(content)
+        else:
+            turns.append((msg["role"], content, 0))
+    stops = data.get("stop") or []
+    if isinstance(stops, str):
+        stops = [stops]
+    req = GenRequest(
+        style="messages",
+        turns=turns,
+        system=system,
+        max_tokens=_max_tokens(card, data.get("max_tokens"), "max_tokens", "invoke"),
+        temperature=_range(data.get("temperature"), "temperature", 0, 1, "invoke"),
+        top_p=_range(data.get("top_p"), "top_p", 0, 1, "invoke"),
+        stop_sequences=[s for s in stops if isinstance(s, str) and s],
+        metadata=metadata,
+        service_tier=tier,
+        performance_latency=latency,
+    )
+    return _finish(card, req, chat_prompt(card, system, turns))
+
+
+def count_tokens_request(card: ModelCard, body: Any) -> int:
+    """CountTokens body -> input token count (same counting as the generation operations)."""
+    if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
+        raise invalid("null", path="input")
+    inp = body["input"]
+    if len(inp) != 1:
+        raise invalid("count_tokens_input")
+    if "converse" in inp:
+        system, turns, images = converse_messages(card, inp["converse"] or {})
+        req = GenRequest(style="converse", turns=turns, system=system, images=images)
+        return _finish(card, req, chat_prompt(card, system, turns)).input_tokens
+    if "invokeModel" in inp:
+        raw = _b64((inp["invokeModel"] or {}).get("body"), "input.invokeModel.body")
+        return invoke_request(card, raw, {}).input_tokens
+    raise invalid("count_tokens_input")

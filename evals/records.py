@@ -1,0 +1,182 @@
+"""Run directories: `run.json` written first, records appended and flushed as they land, resume after a crash.
+
+A run directory is never overwritten. Each finished request is one JSON line, written whole and flushed, so
+a SIGKILL loses at most the requests in flight; a torn last line (killed mid-write) is cut off on resume.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from evals import __version__
+from evals.errors import UserInputError
+from evals.paths import REPO_ROOT
+
+RUN_FILE = "run.json"
+RECORDS_FILE = "records.jsonl"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_run_id(name: str | None = None) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")[:-4] + "Z"
+    label = "".join(c if c.isalnum() or c in "-_" else "-" for c in name) if name else ""
+    return f"{stamp}-{label}" if label else stamp
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    if out.returncode != 0 or not sha:
+        return None
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True, text=True, timeout=5,
+    ).stdout.strip()
+    return f"{sha}-dirty" if dirty else sha
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def provenance() -> dict[str, Any]:
+    """Versions and host facts for run.json; nothing secret (no env, no credentials)."""
+    return {
+        "harness": __version__,
+        "python": platform.python_version(),
+        "boto3": _version("boto3"),
+        "botocore": _version("botocore"),
+        "hydra_core": _version("hydra-core"),
+        "scipy": _version("scipy"),
+        "git_sha": _git_sha(),
+        "host": {
+            "hostname": socket.gethostname(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "user": getpass.getuser(),
+        },
+        "argv": sys.argv[1:],
+    }
+
+
+class RunDirectory:
+    """Owns one run directory: its run.json and its append-only records file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def run_file(self) -> Path:
+        return self.path / RUN_FILE
+
+    @property
+    def records_file(self) -> Path:
+        return self.path / RECORDS_FILE
+
+    @classmethod
+    def create(cls, out_dir: Path, run_id: str) -> RunDirectory:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / run_id
+        try:
+            path.mkdir()
+        except FileExistsError:
+            raise UserInputError(f"run.out_dir: {path} already exists; a run directory is never overwritten") from None
+        return cls(path)
+
+    @classmethod
+    def open_existing(cls, path: Path) -> RunDirectory:
+        run_dir = cls(path)
+        if not run_dir.run_file.is_file():
+            raise UserInputError(f"{path}: not a run directory (no {RUN_FILE})")
+        return run_dir
+
+    def read_run(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.run_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserInputError(f"{self.run_file}: unreadable run file: {err}") from None
+
+    def write_run(self, data: dict[str, Any]) -> None:
+        write_json_atomic(self.run_file, data)
+
+    def repair_torn_tail(self) -> int:
+        """Cut a partial last line left by a kill mid-write; returns the bytes removed."""
+        path = self.records_file
+        if not path.exists():
+            return 0
+        size = path.stat().st_size
+        if size == 0:
+            return 0
+        with path.open("rb+") as fh:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) == b"\n":
+                return 0
+            data = path.read_bytes()
+            keep = data.rfind(b"\n") + 1
+            fh.truncate(keep)
+            return size - keep
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        path = self.records_file
+        if not path.exists():
+            return
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.endswith("\n"):
+                    break  # a torn tail is not a record
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise UserInputError(f"{path}:{lineno}: not a JSON record: {err}") from None
+
+    def finished_request_ids(self) -> set[str]:
+        return {rec["request_id"] for rec in self.iter_records() if rec.get("status") in ("ok", "error")}
+
+
+class RecordWriter:
+    """Appends one JSON line per finished request and flushes it at once; safe to call from many threads."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
+            self.count += 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()

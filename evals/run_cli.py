@@ -1,0 +1,315 @@
+"""`bedrock-evals run [overrides]`: compose config, validate everything, then plan, run, record and report.
+
+Every user-input check happens before the run directory is created or a request is sent, so bad input
+leaves nothing half-written. The last line printed is the run directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from evals.budget import Budget
+from evals.cards import ModelCard, card_from_mapping
+from evals.config import Config, compose_config
+from evals.console import print_summary, send_lag_p99
+from evals.errors import UserInputError
+from evals.limiter import RegionLimiters
+from evals.plan import build_plan, check_cells, extend_plan
+from evals.records import RunDirectory, new_run_id, provenance, utc_now
+from evals.runner import Runner, progress_bar
+from evals.schedule import ClosedLoop, Strategy, make_strategy
+from evals.types import Request, Suite
+
+# plan-size cap for closed-loop runs bounded only by duration
+DURATION_PLAN_CAP = 200_000
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything validated from the config, ready to plan and run."""
+
+    cfg: DictConfig
+    card: ModelCard
+    suites: tuple[Suite, ...]
+    apis: tuple[str, ...]
+    regions: tuple[str, ...]
+    tiers: tuple[str, ...]
+    groups: tuple[tuple[Strategy, tuple[Request, ...]], ...]  # (strategy, requests) per load level
+
+    @property
+    def planned(self) -> int:
+        return sum(len(reqs) for _, reqs in self.groups)
+
+
+def _load_suites(cfg: DictConfig, card: ModelCard) -> tuple[Suite, ...]:
+    from evals.suites import load_suite  # imported late: suites pull in datasets/Pillow
+
+    node = OmegaConf.to_container(cfg.suite, resolve=True)
+    specs = node if isinstance(node, list) else [node]
+    return tuple(load_suite(spec, card) for spec in specs)
+
+
+def _plan_groups(cfg: DictConfig, card: ModelCard, suites: tuple[Suite, ...], apis, regions, tiers):
+    load, run = cfg.load, cfg.run
+    if run.repeats < 1:
+        raise UserInputError(f"run.repeats: must be >= 1, got {run.repeats}")
+    if load.strategy == "sweep":
+        if not load.levels:
+            raise UserInputError("load.levels: a sweep needs at least one level")
+        if load.sweep_of not in ("concurrency", "rate"):
+            raise UserInputError(f"load.sweep_of: must be concurrency or rate, got {load.sweep_of!r}")
+        levels: list[float | None] = [float(v) for v in load.levels]
+    else:
+        levels = [None]
+    groups = []
+    for level in levels:
+        plan = build_plan(suites, card, apis, regions, tiers, run.repeats, run.seed, level, load.warmup_requests)
+        kind = load.strategy
+        concurrency, rate = load.concurrency, load.rate
+        if level is not None:
+            kind = "closed" if load.sweep_of == "concurrency" else "poisson"
+            concurrency, rate = (int(level), None) if kind == "closed" else (load.concurrency, level)
+        target = None
+        if load.duration_s is not None:
+            target = math.ceil(rate * load.duration_s) if kind != "closed" else DURATION_PLAN_CAP
+        if load.max_requests is not None:
+            target = min(target, load.max_requests) if target is not None else load.max_requests
+            target += load.warmup_requests
+        if target is not None:
+            plan = extend_plan(plan, target)
+        strategy = make_strategy(kind, concurrency=concurrency, rate=rate, seed=run.seed, count=len(plan))
+        groups.append((strategy, tuple(plan)))
+    return tuple(groups)
+
+
+def validate(cfg: DictConfig) -> RunSpec:
+    """All checks a run needs before anything is written; raises UserInputError with one line."""
+    card = card_from_mapping(OmegaConf.to_container(cfg.model, resolve=True), origin=f"model={cfg.model.name}")
+    if cfg.target.kind not in ("local", "aws"):
+        raise UserInputError(f"target.kind: must be local or aws, got {cfg.target.kind!r}")
+    apis = tuple(cfg.apis)
+    regions = tuple(cfg.regions) if cfg.regions else card.source_regions
+    tiers = tuple(cfg.tiers)
+    check_cells(card, apis, regions, tiers)
+    if cfg.target.kind == "local":
+        from evals.emulator.options import EmulatorOptions
+
+        served = EmulatorOptions().regions
+        for region in regions:
+            if region not in served:
+                raise UserInputError(f"regions: the emulator serves {', '.join(served)}, not {region!r}")
+    suites = _load_suites(cfg, card)
+    return RunSpec(cfg, card, suites, apis, regions, tiers, _plan_groups(cfg, card, suites, apis, regions, tiers))
+
+
+def _emulator_options(cfg: DictConfig) -> dict[str, Any]:
+    t = cfg.target
+    return {
+        "latency_profile": t.latency_profile,
+        "latency_scale": t.latency_scale,
+        "fixed_latency_ms": t.fixed_latency_ms,
+        "fixed_ttft_ms": t.fixed_ttft_ms,
+        "engine": t.engine,
+        "oracle_accuracy": t.oracle_accuracy,
+        "quota_scale": t.quota_scale,
+        "seed": t.seed if t.seed is not None else cfg.run.seed,
+        "faults": OmegaConf.to_container(t.faults),
+    }
+
+
+@contextlib.contextmanager
+def open_target(cfg: DictConfig) -> Iterator[dict[str, Any] | None]:
+    """Yield the emulator's endpoints (target=local, started for this run) or None (target=aws)."""
+    if cfg.target.kind != "local":
+        yield None
+        return
+    from evals.emulator import Emulator
+    from evals.emulator.options import EmulatorOptions
+
+    options = EmulatorOptions.from_dict(_emulator_options(cfg), origin="target")
+    with Emulator(options) as emu:
+        yield emu.endpoints
+
+
+def _describe_target(cfg: DictConfig) -> dict[str, Any]:
+    t = cfg.target
+    if t.kind != "local":
+        return {"kind": "aws", "auth": t.auth, "aws_profile": t.aws_profile}
+    info = {"kind": "local", "emulator": True, **_emulator_options(cfg), "auth": t.auth}
+    info["note"] = (
+        "Requests were served by the bedrock-evals emulator, not Amazon Bedrock: latencies are simulated "
+        f"({t.latency_profile} profile) and answers come from its {t.engine} engine, not a real model."
+    )
+    return info
+
+
+def _resume_config(overrides: list[str]) -> tuple[DictConfig, RunDirectory] | None:
+    resume = [o for o in overrides if o.split("=", 1)[0].lstrip("+") == "run.resume"]
+    if not resume:
+        return None
+    others = [o for o in overrides if o not in resume]
+    if others:
+        raise UserInputError(f"run.resume: other overrides are not allowed with resume ({others[0]}); "
+                             "the run's saved config is used")
+    run_dir = RunDirectory.open_existing(Path(resume[0].split("=", 1)[1]))
+    saved = run_dir.read_run().get("config")
+    if not isinstance(saved, dict):
+        raise UserInputError(f"{run_dir.run_file}: no saved config to resume from")
+    cfg = OmegaConf.merge(OmegaConf.structured(Config), saved)
+    return cfg, run_dir  # type: ignore[return-value]
+
+
+def _make_transport(cfg: DictConfig, spec: RunSpec, endpoints: dict[str, Any] | None, concurrency: int):
+    from evals.transport import Transport, TransportSettings
+
+    tc = cfg.transport
+    settings = TransportSettings(
+        retry_mode=tc.retry_mode,
+        max_attempts=tc.max_attempts,
+        connect_timeout_s=tc.connect_timeout_s,
+        read_timeout_s=tc.read_timeout_s,
+        max_pool_connections=max(concurrency + 4, 10),
+        invoke_body_style=tc.invoke_body_style,
+        auth=cfg.target.auth,
+    )
+    return Transport(
+        card=spec.card, regions=spec.regions, settings=settings, endpoints=endpoints,
+        aws_profile=cfg.target.aws_profile,
+    )
+
+
+def _max_concurrency(cfg: DictConfig, spec: RunSpec) -> int:
+    load = cfg.load
+    if load.strategy == "sweep" and load.sweep_of == "concurrency":
+        return int(max(load.levels))
+    if load.strategy == "closed":
+        return int(load.concurrency)
+    return int(load.max_in_flight)
+
+
+def main(argv: list[str]) -> int:
+    resumed = _resume_config(argv)
+    cfg = resumed[0] if resumed else compose_config(argv)
+    spec = validate(cfg)
+    from evals.apis.metadata import build_request_metadata, effective_max_tokens
+    from evals.scorers import score_response
+    from evals.suites import oracle_text
+
+    scorers = {s.name: s.scorers for s in spec.suites}
+    oracle = cfg.target.kind == "local" and cfg.target.engine == "oracle"
+    concurrency = _max_concurrency(cfg, spec)
+
+    with open_target(cfg) as endpoints:
+        transport = _make_transport(cfg, spec, endpoints, concurrency)
+        if resumed:
+            run_dir = resumed[1]
+            removed = run_dir.repair_torn_tail()
+            finished = run_dir.finished_request_ids()
+            run_info = run_dir.read_run()
+            run_info.setdefault("resumes", []).append({"at": utc_now(), "torn_bytes_removed": removed,
+                                                       "already_finished": len(finished)})
+        else:
+            run_dir = RunDirectory.create(Path(cfg.run.out_dir), new_run_id(cfg.run.name))
+            finished = set()
+            run_info = {
+                "run_id": run_dir.path.name,
+                "status": "running",
+                "started_at": utc_now(),
+                "config": OmegaConf.to_container(cfg, resolve=True),
+                "target": _describe_target(cfg),
+                "model": {"card": spec.card.name, "model_id": spec.card.model_id,
+                          "ids_sent": {r: spec.card.invocation_id(r) for r in spec.regions}},
+                "suites": [{"name": s.name, "version": s.version, "source": s.source, "samples": len(s.samples)}
+                           for s in spec.suites],
+                "cells": {"apis": list(spec.apis), "regions": list(spec.regions), "tiers": list(spec.tiers)},
+                "planned": spec.planned,
+                "provenance": provenance(),
+            }
+        run_info["status"] = "running"
+        run_dir.write_run(run_info)
+
+        from evals.records import RecordWriter
+
+        writer = RecordWriter(run_dir.records_file)
+        todo_total = sum(1 for _, reqs in spec.groups for r in reqs if r.request_id not in finished)
+        bar = progress_bar(todo_total, cfg.run.progress)
+        suite_by_name = {s.name: s for s in spec.suites}
+        runner = Runner(
+            run_id=run_dir.path.name,
+            origin_ns=time.perf_counter_ns(),
+            sender=transport,
+            writer=writer,
+            pricing=spec.card.pricing,
+            limiters=RegionLimiters(list(spec.regions), spec.card.quotas.requests_per_minute,
+                                    spec.card.quotas.tokens_per_minute, cfg.transport.client_rate_limit),
+            budget=Budget(spec.card.pricing, cfg.run.max_tokens_total, cfg.run.max_cost_usd),
+            score=lambda req, text: score_response(scorers[req.suite], req.sample, text),
+            metadata_for=lambda req: build_request_metadata(
+                req, oracle_text(req.sample) if oracle and req.suite in suite_by_name else None),
+            max_tokens_for=effective_max_tokens,
+            progress=bar,
+            duration_s=cfg.load.duration_s,
+            max_in_flight=int(cfg.load.max_in_flight),
+        )
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if runner.stop.is_set():
+                raise KeyboardInterrupt
+            print("\ninterrupted: no new requests; waiting for in-flight ones", file=sys.stderr)
+            runner.interrupt()
+
+        signal.signal(signal.SIGINT, on_sigint)
+        run_info["origin_wall"] = utc_now()
+        try:
+            for strategy, requests in spec.groups:
+                todo = [r for r in requests if r.request_id not in finished]
+                runner.execute(todo, strategy, cfg.run.drain_timeout_s)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            writer.close()
+            if bar is not None:
+                bar.close()
+            transport.close()
+
+    records = list(run_dir.iter_records())
+    status = {"interrupted": "interrupted", "budget": "budget-stopped"}.get(runner.tally.stop_reason or "",
+                                                                           "completed")
+    lag_p99 = send_lag_p99(records) if any(not isinstance(s, ClosedLoop) for s, _ in spec.groups) else None
+    run_info.update({
+        "status": status,
+        "finished_at": utc_now(),
+        "stop_detail": runner.budget.exhausted_reason if status == "budget-stopped" else None,
+        "counts": {"planned": spec.planned, "records": len(records),
+                   "ok": sum(r["status"] == "ok" for r in records),
+                   "errors": sum(r["status"] == "error" for r in records),
+                   "throttled": sum(bool(r["throttles"]) for r in records),
+                   "abandoned_in_flight": runner.tally.abandoned},
+        "budget": {"tokens_used": runner.budget.state.tokens_used, "cost_usd": round(runner.budget.state.cost_used, 6)},
+        "flags": {"send_lag_p99_ms": lag_p99,
+                  "client_bound": bool(lag_p99 is not None and lag_p99 > cfg.run.client_bound_lag_ms)},
+    })
+    run_dir.write_run(run_info)
+    print_summary(records, run_info)
+    if cfg.run.report:
+        _render_report(run_dir)
+    print(run_dir.path)
+    return 0 if status == "completed" else (130 if status == "interrupted" else 0)
+
+
+def _render_report(run_dir: RunDirectory) -> None:
+    try:
+        from evals.report import render_run
+    except ImportError:
+        return
+    render_run([run_dir.path])

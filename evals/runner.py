@@ -1,0 +1,189 @@
+"""Execute a plan under a load strategy: pace, limit, send, score, record. Nothing here builds bodies or
+parses responses (apis/, transport) or computes statistics (stats); it only moves requests through time.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from evals.budget import Budget, estimate_input_tokens
+from evals.cards import Pricing
+from evals.limiter import RegionLimiters
+from evals.measure import OutcomeLike, build_record
+from evals.records import RecordWriter
+from evals.schedule import ClosedLoop, Strategy
+from evals.types import Request
+
+
+class Sender(Protocol):
+    def send(self, request: Request, t_intended_ns: int, metadata: Mapping[str, str]) -> OutcomeLike: ...
+
+
+@dataclass
+class RunTally:
+    """Live counts for the progress bar and run.json."""
+
+    done: int = 0
+    ok: int = 0
+    errors: int = 0
+    throttled: int = 0
+    abandoned: int = 0
+    stop_reason: str | None = None  # None | "interrupted" | "budget"
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        with self.lock:
+            self.done += 1
+            if record["status"] == "ok":
+                self.ok += 1
+            else:
+                self.errors += 1
+            if record["throttles"]:
+                self.throttled += 1
+
+
+@dataclass
+class Runner:
+    """Holds what every request needs; `execute` runs one group of requests under one strategy."""
+
+    run_id: str
+    origin_ns: int
+    sender: Sender
+    writer: RecordWriter
+    pricing: Pricing
+    limiters: RegionLimiters
+    budget: Budget
+    score: Callable[[Request, str], dict[str, float]]
+    metadata_for: Callable[[Request], Mapping[str, str]]
+    max_tokens_for: Callable[[Request], int]
+    stop: threading.Event = field(default_factory=threading.Event)
+    tally: RunTally = field(default_factory=RunTally)
+    progress: tqdm | None = None
+    duration_s: float | None = None
+    max_in_flight: int = 256
+
+    def _one(self, request: Request, t_intended_ns: int) -> None:
+        """Send one request and write its record; called on a worker thread."""
+        reservation = self.budget.reserve(estimate_input_tokens(request.sample), self.max_tokens_for(request))
+        if reservation is None:
+            self._halt("budget")
+            return
+        tokens = reservation[0]
+        if not self.limiters.acquire(request.region, tokens, self.stop):
+            self.budget.settle(reservation, 0, 0)
+            return
+        outcome = self.sender.send(request, t_intended_ns, self.metadata_for(request))
+        reply = outcome.reply if outcome.status == "ok" else None
+        scores = self.score(request, reply.text) if reply is not None else None
+        self.budget.settle(reservation, (reply.input_tokens or 0) if reply else 0,
+                           (reply.output_tokens or 0) if reply else 0)
+        record = build_record(
+            run_id=self.run_id,
+            request=request,
+            outcome=outcome,
+            origin_ns=self.origin_ns,
+            t_intended_ns=t_intended_ns,
+            scores=scores,
+            pricing=self.pricing,
+            expected=request.sample.answer,
+        )
+        self.writer.write(record)
+        self.tally.add(record)
+        if self.progress is not None:
+            self.progress.set_postfix(errors=self.tally.errors, throttled=self.tally.throttled, refresh=False)
+            self.progress.update(1)
+
+    def _halt(self, reason: str) -> None:
+        """Stop dispatching for good: "interrupted" (Ctrl-C) or "budget" (a cap would be passed)."""
+        with self.tally.lock:
+            if self.tally.stop_reason is None:
+                self.tally.stop_reason = reason
+        self.stop.set()
+
+    def interrupt(self) -> None:
+        self._halt("interrupted")
+
+    def execute(self, requests: Sequence[Request], strategy: Strategy, drain_timeout_s: float) -> None:
+        """Run one group (a whole plan, or one sweep level); `duration_s` bounds its dispatch window."""
+        if not requests or self.stop.is_set():
+            return
+        start_ns = time.perf_counter_ns()
+        deadline_ns = start_ns + int(self.duration_s * 1e9) if self.duration_s else None
+        if isinstance(strategy, ClosedLoop):
+            self._closed(requests, strategy.concurrency, deadline_ns, drain_timeout_s)
+        else:
+            self._open(requests, strategy, start_ns, deadline_ns, drain_timeout_s)
+
+    def _closed(
+        self, requests: Sequence[Request], concurrency: int, deadline_ns: int | None, drain_timeout_s: float
+    ) -> None:
+        it = iter(requests)
+        lock = threading.Lock()
+
+        def worker() -> None:
+            while not self.stop.is_set():
+                now = time.perf_counter_ns()
+                if deadline_ns is not None and now >= deadline_ns:
+                    return
+                with lock:
+                    request = next(it, None)
+                if request is None:
+                    return
+                self._one(request, now)
+
+        threads = [threading.Thread(target=worker, daemon=True, name=f"closed-{i}") for i in range(concurrency)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads) and not self.stop.wait(0.1):
+            pass
+        # After a stop, in-flight requests get a bounded time to land; the rest are left to a resume.
+        bound = time.monotonic() + drain_timeout_s
+        for t in threads:
+            t.join(timeout=max(bound - time.monotonic(), 0))
+        self.tally.abandoned += sum(1 for t in threads if t.is_alive())
+
+    def _open(
+        self,
+        requests: Sequence[Request],
+        strategy: Strategy,
+        start_ns: int,
+        deadline_ns: int | None,
+        drain_timeout_s: float,
+    ) -> None:
+        pool = ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix="open")
+        futures = []
+        for i, request in enumerate(requests):
+            due_ns = start_ns + int(strategy.intended_offset_s(i) * 1e9)
+            if deadline_ns is not None and due_ns >= deadline_ns:
+                break
+            # Sleep in slices so a Ctrl-C or budget stop is seen promptly; never wait for completions.
+            while (remaining := (due_ns - time.perf_counter_ns()) / 1e9) > 0:
+                if self.stop.wait(min(remaining, 0.05)):
+                    break
+            if self.stop.is_set():
+                break
+            futures.append(pool.submit(self._one, request, due_ns))
+        bound = time.monotonic() + drain_timeout_s
+        for fut in futures:
+            timeout = max(bound - time.monotonic(), 0) if self.stop.is_set() else None
+            try:
+                fut.result(timeout=timeout)
+            except TimeoutError:
+                break
+        abandoned = sum(1 for f in futures if not f.done())
+        self.tally.abandoned += abandoned
+        pool.shutdown(wait=abandoned == 0, cancel_futures=True)
+
+
+def progress_bar(total: int, enabled: bool) -> tqdm | None:
+    if not enabled:
+        return None
+    return tqdm(total=total, file=sys.stderr, unit="req", dynamic_ncols=True, mininterval=0.25, leave=True)

@@ -1,0 +1,63 @@
+"""The record and run-file schema: one place that names every field a record carries and what it means.
+
+Times are milliseconds on one monotonic clock (`time.perf_counter_ns`), relative to the run's start
+(`run.json` holds the wall-clock start). Token counts always come from the service, never a client tokenizer.
+"""
+
+from __future__ import annotations
+
+RECORD_SCHEMA_VERSION = 1
+
+RECORD_FIELDS: dict[str, str] = {
+    "schema": "record schema version",
+    "run_id": "run directory name",
+    "request_id": "stable hash of (suite, sample, api, region, tier, repeat, load level)",
+    "index": "position in the interleaved plan",
+    "sample_id": "suite item id",
+    "suite": "suite name",
+    "suite_version": "suite version",
+    "cluster": "cluster key for clustered intervals (item or shared passage), may be null",
+    "region": "region the client called",
+    "api": "converse | invoke | converse_stream | invoke_stream",
+    "tier": "service tier requested (default, priority, flex, reserved)",
+    "model_id": "model id or inference profile id sent",
+    "repeat": "repeat number, 0-based",
+    "warmup": "true when the request is inside the configured warm-up",
+    "load_level": "sweep level (concurrency or rate) or null",
+    "status": "ok | error",
+    "error_code": "service error code (ThrottlingException, ...) or a client code (ReadTimeout, ...); null when ok",
+    "error_class": "throttle | transient | client | fatal; null when ok",
+    "error_message": "the service's error message (untrusted text)",
+    "attempts": "HTTP attempts made, retries included",
+    "throttles": "attempts that ended in a throttle",
+    "backoff_ms": "time spent waiting between attempts (part of latency_ms, reported separately)",
+    "t_intended_ms": "when the scheduler meant to send it",
+    "t_sent_ms": "when the first attempt left the client",
+    "send_lag_ms": "t_sent_ms - t_intended_ms (client-side queueing; coordinated omission shows here)",
+    "t_first_token_ms": "first content delta (streaming only)",
+    "t_done_ms": "last byte of the response (or the error)",
+    "latency_ms": "e2e latency: t_done_ms - t_sent_ms, retries and backoff included",
+    "last_attempt_ms": "the last attempt's own duration",
+    "ttft_ms": "t_first_token_ms - t_sent_ms (streaming only)",
+    "tpot_ms": "(t_done - t_first_token) / (output_tokens - 1) (streaming only, output_tokens > 1)",
+    "itl_ms": "gaps between consecutive content deltas (streaming only)",
+    "delta_chars": "characters carried by each content delta (streaming only)",
+    "server_latency_ms": "service-reported latency (Converse metrics.latencyMs, Invoke latency header, stream metrics)",
+    "client_overhead_ms": "latency_ms - server_latency_ms",
+    "input_tokens": "service-reported input tokens",
+    "output_tokens": "service-reported output tokens",
+    "stop_reason": "service stop reason",
+    "image_count": "images sent",
+    "image_bytes": "total encoded image bytes sent",
+    "image_pixels": "total pixels sent",
+    "image_formats": "formats of the images sent",
+    "prompt_chars": "length of the prompt text",
+    "response_text": "model output (untrusted text); null on error",
+    "expected": "the suite's expected answer, may be null",
+    "score": "primary score in [0, 1]; null when the request errored or has no scorer",
+    "scores": "every scorer's value by name",
+    "cost_usd": "estimated cost from the model card's prices and the service's token counts",
+    "aws_request_id": "x-amzn-RequestId of the last attempt",
+}
+
+RUN_STATUSES = ("running", "completed", "interrupted", "budget-stopped", "failed")

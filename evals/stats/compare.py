@@ -1,0 +1,469 @@
+"""Two-group comparisons: candidate ``y`` against baseline ``x``.
+
+Latency: ratio of geometric means (Welch t on log latency), Hodges-Lehmann shift, Mann-Whitney A = P(Y > X),
+bootstrap ratios of p50/p90, paired log ratios. Accuracy: exact McNemar and Newcombe intervals (Newcombe 1998),
+paired bootstrap for non-binary scores. Every comparison carries its minimum detectable effect so that "no
+difference" is told apart from "too few samples". Never decide by whether two one-group intervals overlap.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import stats
+
+from .intervals import MIN_TAIL_COUNT, min_n_for_quantile, quantile_label
+from .results import NAN, Comparison, Scale, check_confidence, unavailable_comparison
+
+# ---------------------------------------------------------------------------------------------- power / MDE
+
+
+def _z_sum(alpha: float, power: float) -> float:
+    return float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
+
+
+def minimum_detectable_effect(sd_diff: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """(z_{1-alpha/2} + z_power) * sd / sqrt(n): about 2.8 sd/sqrt(n) at alpha .05, power .8."""
+    if n <= 0:
+        return math.inf
+    return _z_sum(alpha, power) * sd_diff / math.sqrt(n)
+
+
+def mde_proportion_diff(p: float, n_x: int, n_y: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest detectable difference of two independent proportions near ``p`` (absolute, 0-1 scale)."""
+    if n_x <= 0 or n_y <= 0:
+        return math.inf
+    return _z_sum(alpha, power) * math.sqrt(p * (1 - p) * (1 / n_x + 1 / n_y))
+
+
+def mde_log_ratio(
+    sd_log_x: float, sd_log_y: float, n_x: int, n_y: int, alpha: float = 0.05, power: float = 0.8
+) -> float:
+    """Smallest detectable ratio of geometric means (e.g. 1.07 = 7 % slower), from log-latency sds."""
+    if n_x <= 0 or n_y <= 0:
+        return math.inf
+    return math.exp(_z_sum(alpha, power) * math.sqrt(sd_log_x**2 / n_x + sd_log_y**2 / n_y))
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _arr(values: ArrayLike, name: str) -> np.ndarray:
+    a = np.asarray(values, dtype=float).ravel()
+    if np.isnan(a).any():
+        raise ValueError(f"{name} contains NaN; drop failed requests before comparing")
+    return a
+
+
+def _log_positive(values: np.ndarray, name: str) -> np.ndarray:
+    if (values <= 0).any():
+        raise ValueError(f"{name} must be positive to take logs")
+    return np.log(values)
+
+
+def _t_comparison(
+    res_two: stats._stats_py.TtestResult,
+    res_greater: stats._stats_py.TtestResult,
+    res_less: stats._stats_py.TtestResult,
+    estimate_log: float,
+    confidence: float,
+    method: str,
+    n_x: int,
+    n_y: int,
+    mde: float,
+    note: str = "",
+) -> Comparison:
+    """Exponentiate a t-test on logs into a ratio comparison."""
+    ci = res_two.confidence_interval(confidence_level=confidence)
+    lo1 = res_greater.confidence_interval(confidence_level=confidence).low
+    hi1 = res_less.confidence_interval(confidence_level=confidence).high
+    return Comparison(
+        estimate=math.exp(estimate_log), low=math.exp(ci.low), high=math.exp(ci.high),
+        lower_1s=math.exp(lo1), upper_1s=math.exp(hi1),
+        p_two_sided=float(res_two.pvalue), p_greater=float(res_greater.pvalue), p_less=float(res_less.pvalue),
+        scale=Scale.RATIO, method=method, n_x=n_x, n_y=n_y, confidence=confidence, mde=mde, note=note,
+    )
+
+
+def _bootstrap_pvalues(distribution: np.ndarray, null: float) -> tuple[float, float, float]:
+    """Percentile-bootstrap p-values (test inversion): share of resamples on the null's side."""
+    d = distribution[np.isfinite(distribution)]
+    b = d.size
+    if b == 0:
+        return NAN, NAN, NAN
+    p_greater = (1 + np.count_nonzero(d <= null)) / (b + 1)
+    p_less = (1 + np.count_nonzero(d >= null)) / (b + 1)
+    return min(1.0, 2 * min(p_greater, p_less)), float(p_greater), float(p_less)
+
+
+def _bootstrap_bounds(
+    data: tuple[np.ndarray, ...],
+    statistic: Callable[..., np.ndarray],
+    confidence: float,
+    seed: int,
+    n_resamples: int,
+    paired: bool = False,
+) -> tuple[float, float, float, float, np.ndarray, str]:
+    """Two-sided and one-sided bootstrap bounds from one set of resamples; BCa, percentile if BCa is NaN."""
+    method = "BCa"
+    kw = dict(paired=paired, vectorized=True, batch=500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = stats.bootstrap(data, statistic, n_resamples=n_resamples, confidence_level=confidence,
+                              method=method, rng=np.random.default_rng(seed), **kw)
+        ci = res.confidence_interval
+        if not (np.isfinite(ci.low) and np.isfinite(ci.high)):
+            method = "percentile"
+            res = stats.bootstrap(data, statistic, n_resamples=0, bootstrap_result=res,
+                                  confidence_level=confidence, method=method,
+                                  rng=np.random.default_rng(seed), **kw)
+            ci = res.confidence_interval
+
+        def one_sided(alt: str) -> float:
+            r = stats.bootstrap(data, statistic, n_resamples=0, bootstrap_result=res,
+                                confidence_level=confidence, method=method, alternative=alt,
+                                rng=np.random.default_rng(seed), **kw)
+            c = r.confidence_interval
+            return float(c.low if alt == "greater" else c.high)
+
+        lo1, hi1 = one_sided("greater"), one_sided("less")
+    return float(ci.low), float(ci.high), lo1, hi1, np.asarray(res.bootstrap_distribution), method
+
+
+# ---------------------------------------------------------------------------------------------- latency
+
+
+def latency_ratio(x: ArrayLike, y: ArrayLike, confidence: float = 0.95) -> Comparison:
+    """Ratio of geometric means y/x via Welch's t on log latency; ``percent_change`` is "% slower".
+
+    Assumes independent requests; log latency is close to normal and Welch allows unequal spread.
+    """
+    check_confidence(confidence)
+    xa, ya = _arr(x, "x"), _arr(y, "y")
+    method = "welch-t-log"
+    if xa.size < 2 or ya.size < 2:
+        return unavailable_comparison(Scale.RATIO, method, xa.size, ya.size, "needs at least 2 values per group",
+                                      confidence=confidence)
+    lx, ly = _log_positive(xa, "x"), _log_positive(ya, "y")
+    est = float(ly.mean() - lx.mean())
+    sx, sy = float(lx.std(ddof=1)), float(ly.std(ddof=1))
+    if sx == 0 and sy == 0:
+        return unavailable_comparison(Scale.RATIO, method, xa.size, ya.size, "no variation in either group",
+                                      estimate=math.exp(est), confidence=confidence)
+    res = {alt: stats.ttest_ind(ly, lx, equal_var=False, alternative=alt)
+           for alt in ("two-sided", "greater", "less")}
+    mde = mde_log_ratio(sx, sy, xa.size, ya.size)
+    return _t_comparison(res["two-sided"], res["greater"], res["less"], est, confidence, method,
+                         xa.size, ya.size, mde)
+
+
+def paired_log_ratio(x: ArrayLike, y: ArrayLike, confidence: float = 0.95) -> Comparison:
+    """Geometric-mean ratio y/x for the same prompts in both arms: paired t on log differences."""
+    check_confidence(confidence)
+    xa, ya = _arr(x, "x"), _arr(y, "y")
+    if xa.size != ya.size:
+        raise ValueError(f"paired arms differ in length ({xa.size} vs {ya.size})")
+    method = "paired-t-log"
+    if xa.size < 2:
+        return unavailable_comparison(Scale.RATIO, method, xa.size, ya.size, "needs at least 2 pairs",
+                                      confidence=confidence)
+    d = _log_positive(ya, "y") - _log_positive(xa, "x")
+    sd = float(d.std(ddof=1))
+    if sd == 0:
+        return unavailable_comparison(Scale.RATIO, method, xa.size, ya.size, "log differences do not vary",
+                                      estimate=math.exp(float(d.mean())), confidence=confidence)
+    res = {alt: stats.ttest_1samp(d, 0.0, alternative=alt) for alt in ("two-sided", "greater", "less")}
+    mde = math.exp(minimum_detectable_effect(sd, d.size))
+    return _t_comparison(res["two-sided"], res["greater"], res["less"], float(d.mean()), confidence, method,
+                         xa.size, ya.size, mde)
+
+
+def _pairwise_order_stats(x: np.ndarray, y: np.ndarray, ranks: Sequence[int]) -> list[float]:
+    """k-th smallest (1-based) of all differences y_j - x_i.
+
+    Direct when m*n is small; otherwise bisection on the value with counts from a sorted x, which needs
+    O(m + n) memory instead of O(m n).
+    """
+    m, n = x.size, y.size
+    if m * n <= 4_000_000:
+        diffs = (y[None, :] - x[:, None]).ravel()
+        idx = sorted({r - 1 for r in ranks})
+        part = np.partition(diffs, idx)
+        return [float(part[r - 1]) for r in ranks]
+    xs = np.sort(x)
+
+    def count_le(t: float) -> int:
+        return int(np.sum(m - np.searchsorted(xs, y - t, side="left")))
+
+    out = []
+    lo0, hi0 = float(y.min() - xs[-1]), float(y.max() - xs[0])
+    for r in ranks:
+        lo, hi = lo0, hi0
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if mid in (lo, hi):
+                break
+            if count_le(mid) >= r:
+                hi = mid
+            else:
+                lo = mid
+        out.append(hi)
+    return out
+
+
+def hodges_lehmann_shift(x: ArrayLike, y: ArrayLike, confidence: float = 0.95) -> Comparison:
+    """Hodges-Lehmann shift: median of all y_j - x_i, with the distribution-free interval.
+
+    The interval takes order statistics of the pairwise differences at the Mann-Whitney critical rank
+    (Hollander & Wolfe, normal approximation of the U distribution, fine for m, n >= 10); it assumes the two
+    distributions differ by a shift. p-values from ``scipy.stats.mannwhitneyu``.
+    """
+    check_confidence(confidence)
+    xa, ya = _arr(x, "x"), _arr(y, "y")
+    m, n = xa.size, ya.size
+    method = "hodges-lehmann"
+    if m == 0 or n == 0:
+        return unavailable_comparison(Scale.DIFFERENCE, method, m, n, "an arm has no values",
+                                      confidence=confidence)
+    mn = m * n
+    mu, sigma = mn / 2, math.sqrt(mn * (m + n + 1) / 12)
+    k2 = math.floor(mu - float(stats.norm.ppf(0.5 + confidence / 2)) * sigma)
+    k1 = math.floor(mu - float(stats.norm.ppf(confidence)) * sigma)
+    mid = [(mn + 1) // 2, mn // 2 + 1]
+    if k2 < 1:
+        med = _pairwise_order_stats(xa, ya, mid)
+        return unavailable_comparison(Scale.DIFFERENCE, method, m, n, f"too few values for a {confidence:.0%} "
+                                      "interval", estimate=0.5 * (med[0] + med[1]), confidence=confidence)
+    ranks = [*mid, k2, mn + 1 - k2, k1, mn + 1 - k1]
+    v = _pairwise_order_stats(xa, ya, ranks)
+    mw = {alt: stats.mannwhitneyu(ya, xa, alternative=alt) for alt in ("two-sided", "greater", "less")}
+    sd = math.sqrt(float(xa.var(ddof=1)) / m + float(ya.var(ddof=1)) / n) if m > 1 and n > 1 else NAN
+    note = "approximate interval (m or n < 10)" if min(m, n) < 10 else ""
+    return Comparison(
+        estimate=0.5 * (v[0] + v[1]), low=v[2], high=v[3], lower_1s=v[4], upper_1s=v[5],
+        p_two_sided=float(mw["two-sided"].pvalue), p_greater=float(mw["greater"].pvalue),
+        p_less=float(mw["less"].pvalue), scale=Scale.DIFFERENCE, method=method, n_x=m, n_y=n,
+        confidence=confidence, mde=_z_sum(0.05, 0.8) * sd, note=note,
+    )
+
+
+@dataclass(frozen=True)
+class MannWhitney:
+    """Mann-Whitney effect size A = P(Y > X) + P(Y = X)/2 (0.5 = no difference) and its U-test p-values."""
+
+    a: float
+    p_two_sided: float
+    p_greater: float
+    p_less: float
+    n_x: int
+    n_y: int
+
+
+def mann_whitney_effect(x: ArrayLike, y: ArrayLike) -> MannWhitney:
+    """A = U_y / (m n) from ``scipy.stats.mannwhitneyu(y, x)`` (Vargha & Delaney 2000)."""
+    xa, ya = _arr(x, "x"), _arr(y, "y")
+    if xa.size == 0 or ya.size == 0:
+        return MannWhitney(NAN, NAN, NAN, NAN, xa.size, ya.size)
+    res = {alt: stats.mannwhitneyu(ya, xa, alternative=alt) for alt in ("two-sided", "greater", "less")}
+    a = float(res["two-sided"].statistic) / (xa.size * ya.size)
+    return MannWhitney(a, float(res["two-sided"].pvalue), float(res["greater"].pvalue),
+                       float(res["less"].pvalue), xa.size, ya.size)
+
+
+def quantile_ratio_bootstrap(
+    x: ArrayLike, y: ArrayLike, q: float, confidence: float = 0.95, seed: int = 0, n_resamples: int = 4999
+) -> Comparison:
+    """Ratio of q-quantiles y/x (for p50, p90) with a two-sample BCa bootstrap; percentile if BCa is NaN.
+
+    Greyed out unless both arms have >= 10 values beyond the quantile; not for tails (bootstrap under-covers).
+    p-values invert the percentile bootstrap and are approximate.
+    """
+    check_confidence(confidence)
+    xa, ya = _arr(x, "x"), _arr(y, "y")
+    method = f"bootstrap-{quantile_label(q)}-ratio"
+    m, n = xa.size, ya.size
+    if min(m, n) * min(q, 1 - q) < MIN_TAIL_COUNT - 1e-9:
+        est = float(np.quantile(ya, q) / np.quantile(xa, q)) if m and n else NAN
+        return unavailable_comparison(Scale.RATIO, method, m, n,
+                                      f"needs n >= {min_n_for_quantile(q)} per arm for {quantile_label(q)}, "
+                                      f"have {m} and {n}", estimate=est, confidence=confidence)
+
+    def stat(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.quantile(b, q, axis=axis) / np.quantile(a, q, axis=axis)
+
+    est = float(stat(xa, ya))
+    lo, hi, lo1, hi1, dist, kind = _bootstrap_bounds((xa, ya), stat, confidence, seed, n_resamples)
+    p2, pg, pl = _bootstrap_pvalues(dist, 1.0)
+    note = "" if kind == "BCa" else "BCa gave NaN; percentile bootstrap used"
+    return Comparison(est, lo, hi, lo1, hi1, p2, pg, pl, Scale.RATIO, f"{method}-{kind}", m, n, confidence,
+                      note=note)
+
+
+# ---------------------------------------------------------------------------------------------- accuracy
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """Exact McNemar test. b: baseline right, candidate wrong; c: baseline wrong, candidate right.
+
+    ``p_greater`` tests "candidate is more accurate" (c > b), ``p_less`` "candidate is less accurate".
+    """
+
+    b: int
+    c: int
+    p_two_sided: float
+    p_greater: float
+    p_less: float
+
+
+def mcnemar_exact(b: int, c: int) -> McNemar:
+    """Exact McNemar: the discordant pairs split 50/50 under no difference, ``binomtest(c, b + c, 0.5)``."""
+    if b < 0 or c < 0:
+        raise ValueError("discordant counts must be non-negative")
+    if b + c == 0:
+        return McNemar(b, c, 1.0, 1.0, 1.0)
+    p = {alt: float(stats.binomtest(c, b + c, 0.5, alternative=alt).pvalue)
+         for alt in ("two-sided", "greater", "less")}
+    return McNemar(b, c, p["two-sided"], p["greater"], p["less"])
+
+
+def _wilson(k: int, n: int, confidence: float) -> tuple[float, float]:
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def _newcombe_unpaired(kx: int, nx: int, ky: int, ny: int, confidence: float) -> tuple[float, float]:
+    """Newcombe (1998) method 10, hybrid Wilson score interval for p_y - p_x."""
+    px, py = kx / nx, ky / ny
+    lx, ux = _wilson(kx, nx, confidence)
+    ly, uy = _wilson(ky, ny, confidence)
+    d = py - px
+    return d - math.hypot(py - ly, ux - px), d + math.hypot(uy - py, px - lx)
+
+
+def _newcombe_paired(a: int, b: int, c: int, d: int, confidence: float) -> tuple[float, float]:
+    """Newcombe (1998b) method 10 for paired proportions, difference p_y - p_x.
+
+    a: both right, b: x right only, c: y right only, d: both wrong. Not in scipy, hence hand-written.
+    """
+    n = a + b + c + d
+    px, py = (a + b) / n, (a + c) / n
+    lx, ux = _wilson(a + b, n, confidence)
+    ly, uy = _wilson(a + c, n, confidence)
+    denom = (a + b) * (c + d) * (a + c) * (b + d)
+    phi = (a * d - b * c) / math.sqrt(denom) if denom > 0 else 0.0
+    theta = py - px
+    dl = math.sqrt(max((py - ly) ** 2 - 2 * phi * (py - ly) * (ux - px) + (ux - px) ** 2, 0.0))
+    du = math.sqrt(max((uy - py) ** 2 - 2 * phi * (uy - py) * (px - lx) + (px - lx) ** 2, 0.0))
+    return theta - dl, theta + du
+
+
+def paired_proportion_diff(x: ArrayLike, y: ArrayLike, confidence: float = 0.95) -> Comparison:
+    """Accuracy difference y - x on the same items (0/1 scores): Newcombe paired interval, exact McNemar p."""
+    check_confidence(confidence)
+    xa, ya = _arr(x, "x"), _arr(y, "y")
+    if xa.size != ya.size:
+        raise ValueError(f"paired arms differ in length ({xa.size} vs {ya.size})")
+    if not (np.isin(xa, (0, 1)).all() and np.isin(ya, (0, 1)).all()):
+        raise ValueError("scores must be 0 or 1; use paired_bootstrap_diff for other scores")
+    n = xa.size
+    method = "newcombe-paired+mcnemar-exact"
+    if n == 0:
+        return unavailable_comparison(Scale.DIFFERENCE, method, 0, 0, "no items", confidence=confidence)
+    xb, yb = xa.astype(bool), ya.astype(bool)
+    a, b = int(np.sum(xb & yb)), int(np.sum(xb & ~yb))
+    c, d = int(np.sum(~xb & yb)), int(np.sum(~xb & ~yb))
+    lo, hi = _newcombe_paired(a, b, c, d, confidence)
+    lo1, _ = _newcombe_paired(a, b, c, d, 2 * confidence - 1)
+    _, hi1 = _newcombe_paired(a, b, c, d, 2 * confidence - 1)
+    mc = mcnemar_exact(b, c)
+    diff = ya - xa
+    sd = float(diff.std(ddof=1)) if n > 1 else NAN
+    return Comparison((c - b) / n, lo, hi, lo1, hi1, mc.p_two_sided, mc.p_greater, mc.p_less,
+                      Scale.DIFFERENCE, method, n, n, confidence, minimum_detectable_effect(sd, n))
+
+
+def proportion_diff(kx: int, nx: int, ky: int, ny: int, confidence: float = 0.95) -> Comparison:
+    """Difference p_y - p_x of proportions on different items: Newcombe hybrid score interval, Fisher p."""
+    check_confidence(confidence)
+    method = "newcombe-score+fisher-exact"
+    if nx == 0 or ny == 0:
+        return unavailable_comparison(Scale.DIFFERENCE, method, nx, ny, "an arm has no items",
+                                      confidence=confidence)
+    if not (0 <= kx <= nx and 0 <= ky <= ny):
+        raise ValueError("need 0 <= k <= n in both arms")
+    lo, hi = _newcombe_unpaired(kx, nx, ky, ny, confidence)
+    lo1, hi1 = _newcombe_unpaired(kx, nx, ky, ny, 2 * confidence - 1)
+    table = [[ky, ny - ky], [kx, nx - kx]]
+    p = {alt: float(stats.fisher_exact(table, alternative=alt).pvalue)
+         for alt in ("two-sided", "greater", "less")}
+    pooled = (kx + ky) / (nx + ny)
+    return Comparison(ky / ny - kx / nx, lo, hi, lo1, hi1, p["two-sided"], p["greater"], p["less"],
+                      Scale.DIFFERENCE, method, nx, ny, confidence, mde_proportion_diff(pooled, nx, ny))
+
+
+def paired_bootstrap_diff(
+    x: ArrayLike, y: ArrayLike, confidence: float = 0.95, seed: int = 0, n_resamples: int = 9999
+) -> Comparison:
+    """Mean difference y - x of non-binary scores on the same items: bootstrap over items (BCa)."""
+    check_confidence(confidence)
+    xa, ya = _arr(x, "x"), _arr(y, "y")
+    if xa.size != ya.size:
+        raise ValueError(f"paired arms differ in length ({xa.size} vs {ya.size})")
+    method = "paired-bootstrap"
+    n = xa.size
+    if n < 2:
+        return unavailable_comparison(Scale.DIFFERENCE, method, n, n, "needs at least 2 items",
+                                      confidence=confidence)
+    d = ya - xa
+    lo, hi, lo1, hi1, dist, kind = _bootstrap_bounds((d,), np.mean, confidence, seed, n_resamples)
+    p2, pg, pl = _bootstrap_pvalues(dist, 0.0)
+    note = "" if kind == "BCa" else "BCa gave NaN; percentile bootstrap used"
+    return Comparison(float(d.mean()), lo, hi, lo1, hi1, p2, pg, pl, Scale.DIFFERENCE, f"{method}-{kind}",
+                      n, n, confidence, minimum_detectable_effect(float(d.std(ddof=1)), n), note=note)
+
+
+# ---------------------------------------------------------------------------------------------- run level
+
+
+def log_geomean(values: np.ndarray) -> float:
+    """Mean of log values: the log of the geometric mean."""
+    return float(np.mean(np.log(values)))
+
+
+def run_level_ratio(
+    x_runs: Sequence[ArrayLike],
+    y_runs: Sequence[ArrayLike],
+    confidence: float = 0.95,
+    per_run: Callable[[np.ndarray], float] = log_geomean,
+) -> Comparison:
+    """Compare arms by per-run summaries (default: log geometric mean), Welch t across runs.
+
+    Cloud latency drifts between runs, so the run, not the request, is the independent unit; request-level
+    tests on one run per arm falsely fail many A/A comparisons. ``per_run`` must return a log-scale value;
+    the result is a ratio. Needs at least 2 runs per arm.
+    """
+    check_confidence(confidence)
+    vx = np.array([per_run(_arr(r, "x run")) for r in x_runs], dtype=float)
+    vy = np.array([per_run(_arr(r, "y run")) for r in y_runs], dtype=float)
+    method = "welch-t-runs"
+    if vx.size < 2 or vy.size < 2:
+        est = math.exp(float(vy.mean() - vx.mean())) if vx.size and vy.size else NAN
+        return unavailable_comparison(Scale.RATIO, method, vx.size, vy.size,
+                                      f"needs at least 2 runs per arm, have {vx.size} and {vy.size}",
+                                      estimate=est, confidence=confidence)
+    est = float(vy.mean() - vx.mean())
+    sx, sy = float(vx.std(ddof=1)), float(vy.std(ddof=1))
+    if sx == 0 and sy == 0:
+        return unavailable_comparison(Scale.RATIO, method, vx.size, vy.size, "run summaries do not vary",
+                                      estimate=math.exp(est), confidence=confidence)
+    res = {alt: stats.ttest_ind(vy, vx, equal_var=False, alternative=alt)
+           for alt in ("two-sided", "greater", "less")}
+    return _t_comparison(res["two-sided"], res["greater"], res["less"], est, confidence, method,
+                         vx.size, vy.size, mde_log_ratio(sx, sy, vx.size, vy.size),
+                         note="n_x and n_y count runs")

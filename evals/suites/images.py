@@ -1,0 +1,80 @@
+"""Images: read or render once at load time into `ImageInput`, and check them against the model card.
+
+Encoding happens here so that it never falls inside a timed request, and a card's limits are enforced before
+anything is sent.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from evals.cards import ModelCard
+from evals.errors import UserInputError
+from evals.types import ImageInput, Sample
+
+# Pillow format name -> Converse format name
+_FORMATS = {"PNG": "png", "JPEG": "jpeg", "GIF": "gif", "WEBP": "webp"}
+_SAVE_OPTIONS = {"jpeg": {"quality": 90}, "webp": {"quality": 90}, "png": {"optimize": False}}
+
+
+def encode(image: Image.Image, fmt: str, source: str = "") -> ImageInput:
+    """Encode a Pillow image into `fmt` (png | jpeg | webp | gif) bytes."""
+    fmt = fmt.lower()
+    pil_name = {v: k for k, v in _FORMATS.items()}.get(fmt)
+    if pil_name is None:
+        raise ValueError(f"unsupported image format {fmt!r}")
+    if fmt == "jpeg" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    buf = io.BytesIO()
+    image.save(buf, format=pil_name, **_SAVE_OPTIONS.get(fmt, {}))
+    return ImageInput(format=fmt, data=buf.getvalue(), width=image.width, height=image.height, source=source)
+
+
+def from_bytes(data: bytes, source: str, origin: str) -> ImageInput:
+    """Wrap already-encoded bytes, re-encoding as PNG only when the format is not one Bedrock accepts."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            fmt = _FORMATS.get(img.format or "")
+            if fmt is None:
+                return encode(img, "png", source=source)
+            return ImageInput(format=fmt, data=data, width=img.width, height=img.height, source=source)
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise UserInputError(f"{origin}: image {source or '<bytes>'} is unreadable: {err}") from None
+
+
+def from_file(path: Path, origin: str) -> ImageInput:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise UserInputError(f"{origin}: image {path} cannot be read: {err.strerror or err}") from None
+    return from_bytes(data, str(path), origin)
+
+
+def check_against_card(samples: tuple[Sample, ...], card: ModelCard, origin: str) -> None:
+    """Refuse images a model cannot take: text-only card, too many, wrong format, too large."""
+    limits = card.images
+    for sample in samples:
+        if not sample.images:
+            continue
+        where = f"{origin}: item {sample.id!r}"
+        if "image" not in card.input_modalities:
+            raise UserInputError(f"{where}: has images but model {card.name} takes text only")
+        if limits.max_count and len(sample.images) > limits.max_count:
+            raise UserInputError(f"{where}: {len(sample.images)} images, model {card.name} takes {limits.max_count}")
+        for img in sample.images:
+            label = img.source or "image"
+            if limits.formats and img.format not in limits.formats:
+                raise UserInputError(f"{where}: {label} is {img.format}; model {card.name} takes {limits.formats}")
+            if limits.max_bytes and len(img.data) > limits.max_bytes:
+                raise UserInputError(
+                    f"{where}: {label} is {len(img.data)} bytes, over the {limits.max_bytes}-byte limit of {card.name}"
+                )
+            if limits.max_side_px and max(img.width, img.height) > limits.max_side_px:
+                raise UserInputError(
+                    f"{where}: {label} is {img.width}x{img.height} px, over the {limits.max_side_px} px limit "
+                    f"of {card.name}"
+                )
