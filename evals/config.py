@@ -42,7 +42,7 @@ class TargetConf:
     """Where requests go. `local` starts the emulator; `aws` uses real endpoints and the standard chain."""
 
     kind: str = MISSING  # local | aws
-    auth: str = "sigv4"  # local: sigv4 | bearer; aws: auto (the standard credential chain decides)
+    auth: str = "sigv4"  # sigv4 | bearer | auto (aws: the standard chain; AWS_PROFILE picks a profile)
     latency_profile: str = "realistic"  # realistic | zero | fixed (emulator)
     latency_scale: float = 1.0
     fixed_latency_ms: float = 0.0
@@ -52,7 +52,6 @@ class TargetConf:
     quota_scale: float = 1.0
     seed: int | None = None  # emulator seed; defaults to run.seed
     faults: FaultsConf = field(default_factory=FaultsConf)
-    aws_profile: str | None = None  # a profile *name* from ~/.aws, never a key
 
 
 @dataclass

@@ -144,7 +144,7 @@ def open_target(cfg: DictConfig) -> Iterator[dict[str, Any] | None]:
 def _describe_target(cfg: DictConfig) -> dict[str, Any]:
     t = cfg.target
     if t.kind != "local":
-        return {"kind": "aws", "auth": t.auth, "aws_profile": t.aws_profile}
+        return {"kind": "aws", "auth": t.auth}
     info = {"kind": "local", "emulator": True, **_emulator_options(cfg), "auth": t.auth}
     info["note"] = (
         "Requests were served by the bedrock-evals emulator, not Amazon Bedrock: latencies are simulated "
@@ -182,10 +182,7 @@ def _make_transport(cfg: DictConfig, spec: RunSpec, endpoints: dict[str, Any] | 
         invoke_body_style=tc.invoke_body_style,
         auth=cfg.target.auth,
     )
-    return Transport(
-        card=spec.card, regions=spec.regions, settings=settings, endpoints=endpoints,
-        aws_profile=cfg.target.aws_profile,
-    )
+    return Transport(settings, family=spec.card.family, endpoints=endpoints, concurrency=concurrency)
 
 
 def _max_concurrency(cfg: DictConfig, spec: RunSpec) -> int:

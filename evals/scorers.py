@@ -215,11 +215,31 @@ def exact(sample: Sample, text: str, *, value: Any = None, strip: bool = True) -
     return float(any(got == (str(a).strip() if strip else str(a)) for a in _answers(sample, value)))
 
 
+_ANSWER_MARKER = re.compile(r"(?i)\b(?:final answer|answer)\b\s*(?:is|:)\s*")
+
+
+def answer_candidates(text: str) -> list[str]:
+    """The whole response, the text after the last 'answer is/answer:' marker, and the last non-empty line."""
+    out = [text]
+    markers = list(_ANSWER_MARKER.finditer(text))
+    if markers:
+        out.append(text[markers[-1].end() :].strip().splitlines()[0] if text[markers[-1].end() :].strip() else "")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if len(lines) > 1:
+        out.append(lines[-1])
+    return out
+
+
 @scorer("normalized_exact")
-def normalized_exact(sample: Sample, text: str, *, value: Any = None) -> float:
-    """Match after `normalize`: case, whitespace, markdown, surrounding quotes, trailing punctuation."""
-    got = normalize(text)
-    return float(bool(got) and any(got == normalize(str(a)) for a in _answers(sample, value)))
+def normalized_exact(sample: Sample, text: str, *, value: Any = None, lenient: bool = False) -> float:
+    """Match after `normalize`: case, whitespace, markdown, surrounding quotes, trailing punctuation.
+
+    `lenient` also accepts a match after a final 'answer is' marker or on the last line, for prompts whose
+    model may show its working first.
+    """
+    wanted = {normalize(str(a)) for a in _answers(sample, value)}
+    candidates = answer_candidates(text) if lenient else [text]
+    return float(any((got := normalize(c)) and got in wanted for c in candidates))
 
 
 @scorer("regex")

@@ -12,6 +12,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -67,9 +68,9 @@ def _log_positive(values: np.ndarray, name: str) -> np.ndarray:
 
 
 def _t_comparison(
-    res_two: stats._stats_py.TtestResult,
-    res_greater: stats._stats_py.TtestResult,
-    res_less: stats._stats_py.TtestResult,
+    res_two: Any,
+    res_greater: Any,
+    res_less: Any,
     estimate_log: float,
     confidence: float,
     method: str,
@@ -98,7 +99,7 @@ def _bootstrap_pvalues(distribution: np.ndarray, null: float) -> tuple[float, fl
         return NAN, NAN, NAN
     p_greater = (1 + np.count_nonzero(d <= null)) / (b + 1)
     p_less = (1 + np.count_nonzero(d >= null)) / (b + 1)
-    return min(1.0, 2 * min(p_greater, p_less)), float(p_greater), float(p_less)
+    return float(min(1.0, 2 * min(p_greater, p_less))), float(p_greater), float(p_less)
 
 
 def _bootstrap_bounds(

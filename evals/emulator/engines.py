@@ -1,0 +1,140 @@
+"""Answer generators: `synthetic` (seeded filler text), `echo` (the user's text) and `oracle` (expected answer).
+
+All engines are pure functions of (seed, model, canonical request, metadata) so runs are reproducible.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import math
+import random
+from dataclasses import dataclass
+
+from evals.cards import ModelCard
+from evals.emulator import tokenizer
+from evals.emulator.validation import GenRequest
+
+EXPECTED_PREFIX = "evals.expected_b64."
+TARGET_TOKENS_KEY = "evals.target_output_tokens"
+ORACLE_WRONG_TEXT = "This is a deliberately wrong answer from the emulator's oracle engine."
+NATURAL_MEDIAN_TOKENS = 150
+NATURAL_SIGMA = 0.6
+
+# Plain filler words (each at most 7 letters, so one token each): honest synthetic text, not a model's answer.
+_WORDS = (
+    "the a of and to in is that for it as with on was by this be are from at or an which have not "
+    "data model answer result value point case time part method example system number process common "
+    "simple general small large first second other useful likely often usually however because "
+    "measure sample report detail context summary reason output input request signal pattern"
+).split()
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    output_tokens: int
+    stop_reason: str  # end_turn | max_tokens | stop_sequence
+
+    def pieces(self) -> list[str]:
+        """Token pieces for streaming; their concatenation is the text (leading spaces kept)."""
+        return [p for p in tokenizer.pieces(self.text) if not p.isspace()]
+
+
+def _unit(*parts: object) -> float:
+    """A uniform number in [0, 1) from a hash of the parts (stable across processes, unlike hash())."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def expected_answer(metadata: dict[str, str]) -> str | None:
+    """Concatenate `evals.expected_b64.N` chunks in numeric order and decode them; None when absent or bad."""
+    chunks = []
+    for key, value in metadata.items():
+        if key.startswith(EXPECTED_PREFIX) and key[len(EXPECTED_PREFIX):].isdigit():
+            chunks.append((int(key[len(EXPECTED_PREFIX):]), value))
+    if not chunks:
+        return None
+    try:
+        return base64.b64decode("".join(v for _, v in sorted(chunks)), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _target_tokens(metadata: dict[str, str]) -> int | None:
+    raw = metadata.get(TARGET_TOKENS_KEY)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def _bounded(text: str, req: GenRequest, limit: int, natural_stop: str = "end_turn") -> Generation:
+    """Apply stop sequences (earliest wins) then the max-token bound."""
+    stop = natural_stop
+    cut = min((i for i in (text.find(s) for s in req.stop_sequences) if i >= 0), default=-1)
+    if cut >= 0:
+        text, stop = text[:cut], "stop_sequence"
+    text, truncated = tokenizer.truncate(text, limit)
+    if truncated:
+        stop = "max_tokens"
+    return Generation(text, tokenizer.count(text), stop)
+
+
+def synthetic_text(rng: random.Random, n_tokens: int) -> str:
+    """Exactly `n_tokens` tokens of filler sentences, paragraphs split by blank lines."""
+    out: list[str] = []
+    left_in_sentence = 0
+    sentences = 0
+    for i in range(n_tokens):
+        if left_in_sentence == 0 and i > 0 and i < n_tokens:
+            out.append(".")
+            left_in_sentence = -1
+            sentences += 1
+            continue
+        if left_in_sentence <= 0:
+            left_in_sentence = rng.randint(6, 16)
+            word = rng.choice(_WORDS).capitalize()
+            sep = "" if i == 0 else ("\n\n" if sentences and sentences % 4 == 0 else " ")
+            out.append(sep + word)
+        else:
+            out.append(" " + rng.choice(_WORDS))
+        left_in_sentence -= 1
+    return "".join(out)
+
+
+class Engine:
+    """Picks the answer for a validated request."""
+
+    def __init__(self, kind: str, seed: int, oracle_accuracy: float = 1.0) -> None:
+        self.kind = kind
+        self.seed = seed
+        self.oracle_accuracy = oracle_accuracy
+
+    def generate(self, card: ModelCard, req: GenRequest) -> Generation:
+        limit = req.max_tokens if req.max_tokens is not None else card.max_output_tokens
+        if self.kind == "echo":
+            return _bounded(req.user_text, req, limit)
+        if self.kind == "oracle":
+            expected = expected_answer(req.metadata)
+            if expected is not None:
+                meta = sorted(req.metadata.items())
+                right = _unit(self.seed, "oracle", req.canonical, meta) < self.oracle_accuracy
+                return _bounded(expected if right else ORACLE_WRONG_TEXT, req, limit)
+        return self._synthetic(req, limit)
+
+    def _synthetic(self, req: GenRequest, limit: int) -> Generation:
+        rng = random.Random(f"{self.seed}:{req.canonical}")
+        target = _target_tokens(req.metadata)
+        if target is None:
+            natural = int(round(math.exp(rng.gauss(math.log(NATURAL_MEDIAN_TOKENS), NATURAL_SIGMA))))
+            natural = max(1, natural)
+        else:
+            natural = target
+        n = min(natural, limit)
+        text = synthetic_text(rng, n)
+        return _bounded(text, req, limit, "max_tokens" if natural > limit else "end_turn")
