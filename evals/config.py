@@ -115,17 +115,20 @@ def register_configs() -> None:
 
 
 def _one_line(err: BaseException) -> str:
-    """Hydra/OmegaConf messages span lines; keep the message and the full key on one line."""
-    parts: list[str] = []
-    seen: set[int] = set()
+    """Hydra/OmegaConf messages span lines; lead with the offending key and keep one line."""
+    chain: list[BaseException] = []
     cur: BaseException | None = err
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        text = " ".join(line.strip() for line in str(cur).splitlines() if line.strip())
-        if text and text not in parts:
-            parts.append(text)
+    while cur is not None and cur not in chain:
+        chain.append(cur)
         cur = cur.__cause__ or cur.__context__
-    return parts[-1] if parts else type(err).__name__
+    for exc in chain:
+        full_key = getattr(exc, "full_key", None)
+        if isinstance(exc, OmegaConfBaseException) and full_key:
+            return f"{full_key}: {str(exc).splitlines()[0]}"
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if "Config search path:" in lines:
+        lines = lines[: lines.index("Config search path:")]
+    return " ".join(lines) or type(err).__name__
 
 
 def compose_config(overrides: list[str]) -> DictConfig:

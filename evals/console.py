@@ -41,7 +41,8 @@ def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def print_summary(records: Sequence[Mapping[str, Any]], run_info: Mapping[str, Any], out: TextIO = sys.stderr) -> None:
+def print_summary(records: Sequence[Mapping[str, Any]], run_info: Mapping[str, Any], out: TextIO | None = None) -> None:
+    out = out or sys.stderr
     header = f"{'suite':<14}{'region':<11}{'api':<16}{'tier':<8}{'n':>6}{'ok':>6}{'err':>5}{'thr':>5}" \
              f"{'p50 ms':>9}{'p90 ms':>9}{'score':>7}"
     print(header, file=out)

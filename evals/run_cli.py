@@ -198,7 +198,8 @@ def main(argv: list[str]) -> int:
     resumed = _resume_config(argv)
     cfg = resumed[0] if resumed else compose_config(argv)
     spec = validate(cfg)
-    from evals.apis.metadata import build_request_metadata, effective_max_tokens
+    from evals.apis.common import effective_max_tokens
+    from evals.apis.metadata import build_request_metadata
     from evals.scorers import score_response
     from evals.suites import oracle_text
 
@@ -208,6 +209,8 @@ def main(argv: list[str]) -> int:
 
     with open_target(cfg) as endpoints:
         transport = _make_transport(cfg, spec, endpoints, concurrency)
+        for region in spec.regions:  # build clients now so their set-up cost never lands in a request
+            transport.client(region)
         if resumed:
             run_dir = resumed[1]
             removed = run_dir.repair_torn_tail()

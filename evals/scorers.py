@@ -300,7 +300,10 @@ def choice_letter(text: str, letters: str = "ABCD") -> str | None:
             return next(g for g in m.groups() if g).upper()
     found = {g.upper() for g in re.findall(rf"[\(\[]([{up}{lo}])[\)\]]", body)}
     if not found:
-        found = set(re.findall(rf"(?<![\w'’-])([{up}])(?![\w'’-])(?!\s+[a-z])", body))
+        standalone = re.finditer(rf"(?<![\w'’-])([{up}])(?![\w'’-])", body)
+        # a capital "A" followed by a lowercase word is the article, not an option
+        found = {m.group(1) for m in standalone
+                 if not (m.group(1) == "A" and re.match(r"\s+(?!or\b|and\b)[a-z]", body[m.end():]))}
     return found.pop() if len(found) == 1 else None
 
 
@@ -498,7 +501,7 @@ class JudgeScorer:
 
 
 def _check_scorer(kind: str) -> ScorerFn:
-    def check(sample: Sample, text: str, **params: Any) -> float:
+    def check(sample: Sample, text: str, /, **params: Any) -> float:
         return float(check_instruction({"type": kind, **params}, text))
 
     check.__doc__ = f"The single instruction check {kind!r}, its parameters given in the scorer spec."

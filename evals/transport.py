@@ -69,6 +69,7 @@ TRANSIENT_CODES = frozenset(
         "ConnectionClosed",
         "ResponseStreamingError",
         "EventStreamCorrupt",
+        "IncompleteStream",
     }
 )
 # ModelErrorException (424) is "client": it is about this input (the model failed on it), retrying the same
@@ -509,6 +510,10 @@ class Transport:
                     feed(event, clock())
                 t_done = clock()
                 stream = None
+                if not assembler.complete:
+                    msg = f"the event stream ended after {assembler.events} events without a stop reason"
+                    return _error(t_intended_ns, t_call, t_done, rec, "IncompleteStream", msg, rec.last_status,
+                                  assembler)
                 reply = assembler.reply()
         except Exception as err:
             t_done = time.perf_counter_ns()

@@ -200,6 +200,7 @@ def test_converse_stream_assembler_golden() -> None:
     result = {"reply": asm.reply(), "itl_ms": asm.trace.itl_ms(), "delta_chars": asm.trace.delta_chars}
     check_golden("converse_stream", result)
     assert asm.trace.first_ns == 1_002_500_000
+    assert asm.complete
     assert len(asm.trace.itl_ms()) == len(asm.trace.delta_chars) - 1 == 2
 
 
@@ -331,6 +332,17 @@ def test_invoke_stream_assembler_golden() -> None:
     reply = asm.reply()
     assert reply == Reply("The answer is 4.", "stop", 21, 4, 140.0, 61.0)
     assert len(asm.trace.delta_chars) == 3  # the empty final chunk is not a content delta
+    assert asm.complete
+
+
+def test_stream_cut_short_is_not_complete() -> None:
+    converse = ConverseStreamAssembler()
+    for i, event in enumerate(CONVERSE_EVENTS[:3]):
+        converse.feed(event, i)
+    invoke = InvokeStreamAssembler()
+    for i, event in enumerate(INVOKE_CHUNKS[:2]):
+        invoke.feed(event, i)
+    assert not converse.complete and not invoke.complete
 
 
 def test_stream_trace_gaps() -> None:

@@ -95,6 +95,11 @@ class ConverseStreamAssembler:
             self.input_tokens, self.output_tokens = _usage(meta.get("usage"))
             self.server_latency_ms = as_float((meta.get("metrics") or {}).get("latencyMs"))
 
+    @property
+    def complete(self) -> bool:
+        """True once messageStop arrived; a stream that ends before it was cut short."""
+        return self.stop_reason is not None
+
     def reply(self) -> Reply:
         return Reply(
             text="".join(self._parts),

@@ -4,7 +4,8 @@ The body is JSON-dumped to bytes here, images base64-encoded included, so that c
 transport starts its clock. Response parsing is defensive: the Llama native shape
 (`generation`, `prompt_token_count`, ...) and a chat-completion-like shape (`choices`, `usage`) are both read,
 token counts fall back to the `X-Amzn-Bedrock-*-Token-Count` headers, server latency comes from
-`X-Amzn-Bedrock-Invocation-Latency`. Llama bodies have no stop-sequence field, so `params.stop` is not sent.
+`X-Amzn-Bedrock-Invocation-Latency`. The prompt-style Llama body has no stop-sequence field, so `params.stop`
+is sent only in the messages style (as `stop`, chat-completion style; UNCONFIRMED on Bedrock).
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def build_invoke_body(request: Request, family: str, style: str = "prompt") -> d
             body["temperature"] = float(params.temperature)
         if params.top_p is not None:
             body["top_p"] = float(params.top_p)
+        if params.stop:
+            body["stop"] = list(params.stop)
         return body
     raise ValueError(f"unknown InvokeModel body style {style!r} (known: {', '.join(BODY_STYLES)})")
 
@@ -197,6 +200,11 @@ class InvokeStreamAssembler:
                 self.output_tokens = counted_out
             self.server_latency_ms = as_float(metrics.get("invocationLatency"))
             self.first_byte_latency_ms = as_float(metrics.get("firstByteLatency"))
+
+    @property
+    def complete(self) -> bool:
+        """True once a chunk carried a stop reason; a stream that ends before it was cut short."""
+        return self.stop_reason is not None
 
     def reply(self) -> Reply:
         return Reply(

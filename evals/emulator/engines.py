@@ -24,11 +24,14 @@ NATURAL_SIGMA = 0.6
 
 # Plain filler words (each at most 7 letters, so one token each): honest synthetic text, not a model's answer.
 _WORDS = (
-    "the a of and to in is that for it as with on was by this be are from at or an which have not "
-    "data model answer result value point case time part method example system number process common "
-    "simple general small large first second other useful likely often usually however because "
-    "measure sample report detail context summary reason output input request signal pattern"
-).split()
+    "the", "a", "of", "and", "to", "in", "is", "that", "for", "it", "as", "with", "on", "was",
+    "by", "this", "be", "are", "from", "at", "or", "an", "which", "have", "not", "data", "model",
+    "answer", "result", "value", "point", "case", "time", "part", "method", "example", "system",
+    "number", "process", "common", "simple", "general", "small", "large", "first", "second",
+    "other", "useful", "likely", "often", "usually", "however", "because", "measure", "sample",
+    "report", "detail", "context", "summary", "reason", "output", "input", "request", "signal",
+    "pattern",
+)
 
 
 @dataclass(frozen=True)
@@ -86,24 +89,23 @@ def _bounded(text: str, req: GenRequest, limit: int, natural_stop: str = "end_tu
 
 
 def synthetic_text(rng: random.Random, n_tokens: int) -> str:
-    """Exactly `n_tokens` tokens of filler sentences, paragraphs split by blank lines."""
+    """Exactly `n_tokens` tokens of filler sentences (each word and each full stop is one token)."""
+    words = rng.choices(_WORDS, k=n_tokens)
     out: list[str] = []
-    left_in_sentence = 0
+    i = 0
     sentences = 0
-    for i in range(n_tokens):
-        if left_in_sentence == 0 and i > 0 and i < n_tokens:
+    while i < n_tokens:
+        length = rng.randint(6, 16)
+        sep = "" if i == 0 else ("\n\n" if sentences % 4 == 0 else " ")
+        out.append(sep + words[i].capitalize())
+        body = words[i + 1 : min(i + length, n_tokens)]
+        if body:
+            out.append(" " + " ".join(body))
+        i += 1 + len(body)
+        if i < n_tokens:
             out.append(".")
-            left_in_sentence = -1
-            sentences += 1
-            continue
-        if left_in_sentence <= 0:
-            left_in_sentence = rng.randint(6, 16)
-            word = rng.choice(_WORDS).capitalize()
-            sep = "" if i == 0 else ("\n\n" if sentences and sentences % 4 == 0 else " ")
-            out.append(sep + word)
-        else:
-            out.append(" " + rng.choice(_WORDS))
-        left_in_sentence -= 1
+            i += 1
+        sentences += 1
     return "".join(out)
 
 
@@ -131,10 +133,13 @@ class Engine:
         rng = random.Random(f"{self.seed}:{req.canonical}")
         target = _target_tokens(req.metadata)
         if target is None:
-            natural = int(round(math.exp(rng.gauss(math.log(NATURAL_MEDIAN_TOKENS), NATURAL_SIGMA))))
+            natural = round(math.exp(rng.gauss(math.log(NATURAL_MEDIAN_TOKENS), NATURAL_SIGMA)))
             natural = max(1, natural)
         else:
             natural = target
         n = min(natural, limit)
         text = synthetic_text(rng, n)
-        return _bounded(text, req, limit, "max_tokens" if natural > limit else "end_turn")
+        stop = "max_tokens" if natural > limit else "end_turn"
+        if not req.stop_sequences:
+            return Generation(text, n, stop)  # exactly n tokens by construction
+        return _bounded(text, req, limit, stop)

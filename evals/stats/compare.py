@@ -153,7 +153,7 @@ def latency_ratio(x: ArrayLike, y: ArrayLike, confidence: float = 0.95) -> Compa
     lx, ly = _log_positive(xa, "x"), _log_positive(ya, "y")
     est = float(ly.mean() - lx.mean())
     sx, sy = float(lx.std(ddof=1)), float(ly.std(ddof=1))
-    if sx == 0 and sy == 0:
+    if np.ptp(lx) == 0 and np.ptp(ly) == 0:
         return unavailable_comparison(Scale.RATIO, method, xa.size, ya.size, "no variation in either group",
                                       estimate=math.exp(est), confidence=confidence)
     res = {alt: stats.ttest_ind(ly, lx, equal_var=False, alternative=alt)
@@ -175,7 +175,7 @@ def paired_log_ratio(x: ArrayLike, y: ArrayLike, confidence: float = 0.95) -> Co
                                       confidence=confidence)
     d = _log_positive(ya, "y") - _log_positive(xa, "x")
     sd = float(d.std(ddof=1))
-    if sd == 0:
+    if np.ptp(d) == 0:
         return unavailable_comparison(Scale.RATIO, method, xa.size, ya.size, "log differences do not vary",
                                       estimate=math.exp(float(d.mean())), confidence=confidence)
     res = {alt: stats.ttest_1samp(d, 0.0, alternative=alt) for alt in ("two-sided", "greater", "less")}
@@ -460,7 +460,7 @@ def run_level_ratio(
                                       estimate=est, confidence=confidence)
     est = float(vy.mean() - vx.mean())
     sx, sy = float(vx.std(ddof=1)), float(vy.std(ddof=1))
-    if sx == 0 and sy == 0:
+    if np.ptp(vx) == 0 and np.ptp(vy) == 0:
         return unavailable_comparison(Scale.RATIO, method, vx.size, vy.size, "run summaries do not vary",
                                       estimate=math.exp(est), confidence=confidence)
     res = {alt: stats.ttest_ind(vy, vx, equal_var=False, alternative=alt)

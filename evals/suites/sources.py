@@ -39,11 +39,15 @@ class Mapper:
         self.image_field = image_spec.get("field")
         self.cluster_field = definition.get("cluster")
 
-    def check_columns(self, columns: Iterable[str]) -> None:
-        """A mapping that names a column the data lacks is a user error, reported before any item is built."""
+    def check_columns(self, columns: Iterable[str], images_optional: bool = False) -> None:
+        """A mapping that names a column the data lacks is a user error, reported before any item is built.
+
+        In JSONL the image field may be absent from every line (a text-only file for an image-capable suite).
+        """
         have = set(columns)
+        image_field = None if images_optional else self.image_field
         for key, name in (("fields.id", self.id_field), ("fields.answer", self.answer_field),
-                          ("images.field", self.image_field), ("cluster", self.cluster_field)):
+                          ("images.field", image_field), ("cluster", self.cluster_field)):
             if name and name not in have:
                 raise UserInputError(f"{self.origin}: {key}: no field {name!r} (fields: {', '.join(sorted(have))})")
 
@@ -117,7 +121,7 @@ def read_jsonl(path: Path, mapper: Mapper, key: str) -> list[Item]:
         records.append((n, record))
     if not records:
         raise UserInputError(f"{path}: no items")
-    mapper.check_columns(columns)
+    mapper.check_columns(columns, images_optional=True)
     for index, (n, record) in enumerate(records):
         items.append(mapper.item(record, index, f"{path}:{n}"))
     return items

@@ -77,7 +77,7 @@ def _make(kind: str, rng: random.Random, size: int) -> tuple[Image.Image, str, A
         img, labels, values = _bar_chart(rng, size)
         i = rng.randrange(len(labels))
         return (img, f"In this bar chart, what is the value of the {labels[i]} bar? Answer with a number.",
-                values[i], {"scorer": "numeric", "scorer_params": {"abs_tol": 5}})
+                values[i], {"scorer": "numeric", "scorer_params": {"abs_tol": 2.5}})
     if kind == "bar_max":
         img, labels, values = _bar_chart(rng, size)
         return (img, "Which category has the tallest bar? Answer with the category name only.",

@@ -1,0 +1,285 @@
+"""The metrics that compare, gate and history talk about, and how one metric is compared between two arms.
+
+One definition per metric (which records count, which value, which way is better) so that the comparison
+report, the CI gate and the history index can never disagree about what "latency p90" or "error rate" means.
+The statistics themselves come from `evals.stats`; this module only chooses the method:
+
+- latency-like values (latency, TTFT, tokens/s, cost): run-level Welch on per-run summaries when both arms
+  hold at least two runs (cloud latency drifts between runs, so the run is the independent unit); otherwise
+  request level, paired by item when both arms ran the same items (geometric-mean metrics only; quantiles
+  use a two-sample bootstrap).
+- rates (errors, throttles): pooled counts, Newcombe interval and Fisher's exact test.
+- scores (accuracy): paired by item when the arms share items (repeats and runs averaged per item, the item
+  being the unit), exact McNemar for 0/1 scores and a paired bootstrap otherwise; unpaired otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from evals import stats
+from evals.stats import Comparison, Direction, MarginKind, Scale
+
+Record = Mapping[str, Any]
+
+# items shared by both arms, as a share of each arm's items, needed before pairing by item
+PAIRING_OVERLAP = 0.9
+# bootstrap resamples for quantile ratios and paired score differences (seeded, so results are repeatable)
+N_RESAMPLES = 4999
+BOOTSTRAP_SEED = 20261125
+
+
+class Kind(StrEnum):
+    """How a metric's values are compared."""
+
+    CONTINUOUS = "continuous"  # positive per-request values; ratio of a summary (geomean or quantile)
+    RATE = "rate"  # per-request 0/1 events over all measured requests; difference of proportions
+    SCORE = "score"  # per-request scores in [0, 1]; difference of means, paired by item when possible
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric: which value a record contributes (None: the record does not count) and how it is compared."""
+
+    name: str
+    label: str
+    kind: Kind
+    direction: Direction
+    unit: str
+    value: Callable[[Record], float | None]
+    summary: str = "mean"  # geomean | p50 | p90 | mean (rates and scores)
+
+    @property
+    def margin_kind(self) -> MarginKind:
+        return MarginKind.RELATIVE if self.kind is Kind.CONTINUOUS else MarginKind.ABSOLUTE
+
+    @property
+    def quantile(self) -> float | None:
+        return {"p50": 0.5, "p90": 0.9}.get(self.summary)
+
+
+def _ok_positive(field: str) -> Callable[[Record], float | None]:
+    def value(rec: Record) -> float | None:
+        if rec.get("status") != "ok":
+            return None
+        v = rec.get(field)
+        return float(v) if isinstance(v, int | float) and v > 0 else None
+
+    return value
+
+
+def _tokens_per_s(rec: Record) -> float | None:
+    """Output tokens per second of end-to-end latency: what a caller of one request experiences."""
+    if rec.get("status") != "ok":
+        return None
+    tokens, latency = rec.get("output_tokens"), rec.get("latency_ms")
+    if not tokens or not latency or tokens <= 0 or latency <= 0:
+        return None
+    return float(tokens) / (float(latency) / 1000.0)
+
+
+def _error(rec: Record) -> float:
+    return 1.0 if rec.get("status") == "error" else 0.0
+
+
+def _throttled(rec: Record) -> float:
+    return 1.0 if (rec.get("throttles") or 0) > 0 else 0.0
+
+
+def _score(rec: Record) -> float | None:
+    """Scores of answered requests only: a failed request is counted in the error rate, never as wrong."""
+    if rec.get("status") != "ok":
+        return None
+    s = rec.get("score")
+    return float(s) if isinstance(s, int | float) and not math.isnan(s) else None
+
+
+LOWER, HIGHER = Direction.LOWER_IS_BETTER, Direction.HIGHER_IS_BETTER
+_latency, _ttft, _cost = _ok_positive("latency_ms"), _ok_positive("ttft_ms"), _ok_positive("cost_usd")
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("accuracy", "accuracy", Kind.SCORE, HIGHER, "", _score),
+    Metric("latency", "latency (geometric mean)", Kind.CONTINUOUS, LOWER, "ms", _latency, "geomean"),
+    Metric("latency_p50", "latency p50", Kind.CONTINUOUS, LOWER, "ms", _latency, "p50"),
+    Metric("latency_p90", "latency p90", Kind.CONTINUOUS, LOWER, "ms", _latency, "p90"),
+    Metric("ttft_p50", "TTFT p50", Kind.CONTINUOUS, LOWER, "ms", _ttft, "p50"),
+    Metric("ttft_p90", "TTFT p90", Kind.CONTINUOUS, LOWER, "ms", _ttft, "p90"),
+    Metric("error_rate", "error rate", Kind.RATE, LOWER, "", _error),
+    Metric("throttle_rate", "throttled share", Kind.RATE, LOWER, "", _throttled),
+    Metric("tokens_per_s", "output tokens/s per request (geometric mean)", Kind.CONTINUOUS, HIGHER, "tok/s",
+           _tokens_per_s, "geomean"),
+    Metric("cost_per_request", "cost per request (geometric mean)", Kind.CONTINUOUS, LOWER, "USD", _cost,
+           "geomean"),
+)}
+
+
+# ---------------------------------------------------------------------------------------------- summaries
+
+
+def summarise(metric: Metric, values: Sequence[float]) -> float:
+    """The one-arm figure shown beside a comparison (and stored in the history index)."""
+    if not values:
+        return math.nan
+    a = np.asarray(values, dtype=float)
+    if metric.summary == "geomean":
+        return float(np.exp(np.mean(np.log(a))))
+    if metric.quantile is not None:
+        return float(np.quantile(a, metric.quantile))
+    return float(np.mean(a))
+
+
+def values_of(metric: Metric, records: Sequence[Record]) -> list[float]:
+    out = []
+    for rec in records:
+        v = metric.value(rec)
+        if v is not None:
+            out.append(v)
+    return out
+
+
+def _by(records: Sequence[Record], metric: Metric, key: str) -> dict[Any, list[float]]:
+    groups: dict[Any, list[float]] = defaultdict(list)
+    for rec in records:
+        v = metric.value(rec)
+        if v is not None:
+            groups[rec.get(key)].append(v)
+    return groups
+
+
+def _run_summary(metric: Metric) -> Callable[[np.ndarray], float]:
+    """Per-run summary on the log scale, as `stats.run_level_ratio` expects."""
+    q = metric.quantile
+    if q is None:
+        return stats.log_geomean
+    return lambda a: float(np.log(np.quantile(a, q)))
+
+
+# ---------------------------------------------------------------------------------------------- comparison
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric, one matched cell: both arms' figures and the comparison candidate vs baseline."""
+
+    metric: Metric
+    base_value: float
+    cand_value: float
+    n_base: int
+    n_cand: int
+    comparison: Comparison
+    unit_of_analysis: str  # requests | items (paired) | runs
+
+    @property
+    def mde(self) -> float:
+        """The comparison's minimum detectable effect, or one derived from its interval's width."""
+        c = self.comparison
+        if not math.isnan(c.mde) or not c.available or math.isnan(c.low) or math.isnan(c.high):
+            return c.mde
+        z = float(sps.norm.ppf(0.5 + c.confidence / 2))
+        z_sum = float(sps.norm.ppf(0.975) + sps.norm.ppf(0.8))
+        if c.scale is Scale.RATIO:
+            if c.low <= 0:
+                return math.nan
+            se = (math.log(c.high) - math.log(c.low)) / (2 * z)
+            return math.exp(z_sum * se)
+        return z_sum * (c.high - c.low) / (2 * z)
+
+    def mde_beyond(self, margin: float) -> bool:
+        """True when the smallest detectable effect is larger than `margin` (too few samples to tell)."""
+        mde = self.mde
+        if math.isnan(mde):
+            return True
+        effect = mde - 1.0 if self.comparison.scale is Scale.RATIO else abs(mde)
+        return effect > margin
+
+
+def _paired_items(base: dict[Any, list[float]], cand: dict[Any, list[float]]) -> list[Any] | None:
+    """Items to pair on, or None when the arms did not run (nearly) the same items."""
+    common = [k for k in base if k in cand and k is not None]
+    if len(common) < 2 or len(common) < PAIRING_OVERLAP * max(len(base), len(cand)):
+        return None
+    return sorted(common, key=str)
+
+
+def _welch_mean_diff(x: np.ndarray, y: np.ndarray, confidence: float) -> Comparison:
+    """Difference of means y - x of non-binary scores on different items (scipy's Welch t-test)."""
+    method = "welch-t"
+    if x.size < 2 or y.size < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0):
+        from evals.stats.results import unavailable_comparison
+
+        return unavailable_comparison(Scale.DIFFERENCE, method, x.size, y.size, "needs 2+ varying values per arm",
+                                      estimate=float(y.mean() - x.mean()) if x.size and y.size else math.nan,
+                                      confidence=confidence)
+    res = {alt: sps.ttest_ind(y, x, equal_var=False, alternative=alt) for alt in ("two-sided", "greater", "less")}
+    ci = res["two-sided"].confidence_interval(confidence)
+    lo1 = res["greater"].confidence_interval(confidence).low
+    hi1 = res["less"].confidence_interval(confidence).high
+    mde = stats.minimum_detectable_effect(math.sqrt(x.var(ddof=1) + y.var(ddof=1)), min(x.size, y.size))
+    return Comparison(float(y.mean() - x.mean()), float(ci.low), float(ci.high), float(lo1), float(hi1),
+                      float(res["two-sided"].pvalue), float(res["greater"].pvalue), float(res["less"].pvalue),
+                      Scale.DIFFERENCE, method, x.size, y.size, confidence, mde)
+
+
+def compare_metric(
+    metric: Metric, base: Sequence[Record], cand: Sequence[Record], confidence: float = 0.95,
+    run_level: bool | None = None,
+) -> MetricComparison:
+    """Compare one metric between baseline and candidate records of one matched cell.
+
+    `run_level=None` chooses run-level analysis for continuous metrics when both arms span 2+ runs
+    (records carry `run_id`).
+    """
+    xs, ys = values_of(metric, base), values_of(metric, cand)
+    bx, by = summarise(metric, xs), summarise(metric, ys)
+
+    def result(c: Comparison, unit: str) -> MetricComparison:
+        return MetricComparison(metric, bx, by, len(xs), len(ys), c, unit)
+
+    if metric.kind is Kind.RATE:
+        kx, ky = round(sum(xs)), round(sum(ys))
+        return result(stats.proportion_diff(kx, len(xs), ky, len(ys), confidence), "requests")
+
+    if metric.kind is Kind.SCORE:
+        items_x, items_y = _by(base, metric, "sample_id"), _by(cand, metric, "sample_id")
+        common = _paired_items(items_x, items_y)
+        if common is not None:
+            px = np.array([np.mean(items_x[k]) for k in common])
+            py = np.array([np.mean(items_y[k]) for k in common])
+            binary = np.isin(px, (0.0, 1.0)).all() and np.isin(py, (0.0, 1.0)).all()
+            c = (stats.paired_proportion_diff(px, py, confidence) if binary else
+                 stats.paired_bootstrap_diff(px, py, confidence, seed=BOOTSTRAP_SEED, n_resamples=N_RESAMPLES))
+            return MetricComparison(metric, bx, by, len(common), len(common), c, "items (paired)")
+        ax, ay = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+        if np.isin(ax, (0.0, 1.0)).all() and np.isin(ay, (0.0, 1.0)).all():
+            return result(stats.proportion_diff(int(ax.sum()), ax.size, int(ay.sum()), ay.size, confidence),
+                          "requests")
+        return result(_welch_mean_diff(ax, ay, confidence), "requests")
+
+    runs_x = {k: v for k, v in _by(base, metric, "run_id").items() if len(v) >= 2}
+    runs_y = {k: v for k, v in _by(cand, metric, "run_id").items() if len(v) >= 2}
+    if run_level is None:
+        run_level = len(runs_x) >= 2 and len(runs_y) >= 2
+    if run_level:
+        c = stats.run_level_ratio(list(runs_x.values()), list(runs_y.values()), confidence, _run_summary(metric))
+        return MetricComparison(metric, bx, by, len(runs_x), len(runs_y), c, "runs")
+    if metric.quantile is not None:
+        c = stats.quantile_ratio_bootstrap(xs, ys, metric.quantile, confidence, seed=BOOTSTRAP_SEED,
+                                           n_resamples=N_RESAMPLES)
+        return result(c, "requests")
+    items_x, items_y = _by(base, metric, "sample_id"), _by(cand, metric, "sample_id")
+    common = _paired_items(items_x, items_y)
+    if common is not None:
+        # each item's geometric mean (over repeats and runs), the item being the unit
+        gx = [float(np.exp(np.mean(np.log(items_x[k])))) for k in common]
+        gy = [float(np.exp(np.mean(np.log(items_y[k])))) for k in common]
+        return MetricComparison(metric, bx, by, len(common), len(common), stats.paired_log_ratio(gx, gy, confidence),
+                                "items (paired)")
+    return result(stats.latency_ratio(xs, ys, confidence), "requests")

@@ -1,0 +1,78 @@
+"""`bedrock-evals emulator ...`: parse flags (over an optional YAML config), serve until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from evals.emulator.options import ENGINES, LATENCY_PROFILES, EmulatorOptions, load_config_file
+from evals.errors import UserInputError
+
+READY_PREFIX = "emulator ready"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise UserInputError(f"emulator: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="bedrock-evals emulator", description="Serve the local Bedrock runtime emulator.")
+    p.add_argument("--host")
+    p.add_argument("--endpoints-file")
+    p.add_argument("--latency-profile", choices=LATENCY_PROFILES)
+    p.add_argument("--latency-scale", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--config", help="YAML file with the same options plus faults:, quotas:, regions:, card_dir:")
+    p.add_argument("--engine", choices=ENGINES)
+    p.add_argument("--oracle-accuracy", type=float)
+    p.add_argument("--quota-scale", type=float)
+    return p
+
+
+def options_from_argv(argv: list[str]) -> EmulatorOptions:
+    """Config file first, flags on top; every problem is a UserInputError naming the key."""
+    args = build_parser().parse_args(argv)
+    data: dict[str, Any] = load_config_file(Path(args.config)) if args.config else {}
+    origin = args.config or "emulator options"
+    for key in ("host", "endpoints_file", "latency_profile", "latency_scale", "seed", "engine",
+                "oracle_accuracy", "quota_scale"):
+        value = getattr(args, key)
+        if value is not None:
+            data[key] = value
+    return EmulatorOptions.from_dict(data, origin=origin)
+
+
+def main(argv: list[str]) -> int:
+    try:
+        options = options_from_argv(argv)
+    except UserInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from evals.emulator.server import EmulatorServer  # heavy imports only once options are valid
+
+    try:
+        server = EmulatorServer(options)
+    except UserInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    endpoints = server.endpoints()
+    if options.endpoints_file:
+        server.write_endpoints(Path(options.endpoints_file))
+    for region, urls in endpoints["regions"].items():
+        print(f"{region}: https {urls['https']}  http {urls['http']}")
+    print(f"ca_file: {endpoints['ca_file']}")
+    print(f"admin: {endpoints['admin']}")
+    where = options.endpoints_file or "-"
+    print(f"{READY_PREFIX} pid={endpoints['pid']} endpoints_file={where}", flush=True)
+    stop.wait()
+    server.stop()
+    return 0

@@ -1,0 +1,211 @@
+"""Per-cell figures (suite x region x API x tier): counts, accuracy, latency, streaming, throughput, cost.
+
+All statistics come from `evals.stats`; this module only chooses which records feed which method:
+errors are counted and never scored, latency percentiles are over successful requests, warm-up is excluded
+(by `group_by_cell`) and throughput is taken over the steady window only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from evals.rundata import CellKey
+from evals.stats import (
+    bootstrap_mean_interval,
+    clustered_mean_interval,
+    itl_summary,
+    littles_law_check,
+    mean_in_flight,
+    percentile_interval,
+    quantile_label,
+    steady_window,
+    throughput_interval,
+    wilson_interval,
+)
+from evals.stats.throughput import Window
+
+from .figures import clean, column, interval_dict
+
+QUANTILES = (0.5, 0.9, 0.99)
+STREAMING_APIS = ("converse_stream", "invoke_stream")
+
+Record = Mapping[str, Any]
+
+
+def percentiles(values: np.ndarray) -> dict[str, Any] | None:
+    """p50/p90/p99 with order-statistic intervals, greyed (available=False) when n is too small."""
+    if values.size == 0:
+        return None
+    return {quantile_label(q): interval_dict(percentile_interval(values, q)) for q in QUANTILES}
+
+
+def is_binary(scores: np.ndarray) -> bool:
+    return bool(scores.size) and bool(np.isin(scores, (0.0, 1.0)).all())
+
+
+def score_interval(recs: Sequence[Record]) -> dict[str, Any] | None:
+    """Accuracy (0/1 scores) or mean score over scored successful requests.
+
+    Wilson for independent 0/1 scores; a cluster-robust interval when several scores share an item or passage
+    (repeats); a BCa bootstrap for the mean of continuous scores.
+    """
+    scored = [r for r in recs if r["status"] == "ok" and r.get("score") is not None]
+    if not scored:
+        return None
+    scores = np.asarray([r["score"] for r in scored], dtype=float)
+    clusters = [str(r.get("cluster") or r["sample_id"]) for r in scored]
+    n_clusters = len(set(clusters))
+    binary = is_binary(scores)
+    if n_clusters < len(scored):
+        iv = interval_dict(clustered_mean_interval(scores, clusters))
+    elif binary:
+        iv = interval_dict(wilson_interval(int(scores.sum()), int(scores.size)))
+    else:
+        iv = interval_dict(bootstrap_mean_interval(scores))
+    iv["kind"] = "accuracy" if binary else "mean score"
+    iv["clusters"] = n_clusters
+    iv["repeats"] = clean(len(scored) / n_clusters)
+    iv["correct"] = clean(float(scores.sum()))
+    return iv
+
+
+def _window_of(recs: Sequence[Record]) -> Window | None:
+    sent = column(recs, "t_sent_ms") / 1000.0
+    done = column(recs, "t_done_ms") / 1000.0
+    if sent.size == 0 or done.size == 0:
+        return None
+    window = steady_window(sent, done)
+    return window if window.seconds > 0 else None
+
+
+def throughput(recs_by_run: Mapping[str, Sequence[Record]]) -> dict[str, Any]:
+    """Output tokens/s and successful requests/s over the steady window, with batch-means intervals.
+
+    Each run has its own clock, so for a cell spread over several runs the runs' steady windows are laid end
+    to end: the rate is completions in all steady windows over their total length. Little's law is checked
+    on every completion (errors too) inside the window.
+    """
+    done_all: list[np.ndarray] = []
+    tokens_all: list[np.ndarray] = []
+    ok_done: list[np.ndarray] = []
+    sent_all: list[np.ndarray] = []
+    end_all: list[np.ndarray] = []
+    offset = 0.0
+    methods = []
+    for recs in recs_by_run.values():
+        window = _window_of(recs)
+        if window is None:
+            continue
+        methods.append(window.warmup_method)
+        shift = offset - window.start
+        timed = [r for r in recs if r.get("t_sent_ms") is not None and r.get("t_done_ms") is not None]
+        sent = np.asarray([r["t_sent_ms"] for r in timed], dtype=float) / 1000.0 + shift
+        end = np.asarray([r["t_done_ms"] for r in timed], dtype=float) / 1000.0 + shift
+        ok = [r for r in timed if r["status"] == "ok"]
+        sent_all.append(sent)
+        end_all.append(end)
+        ok_done.append(np.asarray([r["t_done_ms"] for r in ok], dtype=float) / 1000.0 + shift)
+        tokens_all.append(np.asarray([r.get("output_tokens") or 0 for r in ok], dtype=float))
+        done_all.append(end)
+        offset += window.seconds
+    if offset <= 0:
+        return {"available": False, "note": "no steady window: requests were all sent at once or none finished"}
+    window = Window(0.0, offset, "+".join(sorted(set(methods))))
+    tp = throughput_interval(np.concatenate(ok_done), np.concatenate(tokens_all), window)
+    sent, end = np.concatenate(sent_all), np.concatenate(end_all)
+    inside = (end >= window.start) & (end < window.end)
+    rate_all = float(inside.sum()) / window.seconds
+    latency = float((end - sent)[inside].mean()) if inside.any() else 0.0
+    little = littles_law_check(mean_in_flight(sent, end, window.start, window.end), rate_all, latency)
+    return {
+        "available": True,
+        "note": "" if len(methods) == 1 else f"{len(methods)} runs' steady windows laid end to end",
+        "window_seconds": clean(window.seconds),
+        "warmup_method": window.warmup_method,
+        "output_tokens_per_s": interval_dict(tp.output_tokens_per_s),
+        "requests_per_s": interval_dict(tp.requests_per_s),
+        "little": {
+            "mean_in_flight": clean(little.mean_in_flight),
+            "predicted_in_flight": clean(little.predicted_in_flight),
+            "relative_gap": clean(little.relative_gap),
+            "flagged": little.flagged,
+        },
+    }
+
+
+def steady_start_s(recs: Sequence[Record]) -> float | None:
+    """Start of the steady window of one run's records (seconds on the run clock), for shading plots."""
+    window = _window_of(recs)
+    return window.start if window is not None else None
+
+
+def _mean_of(values: np.ndarray) -> float | None:
+    return clean(float(values.mean())) if values.size else None
+
+
+def cell_figures(key: CellKey, recs: Sequence[Record]) -> dict[str, Any]:
+    """Every figure of one cell, JSON-ready."""
+    ok = [r for r in recs if r["status"] == "ok"]
+    n, n_ok = len(recs), len(ok)
+    errors = n - n_ok
+    streamed = key.api in STREAMING_APIS
+    by_run: dict[str, list[Record]] = defaultdict(list)
+    for r in recs:
+        by_run[str(r.get("run_id", ""))].append(r)
+    costs = column(recs, "cost_usd")
+    total_cost = float(costs.sum()) if costs.size else None
+    acc = score_interval(recs)
+    correct = acc["correct"] if acc else None
+    itl = None
+    if streamed:
+        gaps = [r["itl_ms"] for r in ok if r.get("itl_ms")]
+        if gaps:
+            s = itl_summary(gaps)
+            itl = {"n_requests": s.n_requests, "n_gaps": s.n_gaps, "skipped": s.skipped,
+                   "mean": interval_dict(s.mean), "p50": interval_dict(s.p50), "p90": interval_dict(s.p90),
+                   "p99": interval_dict(s.p99)}
+    in_tok, out_tok = column(ok, "input_tokens"), column(ok, "output_tokens")
+    lags = column(recs, "send_lag_ms")
+    with_images = [r for r in recs if (r.get("image_count") or 0) > 0]
+    return {
+        "key": key._asdict(),
+        "label": key.label(),
+        "model_ids": sorted({str(r.get("model_id")) for r in recs}),
+        "runs": sorted(by_run),
+        "counts": {
+            "requests": n,
+            "ok": n_ok,
+            "errors": errors,
+            "throttled": sum(1 for r in recs if r.get("throttles")),
+            "retried": sum(1 for r in recs if (r.get("attempts") or 1) > 1),
+            "backoff_ms_total": clean(float(column(recs, "backoff_ms").sum())),
+            "scored": acc["n"] if acc else 0,
+        },
+        "error_rate": interval_dict(wilson_interval(errors, n)),
+        "score": acc,
+        "latency_ms": percentiles(column(ok, "latency_ms")),
+        "streamed": streamed,
+        "ttft_ms": percentiles(column(ok, "ttft_ms")) if streamed else None,
+        "tpot_ms": percentiles(column(ok, "tpot_ms")) if streamed else None,
+        "itl_ms": itl,
+        "server_latency_ms": percentiles(column(ok, "server_latency_ms")),
+        "client_overhead_ms": percentiles(column(ok, "client_overhead_ms")),
+        "send_lag_ms": percentiles(lags),
+        "input_tokens": {"mean": _mean_of(in_tok), "total": int(in_tok.sum())},
+        "output_tokens": {"mean": _mean_of(out_tok), "total": int(out_tok.sum())},
+        "images": {
+            "requests_with_images": len(with_images),
+            "mean_bytes": _mean_of(column(with_images, "image_bytes")),
+            "mean_pixels": _mean_of(column(with_images, "image_pixels")),
+        },
+        "throughput": throughput(by_run),
+        "cost": {
+            "total_usd": clean(total_cost),
+            "per_1k_requests_usd": clean(total_cost / n * 1000) if total_cost is not None and n else None,
+            "per_correct_usd": clean(total_cost / correct) if total_cost is not None and correct else None,
+        },
+    }

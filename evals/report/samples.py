@@ -1,0 +1,85 @@
+"""Errors by code and a bounded sample browser (failed, wrong and slowest requests).
+
+Caps keep a 200k-record run's report small: a few example messages per error code, a few dozen items per
+browser tab, and long texts cut (the full text stays in the records export). Every text here is untrusted and
+is escaped by the template.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+Record = Mapping[str, Any]
+
+EXAMPLES_PER_CODE = 3
+BROWSER_CAP = 25
+TEXT_CAP = 2000
+
+
+def cut(text: Any, limit: int = TEXT_CAP) -> str | None:
+    if text is None:
+        return None
+    s = text if isinstance(text, str) else repr(text)
+    return s if len(s) <= limit else s[:limit] + f" … [{len(s) - limit} more characters]"
+
+
+def errors_by_code(records: Sequence[Record]) -> list[dict[str, Any]]:
+    """Counts per (error code, class), the cells hit, and up to three distinct example messages."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in records:
+        if r["status"] == "ok":
+            continue
+        key = (str(r.get("error_code") or "unknown"), str(r.get("error_class") or "unknown"))
+        g = groups.setdefault(key, {"count": 0, "cells": defaultdict(int), "examples": []})
+        g["count"] += 1
+        g["cells"][f"{r['suite']} / {r['region']} / {r['api']} / {r['tier']}"] += 1
+        msg = cut(r.get("error_message"), 500)
+        if msg is not None and msg not in g["examples"] and len(g["examples"]) < EXAMPLES_PER_CODE:
+            g["examples"].append(msg)
+    rows = [{"code": code, "class": cls, "count": g["count"], "cells": dict(sorted(g["cells"].items())),
+             "examples": g["examples"]} for (code, cls), g in groups.items()]
+    return sorted(rows, key=lambda row: (-row["count"], row["code"]))
+
+
+def _item(r: Record) -> dict[str, Any]:
+    return {
+        "run_id": r.get("run_id"),
+        "request_id": r.get("request_id"),
+        "sample_id": cut(r.get("sample_id"), 200),
+        "cell": f"{r['suite']} / {r['region']} / {r['api']} / {r['tier']}",
+        "repeat": r.get("repeat"),
+        "status": r["status"],
+        "error_code": r.get("error_code"),
+        "error_message": cut(r.get("error_message")),
+        "attempts": r.get("attempts"),
+        "latency_ms": r.get("latency_ms"),
+        "prompt_chars": r.get("prompt_chars"),
+        "image_count": r.get("image_count") or 0,
+        "image_bytes": r.get("image_bytes"),
+        "image_pixels": r.get("image_pixels"),
+        "image_formats": ", ".join(str(f) for f in r.get("image_formats") or []),
+        "response_text": cut(r.get("response_text")),
+        "expected": cut(r.get("expected")),
+        "score": r.get("score"),
+    }
+
+
+def browser(records: Sequence[Record], cap: int = BROWSER_CAP) -> dict[str, Any]:
+    """First `cap` failed and wrong items (in plan order) and the `cap` slowest successful ones."""
+    failed = [r for r in records if r["status"] != "ok"]
+    wrong = [r for r in records if r["status"] == "ok" and r.get("score") is not None and r["score"] < 1]
+    timed = (r for r in records if r["status"] == "ok" and r.get("latency_ms") is not None)
+    slowest = heapq.nlargest(cap, timed, key=lambda r: r["latency_ms"])
+
+    def order(r: Record) -> tuple:
+        return (str(r.get("run_id")), r.get("index") or 0)
+
+    return {
+        "cap": cap,
+        "failed": {"total": len(failed), "items": [_item(r) for r in sorted(failed, key=order)[:cap]]},
+        "wrong": {"total": len(wrong), "items": [_item(r) for r in sorted(wrong, key=order)[:cap]]},
+        "slowest": {"total": len(slowest), "items": [_item(r) for r in slowest]},
+    }

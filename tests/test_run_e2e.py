@@ -1,0 +1,204 @@
+"""`bedrock-evals run` end to end against the emulator: real boto3, real sockets, real run directories."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evals.cli import main
+from evals.stats import wilson_interval
+
+FAST = ["target.latency_profile=zero", "run.report=false", "run.progress=false"]
+
+
+def run_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str], *overrides: str) -> tuple[Path, list[dict], dict]:
+    code = main(["run", *FAST, f"run.out_dir={tmp_path}", *overrides])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    run_dir = Path(out[-1])  # the last line printed is the run directory
+    records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    info = json.loads((run_dir / "run.json").read_text())
+    return run_dir, records, info
+
+
+def test_every_api_on_two_regions_with_streaming_card(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, records, info = run_ok(
+        tmp_path, capsys, "model=llama3-3-70b", "suite=reasoning", "suite.sample_size=4",
+        "apis=[converse,invoke,converse_stream,invoke_stream]", "regions=[us-east-1,us-west-2]",
+    )
+    assert info["status"] == "completed"
+    assert len(records) == info["planned"] == 4 * 4 * 2
+    assert Counter((r["api"], r["region"]) for r in records) == {
+        (a, g): 4 for a in ("converse", "invoke", "converse_stream", "invoke_stream") for g in ("us-east-1", "us-west-2")
+    }
+    for rec in records:
+        assert rec["status"] == "ok", rec["error_message"]
+        assert rec["input_tokens"] > 0 and rec["output_tokens"] > 0
+        assert rec["server_latency_ms"] is not None
+        assert rec["latency_ms"] > 0 and rec["t_done_ms"] >= rec["t_sent_ms"] >= rec["t_intended_ms"]
+        assert rec["model_id"] == "us.meta.llama3-3-70b-instruct-v1:0"
+        if rec["api"].endswith("_stream"):
+            assert rec["ttft_ms"] is not None and 0 < rec["ttft_ms"] <= rec["latency_ms"]
+            assert len(rec["itl_ms"]) == len(rec["delta_chars"]) - 1
+            assert "".join("x" * n for n in rec["delta_chars"]) == "x" * len(rec["response_text"])
+        else:
+            assert rec["ttft_ms"] is None and rec["itl_ms"] is None
+
+
+def test_maverick_streaming_refusal_is_an_error_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, records, info = run_ok(
+        tmp_path, capsys, "suite=reasoning", "suite.sample_size=3", "apis=[converse,converse_stream,invoke_stream]",
+        "regions=[us-east-1,us-east-2]",
+    )
+    assert info["status"] == "completed"
+    by_api = {api: [r for r in records if r["api"] == api] for api in ("converse", "converse_stream", "invoke_stream")}
+    assert all(r["status"] == "ok" for r in by_api["converse"])
+    for api in ("converse_stream", "invoke_stream"):
+        assert len(by_api[api]) == 6
+        for rec in by_api[api]:
+            assert rec["status"] == "error"
+            assert rec["error_code"] == "ValidationException"
+            assert rec["error_class"] == "client"
+            assert rec["score"] is None and rec["response_text"] is None
+
+
+def test_throttling_storm_completes_with_throttles_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, records, info = run_ok(
+        tmp_path, capsys, "suite=reasoning", "suite.sample_size=10", "apis=[converse]", "regions=[us-east-1]",
+        "target.quota_scale=0.005", "transport.client_rate_limit=false", "transport.max_attempts=2",
+        "load.concurrency=4",
+    )
+    assert info["status"] == "completed"
+    assert len(records) == 10  # nothing dropped
+    throttled = [r for r in records if r["error_code"] == "ThrottlingException"]
+    assert throttled, "a quota of 4 requests/minute must throttle 10 requests"
+    for rec in throttled:
+        assert rec["status"] == "error" and rec["error_class"] == "throttle"
+        assert rec["attempts"] == 2 and rec["throttles"] == 2
+        assert rec["backoff_ms"] > 0
+        assert rec["score"] is None
+    assert info["counts"]["throttled"] >= len(throttled)
+    assert info["counts"]["ok"] + info["counts"]["errors"] == 10
+
+
+def test_oracle_accuracy_lands_in_its_interval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = 0.7
+    _, records, _ = run_ok(
+        tmp_path, capsys, "suite=reasoning", "suite.sample_size=400", "apis=[converse]", "regions=[us-east-1]",
+        "target.engine=oracle", f"target.oracle_accuracy={p}", "load.concurrency=8",
+    )
+    scores = [r["score"] for r in records if r["status"] == "ok"]
+    assert len(scores) == 400
+    interval = wilson_interval(int(sum(scores)), len(scores))
+    assert interval.low <= p <= interval.high, interval
+
+
+def test_budget_cap_stops_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, records, info = run_ok(
+        tmp_path, capsys, "suite=reasoning", "suite.sample_size=50", "apis=[converse]", "regions=[us-east-1]",
+        "run.max_tokens_total=3000", "load.concurrency=2",
+    )
+    assert info["status"] == "budget-stopped"
+    assert "max_tokens_total" in info["stop_detail"]
+    assert 0 < len(records) < 50
+    used = sum(r["input_tokens"] + r["output_tokens"] for r in records)
+    assert used <= 3000
+
+
+def test_poisson_open_loop_records_intended_times(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, records, info = run_ok(
+        tmp_path, capsys, "suite=reasoning", "suite.sample_size=20", "apis=[converse]", "regions=[us-east-1]",
+        "load=poisson", "load.rate=100", "load.duration_s=1.0",
+    )
+    intended = sorted(r["t_intended_ms"] for r in records)
+    assert 70 <= len(records) <= 130  # ~100 arrivals in one second
+    assert intended[-1] < 1000
+    assert all(r["send_lag_ms"] is not None and r["send_lag_ms"] >= 0 for r in records)
+    assert info["flags"]["send_lag_p99_ms"] is not None
+    assert len({r["request_id"] for r in records}) == len(records)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "evals.cli", *args]
+
+
+def _wait_for_records(path: Path, count: int, timeout_s: float) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().count("\n") >= count:
+            return path.read_text().count("\n")
+        time.sleep(0.05)
+    raise AssertionError(f"{path} did not reach {count} records")
+
+
+def _only_run_dir(out: Path) -> Path:
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir
+
+
+SLOW_RUN = [
+    "suite=reasoning", "suite.sample_size=60", "apis=[converse,invoke]", "regions=[us-east-1]",
+    "target.latency_profile=fixed", "target.fixed_latency_ms=60", "load.concurrency=3",
+    "run.report=false", "run.progress=false",
+]
+
+
+def test_resume_after_sigkill_gives_exactly_one_record_per_request(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_cli("run", *SLOW_RUN, f"run.out_dir={out}"), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not out.exists() or not any(out.iterdir()):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
+            time.sleep(0.05)
+        run_dir = _only_run_dir(out)
+        _wait_for_records(run_dir / "records.jsonl", 10, 60)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and the emulator it started
+        proc.wait()
+    before = (run_dir / "records.jsonl").read_text().count("\n")
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "running"  # killed: never finalised
+    assert before < info["planned"] == 120
+
+    done = subprocess.run(_cli("run", f"run.resume={run_dir}"), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str(run_dir)
+    lines = (run_dir / "records.jsonl").read_text().splitlines()
+    ids = Counter(json.loads(line)["request_id"] for line in lines)
+    assert len(ids) == 120 and set(ids.values()) == {1}
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "completed" and len(info["resumes"]) == 1
+
+
+def test_ctrl_c_stops_sending_and_marks_interrupted(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_cli("run", *SLOW_RUN, f"run.out_dir={out}"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not out.exists() or not any(out.iterdir()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    run_dir = _only_run_dir(out)
+    _wait_for_records(run_dir / "records.jsonl", 5, 60)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stdout.strip().splitlines()[-1] == str(run_dir)
+    info: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "interrupted"
+    records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    assert len(records) == info["counts"]["records"] < 120
+    assert len({r["request_id"] for r in records}) == len(records)
