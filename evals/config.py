@@ -52,6 +52,7 @@ class TargetConf:
     quota_scale: float = 1.0
     seed: int | None = None  # emulator seed; defaults to run.seed
     faults: FaultsConf = field(default_factory=FaultsConf)
+    endpoints_file: str | None = None  # local: use an emulator already running (its endpoints file)
 
 
 @dataclass

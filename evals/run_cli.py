@@ -7,6 +7,7 @@ leaves nothing half-written. The last line printed is the run directory.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import signal
 import sys
@@ -133,6 +134,9 @@ def open_target(cfg: DictConfig) -> Iterator[dict[str, Any] | None]:
     if cfg.target.kind != "local":
         yield None
         return
+    if cfg.target.endpoints_file:
+        yield _read_endpoints(Path(cfg.target.endpoints_file))
+        return
     from evals.emulator import Emulator
     from evals.emulator.options import EmulatorOptions
 
@@ -141,14 +145,32 @@ def open_target(cfg: DictConfig) -> Iterator[dict[str, Any] | None]:
         yield emu.endpoints
 
 
-def _describe_target(cfg: DictConfig) -> dict[str, Any]:
+def _read_endpoints(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise UserInputError(f"target.endpoints_file: cannot read {path}: {err}") from None
+
+
+def describe_target(cfg: DictConfig, endpoints: dict[str, Any] | None) -> dict[str, Any]:
+    """The target as run.json and the report state it; an emulator run says so in plain words."""
     t = cfg.target
     if t.kind != "local":
-        return {"kind": "aws", "auth": t.auth}
-    info = {"kind": "local", "emulator": True, **_emulator_options(cfg), "auth": t.auth}
+        return {"kind": "aws", "emulator": False, "auth": t.auth}
+    info: dict[str, Any] = {"kind": "local", "emulator": True, **_emulator_options(cfg), "auth": t.auth}
+    # an emulator started elsewhere reports its own settings; they win over this run's target.*
+    info.update({k: endpoints[k] for k in ("engine", "latency_profile", "latency_scale", "seed")
+                 if endpoints and k in endpoints})
+    info["external"] = bool(t.endpoints_file)
+    engine_note = {
+        "synthetic": "its synthetic engine (filler text, not a real model)",
+        "echo": "its echo engine (the prompt sent back)",
+        "oracle": f"its oracle engine, a test instrument that returns the expected answer with probability "
+                  f"{info['oracle_accuracy']} (not a model)",
+    }.get(str(info["engine"]), f"its {info['engine']} engine")
     info["note"] = (
         "Requests were served by the bedrock-evals emulator, not Amazon Bedrock: latencies are simulated "
-        f"({t.latency_profile} profile) and answers come from its {t.engine} engine, not a real model."
+        f"({info['latency_profile']} profile, scale {info['latency_scale']}) and answers come from {engine_note}."
     )
     return info
 
@@ -204,10 +226,11 @@ def main(argv: list[str]) -> int:
     from evals.suites import oracle_text
 
     scorers = {s.name: s.scorers for s in spec.suites}
-    oracle = cfg.target.kind == "local" and cfg.target.engine == "oracle"
     concurrency = _max_concurrency(cfg, spec)
 
     with open_target(cfg) as endpoints:
+        target_info = describe_target(cfg, endpoints)
+        oracle = target_info.get("engine") == "oracle"
         transport = _make_transport(cfg, spec, endpoints, concurrency)
         for region in spec.regions:  # build clients now so their set-up cost never lands in a request
             transport.client(region)
@@ -226,7 +249,7 @@ def main(argv: list[str]) -> int:
                 "status": "running",
                 "started_at": utc_now(),
                 "config": OmegaConf.to_container(cfg, resolve=True),
-                "target": _describe_target(cfg),
+                "target": target_info,
                 "model": {"card": spec.card.name, "model_id": spec.card.model_id,
                           "ids_sent": {r: spec.card.invocation_id(r) for r in spec.regions}},
                 "suites": [{"name": s.name, "version": s.version, "source": s.source, "samples": len(s.samples)}

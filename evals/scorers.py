@@ -78,6 +78,11 @@ def validate_scorer_specs(specs: Sequence[ScorerSpec], origin: str) -> None:
                     f"{key}: scorer {spec.name!r} has no parameter {unknown[0]!r} "
                     f"(takes: {', '.join(sorted(accepted)) or 'none'})"
                 )
+        if spec.name in INSTRUCTION_CHECKS and spec.name != "json_schema":
+            try:
+                check_instruction({"type": spec.name, **spec.params}, "probe")
+            except KeyError as err:
+                raise UserInputError(f"{key}: scorer {spec.name!r} needs parameter {err.args[0]!r}") from None
         if spec.name == "regex":
             pattern = spec.params.get("pattern")
             if not isinstance(pattern, str):

@@ -4,7 +4,8 @@
 - `make_client(region, auth="sigv4"|"bearer", emulator=None, **config_kwargs)`: a real boto3 client.
   sigv4 -> the region's plain-HTTP listener signed with the emulator's keys; bearer -> its HTTPS listener,
   `verify=ca_file`, the API key taken from AWS_BEARER_TOKEN_BEDROCK while the client is created.
-  `config_kwargs` go to `botocore.config.Config` (e.g. retries={"max_attempts": 1}, read_timeout=1,
+  `config_kwargs` go to `botocore.config.Config` (default retries={"total_max_attempts": 1}: no retries;
+  e.g. retries={"total_max_attempts": 3, "mode": "standard"}, read_timeout=1,
   parameter_validation=False). Pass `emulator=` to target an emulator a test started itself.
 """
 
@@ -29,7 +30,7 @@ def client_for(emu: Emulator, region: str, auth: str = "sigv4", **config_kwargs:
     """A boto3 bedrock-runtime client for `emu`'s `region` listener in the given auth mode."""
     endpoints = emu.endpoints["regions"][region]
     creds = emu.endpoints["credentials"]
-    config_kwargs.setdefault("retries", {"max_attempts": 1, "mode": "standard"})
+    config_kwargs.setdefault("retries", {"total_max_attempts": 1, "mode": "standard"})
     session = boto3.session.Session(
         aws_access_key_id=creds["access_key_id"],
         aws_secret_access_key=creds["secret_access_key"],

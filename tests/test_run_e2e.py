@@ -37,8 +37,9 @@ def test_every_api_on_two_regions_with_streaming_card(tmp_path: Path, capsys: py
     )
     assert info["status"] == "completed"
     assert len(records) == info["planned"] == 4 * 4 * 2
+    apis = ("converse", "invoke", "converse_stream", "invoke_stream")
     assert Counter((r["api"], r["region"]) for r in records) == {
-        (a, g): 4 for a in ("converse", "invoke", "converse_stream", "invoke_stream") for g in ("us-east-1", "us-west-2")
+        (a, g): 4 for a in apis for g in ("us-east-1", "us-west-2")
     }
     for rec in records:
         assert rec["status"] == "ok", rec["error_message"]

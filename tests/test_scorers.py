@@ -192,7 +192,7 @@ CHECKS = [
 ]
 
 
-@pytest.mark.parametrize(("check", "good", "bad"), CHECKS, ids=[f"{c['type']}-{i}" for i, (c, _, _) in enumerate(CHECKS)])
+@pytest.mark.parametrize(("check", "good", "bad"), CHECKS, ids=[f"{c['type']}-{i}" for i, (c, *_) in enumerate(CHECKS)])
 def test_instruction_checks(check: dict, good: str, bad: str) -> None:
     assert get_scorer("instructions")(s([check]), good) == 1.0
     assert get_scorer("instructions")(s([check]), bad) == 0.0
@@ -228,6 +228,8 @@ def test_validate_scorer_specs() -> None:
         validate_scorer_specs([ScorerSpec("nope")], "f.yaml")
     with pytest.raises(UserInputError, match=r"scorers\[1\]: scorer 'numeric' has no parameter 'tol'"):
         validate_scorer_specs([ScorerSpec("exact"), ScorerSpec("numeric", {"tol": 1})], "f.yaml")
+    with pytest.raises(UserInputError, match=r"scorer 'bullet_count' needs parameter 'n'"):
+        validate_scorer_specs([ScorerSpec("bullet_count")], "f.yaml")
     with pytest.raises(UserInputError, match="bad regex"):
         validate_scorer_specs([ScorerSpec("regex", {"pattern": "("})], "f.yaml")
     with pytest.raises(UserInputError, match="needs a judge"):

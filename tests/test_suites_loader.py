@@ -115,6 +115,12 @@ def test_field_mapping_cluster_and_meta(tmp_path: Path) -> None:
         ([{"id": "a", "prompt": "x", "image": ["ok.png"] * 6}], {}, None, r"item 'a': 6 images, model .* takes 5"),
         ([{"id": "a", "prompt": "x"}], {"params": {"max_tokens": 100000}}, None, r"params.max_tokens: 100000 is over"),
         ([{"id": "a", "prompt": "x"}], {"params": {"temprature": 0}}, None, r"params.temprature: unknown parameter"),
+        ([{"id": "a", "prompt": "x", "meta": {"scorer": "fuzzy"}}], {"scorer": "per_item"}, None,
+         r"d.jsonl: item 'a': meta.scorer: unknown scorer 'fuzzy'"),
+        ([{"id": "a", "prompt": "x", "meta": {"scorer": "numeric", "scorer_params": {"tol": 1}}}],
+         {"scorer": "per_item"}, None, r"item 'a': meta: scorers\[0\]: scorer 'numeric' has no parameter 'tol'"),
+        ([{"id": "a", "prompt": "x", "answer": [{"type": "rhymes"}]}], {"scorer": "instructions"}, None,
+         r"item 'a': answer must be a list of checks"),
     ],
 )
 def test_user_errors_are_one_line(
@@ -150,6 +156,13 @@ def test_unsupported_image_format_is_reencoded(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "d.jsonl", [{"id": "a", "prompt": "x", "image": "g.bmp"}])
     img = load_suite({"definition": "jsonl", "path": str(tmp_path / "d.jsonl")}, MAVERICK).samples[0].images[0]
     assert img.format == "png" and img.data.startswith(b"\x89PNG") and img.pixels == 100
+
+
+def test_definition_sample_size_shrinks_to_a_smaller_generator() -> None:
+    assert len(load_suite({"definition": "reasoning", "generator": {"n": 30}}).samples) == 30
+    assert len(load_suite({"definition": "reasoning"}).samples) == 100
+    with pytest.raises(UserInputError, match=r"reasoning.yaml: sample_size: 40 is more than the 30 items"):
+        load_suite({"definition": "reasoning", "generator": {"n": 30}, "sample_size": 40})
 
 
 def test_generator_errors_name_the_key() -> None:

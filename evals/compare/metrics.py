@@ -228,6 +228,20 @@ def _welch_mean_diff(x: np.ndarray, y: np.ndarray, confidence: float) -> Compari
                       Scale.DIFFERENCE, method, x.size, y.size, confidence, mde)
 
 
+def _exact(estimate: float, scale: Scale, method: str, n_x: int, n_y: int, confidence: float) -> Comparison:
+    """Values that do not vary (e.g. identical costs per item) leave no uncertainty: the estimate is exact."""
+    null = 1.0 if scale is Scale.RATIO else 0.0
+    p_greater = 0.0 if estimate > null else 1.0
+    p_less = 0.0 if estimate < null else 1.0
+    return Comparison(estimate, estimate, estimate, estimate, estimate, min(p_greater, p_less), p_greater, p_less,
+                      scale, f"{method} (no variation: exact)", n_x, n_y, confidence, mde=null,
+                      note="values do not vary; the estimate is exact")
+
+
+def _constant(*arrays: Sequence[float]) -> bool:
+    return all(len(a) >= 2 and np.ptp(np.asarray(a, dtype=float)) == 0 for a in arrays)
+
+
 def compare_metric(
     metric: Metric, base: Sequence[Record], cand: Sequence[Record], confidence: float = 0.95,
     run_level: bool | None = None,
@@ -269,8 +283,12 @@ def compare_metric(
         run_level = len(runs_x) >= 2 and len(runs_y) >= 2
     if run_level:
         c = stats.run_level_ratio(list(runs_x.values()), list(runs_y.values()), confidence, _run_summary(metric))
+        if not c.available and _constant(xs, ys):
+            c = _exact(by / bx, Scale.RATIO, c.method, c.n_x, c.n_y, confidence)
         return MetricComparison(metric, bx, by, len(runs_x), len(runs_y), c, "runs")
     if metric.quantile is not None:
+        if _constant(xs, ys):
+            return result(_exact(by / bx, Scale.RATIO, "quantile-ratio", len(xs), len(ys), confidence), "requests")
         c = stats.quantile_ratio_bootstrap(xs, ys, metric.quantile, confidence, seed=BOOTSTRAP_SEED,
                                            n_resamples=N_RESAMPLES)
         return result(c, "requests")
@@ -280,6 +298,12 @@ def compare_metric(
         # each item's geometric mean (over repeats and runs), the item being the unit
         gx = [float(np.exp(np.mean(np.log(items_x[k])))) for k in common]
         gy = [float(np.exp(np.mean(np.log(items_y[k])))) for k in common]
-        return MetricComparison(metric, bx, by, len(common), len(common), stats.paired_log_ratio(gx, gy, confidence),
-                                "items (paired)")
-    return result(stats.latency_ratio(xs, ys, confidence), "requests")
+        c = stats.paired_log_ratio(gx, gy, confidence)
+        d = np.log(gy) - np.log(gx)
+        if not c.available and _constant(d):
+            c = _exact(float(np.exp(d[0])), Scale.RATIO, c.method, len(common), len(common), confidence)
+        return MetricComparison(metric, bx, by, len(common), len(common), c, "items (paired)")
+    c = stats.latency_ratio(xs, ys, confidence)
+    if not c.available and _constant(xs, ys):
+        c = _exact(by / bx, Scale.RATIO, c.method, len(xs), len(ys), confidence)
+    return result(c, "requests")

@@ -16,7 +16,7 @@ import yaml
 from evals.cards import ModelCard
 from evals.errors import UserInputError
 from evals.paths import SUITES_DIR
-from evals.scorers import validate_scorer_specs
+from evals.scorers import INSTRUCTION_CHECKS, scorer_names, validate_scorer_specs
 from evals.suites import images as imagelib
 from evals.suites import sources
 from evals.suites.generators import GENERATORS
@@ -196,7 +196,29 @@ def _render(template: jinja2.Template, item: Item, where: str, key: str) -> str:
         raise UserInputError(f"{where}: item {item.id!r}: {key} template: {err}") from None
 
 
-def _subsample(items: list[Item], size: Any, seed: int, origin: str) -> list[Item]:
+def _check_item_scorers(samples: tuple[Sample, ...], specs: tuple[ScorerSpec, ...], where: str) -> None:
+    """Per-item scorer names and instruction checks must exist too, or scoring would fail after the run."""
+    for spec in specs:
+        for sample in samples:
+            at = f"{where}: item {sample.id!r}"
+            if spec.name == "per_item":
+                name = str(sample.meta.get("scorer") or spec.params.get("default", "normalized_exact"))
+                if name not in scorer_names() or name in ("per_item", "judge"):
+                    raise UserInputError(f"{at}: meta.scorer: unknown scorer {name!r}")
+                params = sample.meta.get("scorer_params") or {}
+                if not isinstance(params, Mapping):
+                    raise UserInputError(f"{at}: meta.scorer_params must be a mapping")
+                validate_scorer_specs([ScorerSpec(name, dict(params))], f"{at}: meta")
+            elif spec.name == "instructions" and "checks" not in spec.params:
+                checks = sample.answer if isinstance(sample.answer, list) else None
+                bad = [c for c in checks or () if not isinstance(c, Mapping) or c.get("type") not in INSTRUCTION_CHECKS]
+                if not checks or bad:
+                    raise UserInputError(f"{at}: answer must be a list of checks with type in {INSTRUCTION_CHECKS}")
+
+
+def _subsample(items: list[Item], size: Any, seed: int, origin: str, explicit: bool) -> list[Item]:
+    """Seeded subsample in original order. A definition's default size shrinks to fit (a smaller generator
+    setting); a size asked for explicitly that cannot be met is an error."""
     if size in (None, 0):
         return items
     try:
@@ -205,6 +227,8 @@ def _subsample(items: list[Item], size: Any, seed: int, origin: str) -> list[Ite
         raise UserInputError(f"{origin}: sample_size: must be an integer (got {size!r})") from None
     if size < 0:
         raise UserInputError(f"{origin}: sample_size: must be positive")
+    if size > len(items) and not explicit:
+        return items
     if size > len(items):
         raise UserInputError(f"{origin}: sample_size: {size} is more than the {len(items)} items available")
     keep = sorted(random.Random(f"subsample:{seed}").sample(range(len(items)), size))
@@ -230,7 +254,7 @@ def load_suite(spec: Mapping[str, Any], card: ModelCard | None = None) -> Suite:
         if item.id in seen:
             raise UserInputError(f"{where}: duplicate item id {item.id!r}")
         seen.add(item.id)
-    items = _subsample(items, definition.get("sample_size"), seed, origin)
+    items = _subsample(items, definition.get("sample_size"), seed, origin, spec.get("sample_size") is not None)
 
     samples = []
     for item in items:
@@ -244,8 +268,8 @@ def load_suite(spec: Mapping[str, Any], card: ModelCard | None = None) -> Suite:
                                      f"{card.name}'s {card.max_output_tokens}")
         approx = meta.get("approx_tokens")
         if card is not None and isinstance(approx, int) and approx > card.context_window:
-            raise UserInputError(f"{origin}: generator.lengths: {approx} tokens is over {card.name}'s "
-                                 f"{card.context_window}-token context window")
+            raise UserInputError(f"{origin}: generator: item {item.id!r} is about {approx} tokens, over "
+                                 f"{card.name}'s {card.context_window}-token context window")
         samples.append(Sample(
             id=item.id,
             prompt=_render(prompt, item, where, "prompt") if prompt else "",
@@ -256,6 +280,7 @@ def load_suite(spec: Mapping[str, Any], card: ModelCard | None = None) -> Suite:
             meta=meta,
         ))
     out = tuple(samples)
+    _check_item_scorers(out, scorers, where)
     if card is not None:
         imagelib.check_against_card(out, card, where)
     item_caps = [s.meta["max_tokens"] for s in out if "max_tokens" in s.meta]

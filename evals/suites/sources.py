@@ -61,10 +61,7 @@ class Mapper:
             item_id = str(need(self.id_field, "fields.id"))
         else:
             item_id = str(record["id"]) if "id" in record else str(index)
-        if self.answer_field:
-            answer = need(self.answer_field, "fields.answer")
-        else:
-            answer = record.get("answer")
+        answer = need(self.answer_field, "fields.answer") if self.answer_field else record.get("answer")
         if self.answer_letters and isinstance(answer, int):
             answer = LETTERS[answer]
         meta = record.get(self.meta_field) if self.meta_field else None

@@ -92,10 +92,13 @@ def _bullets(rng: random.Random, topic: str) -> tuple[str, list[dict], str]:
 def _short(rng: random.Random, topic: str) -> tuple[str, list[dict], str]:
     limit = rng.choice([20, 30, 40, 50])
     banned = rng.sample(FORBIDDEN, 2)
-    prompt = (f"Describe {topic} in at most {limit} words. Do not use the words '{banned[0]}' or '{banned[1]}'.")
-    checks = [{"type": "word_count", "max": limit}, {"type": "forbid_words", "words": banned}]
+    kw = rng.choice(KEYWORDS)
+    prompt = (f"Describe {topic} in at most {limit} words, using the word '{kw}'. "
+              f"Do not use the words '{banned[0]}' or '{banned[1]}'.")
+    checks = [{"type": "word_count", "max": limit}, {"type": "include_words", "words": [kw]},
+              {"type": "forbid_words", "words": banned}]
     text = ""
-    for s in _prose(rng, topic, 8):
+    for s in _prose(rng, topic, 8, keyword=kw):
         if len(words(f"{text} {s}")) > limit:
             break
         text = f"{text} {s}".strip()

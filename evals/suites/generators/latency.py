@@ -41,8 +41,8 @@ def generate(
                 items.append(Item(
                     id=f"in{int(tin)}-out{int(tout)}-{k}",
                     fields={"text": text, "output_tokens": int(tout)},
-                    meta={"input_bucket": int(tin), "output_bucket": int(tout), "target_output_tokens": int(tout),
-                          "max_tokens": int(tout), "reference": reference},
+                    meta={"input_bucket": int(tin), "approx_tokens": int(tin), "output_bucket": int(tout),
+                          "target_output_tokens": int(tout), "max_tokens": int(tout), "reference": reference},
                     cluster=f"in{int(tin)}",
                 ))
     return items

@@ -1,0 +1,168 @@
+"""Benchmark of the run engine against the emulator in its own process (prints figures; not a test).
+
+Side by side in one process and against one emulator:
+1. throughput and client CPU per request: `bedrock-evals run` (zero latency profile) vs a raw boto3 Converse
+   loop at the same concurrency; targets: harness >= 0.7x the raw rate, CPU/request <= 1.5x;
+2. timing accuracy: with a fixed injected latency (and TTFT on a streaming card) at concurrency 32, measured
+   e2e latency minus the injected one at p50 (target <= 1 ms) and p99 (target <= 5 ms);
+3. open loop: Poisson arrivals at 100 requests/s for 30 s; achieved rate within 2 % and send-lag p99 <= 5 ms.
+
+Usage: .venv/bin/python bench/bench_run.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+from botocore.config import Config
+
+from evals.cli import main as cli_main
+from evals.emulator import Emulator, EmulatorOptions
+
+MODEL = "us.meta.llama4-maverick-17b-instruct-v1:0"
+# Quotas would cap a throughput benchmark at the card's 800 requests/minute: lift them on both sides.
+NO_QUOTA = {"quota_scale": 10_000.0}
+
+
+def raw_loop(endpoints: dict[str, Any], concurrency: int, total: int) -> dict[str, float]:
+    """The reference: plain boto3 converse calls from `concurrency` threads, nothing else."""
+    ep = endpoints["regions"]["us-east-1"]
+    creds = endpoints["credentials"]
+    client = boto3.session.Session(
+        aws_access_key_id=creds["access_key_id"], aws_secret_access_key=creds["secret_access_key"],
+        region_name="us-east-1",
+    ).client("bedrock-runtime", endpoint_url=ep["http"],
+             config=Config(max_pool_connections=concurrency + 4, retries={"mode": "standard", "max_attempts": 3}))
+    client.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "warm up"}]}])
+    counter = iter(range(total))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            client.converse(
+                modelId=MODEL,
+                messages=[{"role": "user", "content": [{"text": f"What is {i} + {i}? Reply with the number."}]}],
+                inferenceConfig={"maxTokens": 64},
+            )
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {"rps": total / wall, "cpu_ms_per_req": cpu / total * 1000}
+
+
+def harness_run(endpoints_file: Path, out: Path, *overrides: str) -> tuple[list[dict[str, Any]], float]:
+    """One in-process `bedrock-evals run` against the running emulator; returns records and CPU seconds."""
+    buf = io.StringIO()
+    cpu0 = time.process_time()
+    err = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):
+        code = cli_main(["run", f"target.endpoints_file={endpoints_file}", "run.report=false", "run.progress=false",
+                         "transport.client_rate_limit=false", f"run.out_dir={out}", "regions=[us-east-1]", "apis=[converse]", *overrides])
+    cpu = time.process_time() - cpu0
+    if code != 0:
+        raise SystemExit(f"run failed ({code}): {' '.join(overrides)}\n{err.getvalue()[-2000:]}")
+    run_dir = Path(buf.getvalue().strip().splitlines()[-1])
+    records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    return records, cpu
+
+
+def throughput(records: list[dict[str, Any]]) -> float:
+    start = min(r["t_sent_ms"] for r in records)
+    end = max(r["t_done_ms"] for r in records)
+    return len(records) / ((end - start) / 1000)
+
+
+def bench_throughput(tmp: Path, concurrency: int, total: int) -> None:
+    with Emulator(EmulatorOptions.from_dict({"latency_profile": "zero", "seed": 1, **NO_QUOTA})) as emu:
+        ef = emu.endpoints_file
+        suite = ["suite=reasoning", f"suite.generator.n={total}", f"suite.sample_size={total}",
+                 f"load.concurrency={concurrency}",
+                 "suite.params.max_tokens=64"]
+        # CPU of a one-request run is the fixed start-up cost (imports, Hydra, suite); subtract it.
+        _, cpu_fixed = harness_run(ef, tmp / "h0", "suite=reasoning", "suite.sample_size=1")
+        raw = raw_loop(emu.endpoints, concurrency, total)
+        records, cpu = harness_run(ef, tmp / "h1", *suite)
+        raw2 = raw_loop(emu.endpoints, concurrency, total)
+    ok = [r for r in records if r["status"] == "ok"]
+    h_rps = throughput(ok)
+    h_cpu = (cpu - cpu_fixed) / (len(records) - 1) * 1000
+    r_rps = (raw["rps"] + raw2["rps"]) / 2
+    r_cpu = (raw["cpu_ms_per_req"] + raw2["cpu_ms_per_req"]) / 2
+    print(f"\n## Throughput, zero-latency emulator, concurrency {concurrency}, {total} requests")
+    print("| loop | requests/s | client CPU ms/request |")
+    print("|---|---|---|")
+    print(f"| raw boto3 converse (mean of 2, before and after) | {r_rps:.0f} | {r_cpu:.3f} |")
+    print(f"| bedrock-evals run | {h_rps:.0f} | {h_cpu:.3f} |")
+    print(f"| ratio (harness / raw) | {h_rps / r_rps:.2f}x (target >= 0.7x) | {h_cpu / r_cpu:.2f}x (target <= 1.5x) |")
+
+
+def bench_timing(tmp: Path, concurrency: int, total: int) -> None:
+    print(f"\n## Timing accuracy, fixed injected latency, concurrency {concurrency}, {total} requests")
+    print("| case | injected ms | measured p50 - injected | measured p99 - injected |")
+    print("|---|---|---|---|")
+    for label, model, api, field, inject in [
+        ("Converse e2e, llama4-maverick", "llama4-maverick", "converse", "latency_ms", 50.0),
+        ("ConverseStream TTFT, llama3-3-70b", "llama3-3-70b", "converse_stream", "ttft_ms", 40.0),
+        ("ConverseStream e2e, llama3-3-70b", "llama3-3-70b", "converse_stream", "latency_ms", 120.0),
+    ]:
+        opts = {"latency_profile": "fixed", "fixed_latency_ms": 120.0 if "stream" in api else inject,
+                "fixed_ttft_ms": 40.0, "seed": 1, **NO_QUOTA}
+        with Emulator(EmulatorOptions.from_dict(opts)) as emu:
+            records, _ = harness_run(emu.endpoints_file, tmp / f"timing-{field}-{api}", f"model={model}",
+                                     f"apis=[{api}]", "suite=reasoning", f"suite.generator.n={total}",
+                                     f"suite.sample_size={total}",
+                                     f"load.concurrency={concurrency}", "suite.params.max_tokens=32")
+        values = np.array([r[field] for r in records if r["status"] == "ok" and r[field] is not None])
+        p50, p99 = np.percentile(values - inject, [50, 99])
+        print(f"| {label} ({len(values)} ok) | {inject:.0f} | {p50:+.2f} ms | {p99:+.2f} ms |")
+
+
+def bench_poisson(tmp: Path, rate: float, duration: float) -> None:
+    with Emulator(EmulatorOptions.from_dict({"latency_profile": "realistic", "latency_scale": 0.2, "seed": 1,
+                                                 **NO_QUOTA})) as emu:
+        records, _ = harness_run(emu.endpoints_file, tmp / "poisson", "load=poisson", f"load.rate={rate}",
+                                 f"load.duration_s={duration}", "suite=reasoning", "suite.sample_size=500",
+                                 "suite.params.max_tokens=32")
+    sent = np.array(sorted(r["t_sent_ms"] for r in records))
+    lag = np.array([r["send_lag_ms"] for r in records])
+    achieved = (len(sent) - 1) / ((sent[-1] - sent[0]) / 1000)
+    print(f"\n## Open loop: Poisson {rate:.0f} requests/s for {duration:.0f} s (realistic profile x0.2)")
+    print("| requests | achieved rate | vs target | send-lag p50 | send-lag p99 | errors |")
+    print("|---|---|---|---|---|---|")
+    errors = sum(r["status"] != "ok" for r in records)
+    print(f"| {len(records)} | {achieved:.1f}/s | {achieved / rate - 1:+.2%} (target within 2 %) "
+          f"| {np.percentile(lag, 50):.2f} ms | {np.percentile(lag, 99):.2f} ms (target <= 5 ms) | {errors} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke check of the bench itself)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        bench_throughput(tmp, concurrency=8, total=500 if args.quick else 3000)
+        bench_timing(tmp, concurrency=32, total=200 if args.quick else 1000)
+        bench_poisson(tmp, rate=100.0, duration=5.0 if args.quick else 30.0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Assemble everything a report shows from loaded runs: one dict, the single source for HTML and summary.json."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from evals import __version__
+from evals.rundata import RunData, group_by_cell, merged_records
+
+from .cells import cell_figures
+from .comparisons import all_comparisons
+from .provenance import headline, run_facts
+from .samples import browser, errors_by_code
+
+SUMMARY_SCHEMA_VERSION = 1
+
+
+def build_summary(runs: Sequence[RunData]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Returns (summary, extras): summary is what summary.json holds; extras adds the sample browser.
+
+    The cell map is computed once and handed back in extras so plots reuse it.
+    """
+    facts = [run_facts(run) for run in runs]
+    measured = merged_records(runs)
+    cells = group_by_cell(measured)
+    cell_rows = [cell_figures(key, recs) for key, recs in cells.items()]
+    summary = {
+        "schema": SUMMARY_SCHEMA_VERSION,
+        "generated_by": f"bedrock-evals {__version__}",
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "headline": headline(facts),
+        "runs": facts,
+        "totals": {
+            "records": sum(len(run.records) for run in runs),
+            "measured": len(measured),
+            "warmup": sum(len(run.records) for run in runs) - len(measured),
+            "ok": sum(1 for r in measured if r["status"] == "ok"),
+            "errors": sum(1 for r in measured if r["status"] != "ok"),
+        },
+        "cells": cell_rows,
+        "comparisons": all_comparisons(cells),
+        "errors_by_code": errors_by_code(measured),
+    }
+    extras = {"cells_map": cells, "measured": measured, "browser": browser(measured)}
+    return summary, extras
