@@ -276,8 +276,8 @@ def _fmt_p(p: float) -> str:
     return "n/a" if not math.isfinite(p) else (f"{p:.2g}" if p >= 1e-4 else "<1e-4")
 
 
-def markdown(base: Arm, cand: Arm, rules: Rules, checks: Sequence[Check], not_applicable: Sequence[tuple[Rule, CellKey]],
-             warnings: Sequence[str], policy: str, code: int) -> str:
+def markdown(base: Arm, cand: Arm, rules: Rules, checks: Sequence[Check],
+             not_applicable: Sequence[tuple[Rule, CellKey]], warnings: Sequence[str], policy: str, code: int) -> str:
     verdict = overall(checks)
     counts = {v: sum(c.verdict is v for c in checks) for v in Verdict}
     lines = [

@@ -63,7 +63,7 @@ def build_plan(
     """
     cells = [Cell(a, r, t) for a in apis for r in regions for t in tiers]
     rng = random.Random(f"plan:{seed}:{level}")
-    rounds = [(rep, suite, sample) for rep in range(repeats) for suite in suites for sample in suite.samples]
+    rounds = [(rep, suite, i) for rep in range(repeats) for suite in suites for i in range(len(suite.samples))]
     order = list(range(len(rounds)))
     rng.shuffle(order)
     # keep repeats in sequence (repeat 0 of everything before repeat 1) so a partial run is balanced
@@ -90,16 +90,16 @@ def build_plan(
             )
         )
 
-    flat = [(suite, suite.samples.index(sample)) for _, suite, sample in rounds]
+    flat = [(suite, sample_index) for _, suite, sample_index in rounds]
     for w in range(warmup_requests):
         suite, sample_index = flat[w % len(flat)]
         emit(w // len(flat), suite, sample_index, cells[w % len(cells)], warmup=True)
     for i in order:
-        rep, suite, sample = rounds[i]
+        rep, suite, sample_index = rounds[i]
         cell_order = list(cells)
         rng.shuffle(cell_order)
         for cell in cell_order:
-            emit(rep, suite, suite.samples.index(sample), cell, warmup=False)
+            emit(rep, suite, sample_index, cell, warmup=False)
     return requests
 
 

@@ -14,7 +14,7 @@ import jinja2
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>bedrock-evals compare: {{ base.label }} vs {{ cand.label }}</title>
+<title>bedrock-evals compare: {{ arm_names(base) }} vs {{ arm_names(cand) }}</title>
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5rem;color:#1b1f24}
 h1{font-size:1.3rem}h2{font-size:1.05rem;margin-top:1.6rem}
@@ -24,7 +24,7 @@ th{background:#f6f8fa}td.l,th.l{text-align:left}.note{color:#57606a;font-size:.8
 .too-few{color:#8c959f}.warn{background:#fff8c5;padding:.3rem .6rem;border-left:4px solid #d4a72c}
 .emu{background:#ddf4ff;padding:.3rem .6rem;border-left:4px solid #54aeff}
 </style></head><body>
-<h1>Comparison: {{ base.label }} (baseline) vs {{ cand.label }} (candidate)</h1>
+<h1>Comparison: {{ arm_names(base) }} (baseline) vs {{ arm_names(cand) }} (candidate)</h1>
 {% if by %}<p>Two values of <b>{{ by.dimension }}</b> inside the same runs; cells are matched on the other
 dimensions ({{ by.dimension }} shown as *), and paired by item where both arms ran the same prompts.</p>{% endif %}
 <table><tr><th class="l">arm</th><th class="l">runs</th><th class="l">model</th><th class="l">status</th></tr>
@@ -36,7 +36,7 @@ latencies are simulated and answers are not a real model's.</p>{% endif %}
 {% for w in warnings %}<p class="warn">warning: {{ w }}</p>{% endfor %}
 <p>{{ summary['worse'] }} worse, {{ summary['better'] }} better, {{ summary['no significant difference'] }} no
 significant difference, {{ summary['too few samples'] }} too few samples. Intervals are {{ pct(confidence) }}
-two-sided; p-values are Benjamini-Hochberg adjusted across all cells and metrics ({{ adjustment }}) and compared
+two-sided; p-values are {{ adjustment }}, compared
 with {{ alpha }}. Ratios are candidate / baseline; differences are candidate - baseline. MDE: the smallest effect
 this comparison detects with 80 % power; when it exceeds the reference margin, "no difference" reads "too few
 samples".</p>
@@ -48,7 +48,8 @@ samples".</p>
 <tr class="{{ m.verdict_class }}"><td class="l">{{ m.label }}</td><td>{{ m.base_text }}</td><td>{{ m.cand_text }}</td>
 <td>{{ m.change_text }}</td><td>{{ m.interval_text }}</td><td>{{ m.p_text }}</td><td>{{ m.mde_text }}</td>
 <td>{{ m.n_base }} / {{ m.n_cand }} {{ m.unit_of_analysis }}</td><td class="l">{{ m.verdict }}</td>
-<td class="l note">{{ m.method }}{% if m.note %}: {{ m.note }}{% endif %}{% if m.extra_text %}<br>{{ m.extra_text }}{% endif %}</td>
+<td class="l note">{{ m.method }}{% if m.note %}: {{ m.note }}{% endif %}
+{% if m.extra_text %}<br>{{ m.extra_text }}{% endif %}</td>
 </tr>{% endfor %}</table>
 {% endfor %}
 <p class="note">Generated {{ generated_at }} by bedrock-evals compare (schema {{ schema }}).</p>
@@ -108,4 +109,13 @@ def render_html(data: dict[str, Any]) -> str:
     """compare.json (as built by `evals.compare.build_json`) to HTML."""
     cells = [{**c, "metrics": [_decorate(m) for m in c["metrics"]]} for c in data["cells"]]
     emulated = any(run["emulated"] for arm in (data["base"], data["cand"]) for run in arm["runs"])
-    return _TEMPLATE.render(**{**data, "cells": cells}, emulated=emulated, pct=lambda c: f"{c * 100:g} %")
+    return _TEMPLATE.render(**{**data, "cells": cells}, emulated=emulated, pct=lambda c: f"{c * 100:g} %",
+                            arm_names=_arm_names)
+
+
+def _arm_names(arm: dict[str, Any]) -> str:
+    """`region=us-east-1` for --by arms, else the run ids (first three)."""
+    if arm["label"] not in ("baseline", "candidate"):
+        return str(arm["label"])
+    ids = [r["run_id"] for r in arm["runs"]]
+    return ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")

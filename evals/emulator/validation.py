@@ -36,6 +36,8 @@ MESSAGES = {
     "have value less than or equal to {limit}",
     "ge": "1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: Member must "
     "have value greater than or equal to {limit}",
+    "le_len": "1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: Member must "
+    "have length less than or equal to {limit}",
     "null": "1 validation error detected: Value null at '{path}' failed to satisfy constraint: Member must not "
     "be null",
     # InvokeModel model-native body errors ("Malformed input request: ..." shape is sourced; details ours)
@@ -208,10 +210,16 @@ def _max_tokens(card: ModelCard, value: Any, path: str, style: str) -> int | Non
 
 
 def _check_metadata(value: Any) -> dict[str, str]:
+    """requestMetadata: at most 16 string pairs, keys 1-256 and values 0-256 characters (service model)."""
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise invalid("bad_json")
+    if len(value) > 16:
+        raise invalid("le_len", value=len(value), path="requestMetadata", limit=16)
+    for key, item in value.items():
+        if not 1 <= len(key) <= 256 or len(item) > 256:
+            raise invalid("le_len", value=key[:40], path="requestMetadata", limit=256)
     return dict(value)
 
 

@@ -1,0 +1,219 @@
+"""Report rendering from synthetic run directories: numbers, greying, errors, merging, CLI, exports, atomicity."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from report_helpers import record, write_run
+from scipy import stats
+
+from evals import cli
+from evals.errors import UserInputError
+from evals.report import render as render_mod
+from evals.report import render_run
+
+
+def _cell(summary: dict, **key: str) -> dict:
+    rows = [c for c in summary["cells"] if all(c["key"][k] == v for k, v in key.items())]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def _small_run(tmp_path: Path) -> Path:
+    """10 scored successes (7 right) and 2 errors, one throttled and one carrying a stray score of 0."""
+    lat = [100.0, 120.0, 90.0, 300.0, 150.0, 110.0, 95.0, 130.0, 140.0, 105.0]
+    scores = [1, 1, 1, 0, 1, 0, 1, 1, 0, 1]
+    recs = [record(request_id=f"r{i}", index=i, sample_id=f"s{i}", t_sent_ms=i * 100.0,
+                   t_done_ms=i * 100.0 + lat[i], latency_ms=lat[i], score=float(scores[i]),
+                   cost_usd=0.002, output_tokens=4 + i)
+            for i in range(10)]
+    recs.append(record(request_id="e1", index=10, sample_id="s10", status="error", error_code="ThrottlingException",
+                       error_class="throttle", error_message="Too many requests", throttles=3, attempts=3,
+                       latency_ms=900.0, t_sent_ms=1000.0, t_done_ms=1900.0))
+    recs.append(record(request_id="e2", index=11, sample_id="s11", status="error", error_code="ModelTimeoutException",
+                       error_class="transient", error_message="timed out", latency_ms=50.0, score=0.0,
+                       t_sent_ms=1100.0, t_done_ms=1150.0))
+    recs.append(record(request_id="w1", index=12, sample_id="s12", warmup=True, latency_ms=5000.0, score=0.0))
+    return write_run(tmp_path, "run-small", recs)
+
+
+def test_summary_matches_hand_computed_figures(tmp_path: Path) -> None:
+    run = _small_run(tmp_path)
+    report = render_run([run])
+    assert report == run / "report.html"
+    summary = json.loads((run / "summary.json").read_text())
+    cell = _cell(summary, region="us-east-1")
+    assert cell["counts"] == {"requests": 12, "ok": 10, "errors": 2, "throttled": 1, "retried": 1,
+                              "backoff_ms_total": 0.0, "scored": 10}
+    assert summary["totals"]["warmup"] == 1  # the warm-up request is in no statistic
+    # accuracy over the 10 scored successes only: errors are not wrong answers, even with a stray score
+    ci = stats.binomtest(7, 10).proportion_ci(method="wilson")
+    assert cell["score"]["estimate"] == pytest.approx(0.7)
+    assert (cell["score"]["low"], cell["score"]["high"]) == pytest.approx((ci.low, ci.high))
+    assert cell["score"]["method"] == "wilson" and cell["score"]["n"] == 10
+    assert cell["error_rate"]["estimate"] == pytest.approx(2 / 12)
+    lat = [100.0, 120.0, 90.0, 300.0, 150.0, 110.0, 95.0, 130.0, 140.0, 105.0]
+    assert cell["latency_ms"]["p50"]["estimate"] == pytest.approx(float(np.quantile(lat, 0.5)))
+    assert cell["cost"]["total_usd"] == pytest.approx(0.02)
+    assert cell["cost"]["per_1k_requests_usd"] == pytest.approx(0.02 / 12 * 1000)
+    assert cell["cost"]["per_correct_usd"] == pytest.approx(0.02 / 7)
+    assert cell["output_tokens"]["total"] == sum(4 + i for i in range(10))
+    codes = {e["code"]: e for e in summary["errors_by_code"]}
+    assert codes["ThrottlingException"]["count"] == 1 and codes["ThrottlingException"]["class"] == "throttle"
+    assert codes["ModelTimeoutException"]["examples"] == ["timed out"]
+    html = report.read_text()
+    assert "Errors are never counted as wrong answers" in html
+    assert "This run was served by the local emulator, not Amazon Bedrock." in html
+
+
+def test_small_samples_grey_percentiles_with_the_reason(tmp_path: Path) -> None:
+    run = _small_run(tmp_path)
+    render_run([run])
+    cell = _cell(json.loads((run / "summary.json").read_text()), region="us-east-1")
+    for label, need in (("p50", 20), ("p90", 100), ("p99", 1000)):
+        iv = cell["latency_ms"][label]
+        assert iv["available"] is False and iv["low"] is None
+        assert iv["note"] == f"needs n >= {need} for {label}, have 10"
+    html = (run / "report.html").read_text()
+    assert '<td class="na" title="needs n &gt;= 1000 for p99, have 10">' in html
+
+
+def test_large_samples_give_order_statistic_intervals(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    lat = rng.lognormal(5, 0.4, 400)
+    recs = [record(request_id=f"r{i}", index=i, sample_id=f"s{i}", latency_ms=float(v), t_sent_ms=i * 10.0,
+                   t_done_ms=i * 10.0 + float(v)) for i, v in enumerate(lat)]
+    run = write_run(tmp_path, "run-big", recs)
+    render_run([run], formats=())
+    cell = _cell(json.loads((run / "summary.json").read_text()), region="us-east-1")
+    p90 = cell["latency_ms"]["p90"]
+    ci = stats.quantile_test(lat, q=float(np.quantile(lat, 0.9)), p=0.9).confidence_interval()
+    assert p90["available"] and (p90["low"], p90["high"]) == pytest.approx((ci.low, ci.high))
+    assert not cell["latency_ms"]["p99"]["available"]
+    tp = cell["throughput"]
+    assert tp["available"] and tp["requests_per_s"]["estimate"] > 0
+    assert not (run / "records.csv").exists()  # formats=() writes no export
+
+
+def test_repeats_use_clustered_interval(tmp_path: Path) -> None:
+    recs = [record(request_id=f"r{i}-{rep}", index=i * 3 + rep, sample_id=f"s{i}", cluster=f"s{i}", repeat=rep,
+                   score=float((i + rep) % 3 != 0)) for i in range(20) for rep in range(3)]
+    run = write_run(tmp_path, "run-rep", recs)
+    render_run([run], formats=())
+    score = _cell(json.loads((run / "summary.json").read_text()), region="us-east-1")["score"]
+    assert score["method"] == "clustered-se" and score["clusters"] == 20 and score["repeats"] == pytest.approx(3)
+
+
+def _region_run(parent: Path, run_id: str, region: str, scale: float, right: int, n: int = 120) -> Path:
+    rng = np.random.default_rng(len(region) + int(scale * 10))
+    lat = rng.lognormal(5, 0.3, n) * scale
+    recs = [record(request_id=f"{region}-{i}", index=i, sample_id=f"s{i}", region=region, latency_ms=float(v),
+                   t_sent_ms=i * 20.0, t_done_ms=i * 20.0 + float(v), score=float(i < right))
+            for i, v in enumerate(lat)]
+    return write_run(parent, run_id, recs, cells={"apis": ["converse"], "regions": [region], "tiers": ["default"]})
+
+
+def test_merged_report_of_two_runs_compares_regions(tmp_path: Path) -> None:
+    a = _region_run(tmp_path, "run-east", "us-east-1", 1.0, right=100)
+    b = _region_run(tmp_path, "run-west", "us-west-2", 2.0, right=100)
+    report = render_run([a, b])
+    assert report.parent.parent == tmp_path and report.parent.name.startswith("merged-2runs-")
+    assert render_run([b, a]) == report  # the same set of runs always lands in the same place
+    summary = json.loads((report.parent / "summary.json").read_text())
+    assert [r["run_id"] for r in summary["runs"]] == ["run-west", "run-east"]
+    assert len(summary["cells"]) == 2
+    (row,) = summary["comparisons"]["region"]
+    assert (row["best"], row["other"]) == ("us-east-1", "us-west-2")
+    ratio = row["latency"]["ratio"]
+    assert 1.8 < ratio["estimate"] < 2.2 and ratio["low"] > 1.0 and row["p_bh"]["latency"] < 0.05
+    assert row["verdict"]["latency"].endswith("% slower")
+    acc = row["accuracy"]
+    assert acc["pairs"] == 120 and acc["estimate"] == 0.0 and acc["discordant"] == {"base_only": 0, "other_only": 0}
+    assert acc["mde"] is not None
+    assert {r["path"] for r in summary["runs"]} == {str(a), str(b)}
+    assert (report.parent / "records.parquet").exists()
+    assert pq.read_table(report.parent / "records.parquet").num_rows == 240
+
+
+def test_equal_regions_with_few_samples_say_so(tmp_path: Path) -> None:
+    a = _region_run(tmp_path, "run-a", "us-east-1", 1.0, right=3, n=6)
+    b = _region_run(tmp_path, "run-b", "us-west-2", 1.0, right=3, n=6)
+    summary = json.loads((render_run([a, b], tmp_path / "out").parent / "summary.json").read_text())
+    (row,) = summary["comparisons"]["region"]
+    assert row["verdict"]["latency"].startswith("too few samples")
+    assert row["verdict"]["accuracy"].startswith("too few samples")
+
+
+def test_cli_renders_and_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _small_run(tmp_path)
+    out = tmp_path / "elsewhere"
+    assert cli.main(["report", str(run), "--out", str(out), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "report.html")
+    assert sorted(p.name for p in out.iterdir()) == ["records.csv", "report.html", "summary.json"]
+    missing = tmp_path / "nope"
+    assert cli.main(["report", str(missing), "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {missing}: no such run directory"
+    assert not (tmp_path / "o2").exists()
+    not_a_run = tmp_path / "empty"
+    not_a_run.mkdir()
+    assert cli.main(["report", str(not_a_run)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    assert list(not_a_run.iterdir()) == []
+    assert cli.main(["report", str(run), "--format", "xlsx"]) == 2
+    with pytest.raises(UserInputError):
+        render_run([run, missing])
+
+
+def test_failure_leaves_nothing_half_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _small_run(tmp_path)
+    before = sorted(p.name for p in run.iterdir())
+
+    def boom(context: object) -> str:
+        raise RuntimeError("template failed")
+
+    import evals.report as report_pkg
+
+    monkeypatch.setattr(report_pkg, "render_html", boom)
+    with pytest.raises(RuntimeError):
+        render_run([run])
+    assert sorted(p.name for p in run.iterdir()) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run-small"]  # no staging directory left behind
+
+
+def test_exports_keep_types_and_defuse_formulas(tmp_path: Path) -> None:
+    recs = [record(request_id="r0", response_text="=HYPERLINK(\"http://x\")", itl_ms=[1.5, 2.5],
+                   api="converse_stream", scores={"exact": 1.0, "f1": 0.5}),
+            record(request_id="r1", index=1, sample_id="s1", status="error", error_code="X",
+                   error_message="@SUM(A1)")]
+    run = write_run(tmp_path, "run-x", recs)
+    render_run([run])
+    table = pq.read_table(run / "records.parquet").to_pylist()
+    assert table[0]["response_text"] == "=HYPERLINK(\"http://x\")" and table[0]["itl_ms"] == [1.5, 2.5]
+    assert dict(table[0]["scores"]) == {"exact": 1.0, "f1": 0.5}
+    csv_text = (run / "records.csv").read_text()
+    assert "'=HYPERLINK" in csv_text and "'@SUM(A1)" in csv_text
+
+
+def test_status_and_client_bound_banners(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "run-b", [record()], status="budget-stopped", stop_detail="max_cost_usd reached",
+                    flags={"send_lag_p99_ms": 250.0, "client_bound": True},
+                    target={"kind": "aws", "auth": "sigv4"})
+    html = render_run([run]).read_text()
+    assert "Run run-b is budget-stopped (max_cost_usd reached)." in html
+    assert "Run run-b was client-bound." in html
+    assert "served by the local emulator" not in html
+
+
+def test_formatting_helpers() -> None:
+    assert render_mod.num(None) == "—" and render_mod.num(1234.5) == "1,234" and render_mod.num(3) == "3"
+    assert render_mod.num(math.nan) == "—"
+    assert render_mod.pct(0.1234) == "12.3 %"
+    assert render_mod.bounds({"low": 1.0, "high": 2.0}) == "[1.0, 2.0]"
+    assert render_mod.bounds({"low": None, "high": 2.0}) == ""
+    assert render_mod.pvalue(0.0001) == "< 0.001"
