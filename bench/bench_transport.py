@@ -4,7 +4,7 @@ Both arms call the emulator's zero-latency profile over real sockets with the sa
 requests/s and client CPU per request (process CPU time / requests; the emulator runs in its own process).
 Targets: harness throughput >= 0.7x raw, client CPU per request <= 1.5x raw.
 
-    .venv/bin/python bench/bench_transport.py [--requests 2000] [--concurrency 8] [--api converse]
+    .venv/bin/python bench/bench_transport.py [--requests 2000] [--concurrency 8] [--rounds 2]
 """
 
 from __future__ import annotations

@@ -81,6 +81,16 @@ class TransportConf:
 
 
 @dataclass
+class JudgeConf:
+    """The model behind the `judge` scorer; sent through the same target and transport as the run."""
+
+    model: str | None = None  # a model card name (conf/model/); None: no judge, and a `judge` scorer is an error
+    region: str | None = None  # None: the run's first region
+    api: str = "converse"
+    max_tokens: int = 256
+
+
+@dataclass
 class RunConf:
     repeats: int = 1
     seed: int = 0
@@ -106,6 +116,7 @@ class Config:
     tiers: list[str] = field(default_factory=lambda: ["default"])
     run: RunConf = field(default_factory=RunConf)
     transport: TransportConf = field(default_factory=TransportConf)
+    judge: JudgeConf = field(default_factory=JudgeConf)
 
 
 def register_configs() -> None:

@@ -50,6 +50,7 @@ def build_record(
     scores: Mapping[str, float] | None,
     pricing: Pricing,
     expected: Any = None,
+    score_error: str | None = None,
 ) -> dict[str, Any]:
     reply = outcome.reply if outcome.status == "ok" else None
     sample = request.sample
@@ -112,6 +113,7 @@ def build_record(
         "expected": expected,
         "score": primary if reply else None,
         "scores": dict(scores) if (reply and scores) else {},
+        "score_error": score_error,
         "cost_usd": round(cost, 8) if cost is not None else None,
         "aws_request_id": outcome.aws_request_id,
     }

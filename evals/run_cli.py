@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from evals.budget import Budget
-from evals.cards import ModelCard, card_from_mapping
+from evals.cards import ModelCard, card_from_mapping, load_card
 from evals.config import Config, compose_config
 from evals.console import print_summary, send_lag_p99
 from evals.errors import UserInputError
@@ -46,6 +46,7 @@ class RunSpec:
     regions: tuple[str, ...]
     tiers: tuple[str, ...]
     groups: tuple[tuple[Strategy, tuple[Request, ...]], ...]  # (strategy, requests) per load level
+    judge_card: ModelCard | None = None  # the judge scorer's model, when a suite scores with `judge`
 
     @property
     def planned(self) -> int:
@@ -110,7 +111,14 @@ def validate(cfg: DictConfig) -> RunSpec:
             if region not in served:
                 raise UserInputError(f"regions: the emulator serves {', '.join(served)}, not {region!r}")
     suites = _load_suites(cfg, card)
-    return RunSpec(cfg, card, suites, apis, regions, tiers, _plan_groups(cfg, card, suites, apis, regions, tiers))
+    judge_card = None
+    if any(spec.name == "judge" for suite in suites for spec in suite.scorers):
+        if not cfg.judge.model:
+            raise UserInputError("judge.model: a suite scores with 'judge'; name the judge's model card, "
+                                 "e.g. judge.model=llama4-maverick")
+        judge_card = load_card(cfg.judge.model)
+    groups = _plan_groups(cfg, card, suites, apis, regions, tiers)
+    return RunSpec(cfg, card, suites, apis, regions, tiers, groups, judge_card)
 
 
 def _emulator_options(cfg: DictConfig) -> dict[str, Any]:
@@ -191,7 +199,7 @@ def _resume_config(overrides: list[str]) -> tuple[DictConfig, RunDirectory] | No
     return cfg, run_dir  # type: ignore[return-value]
 
 
-def _make_transport(cfg: DictConfig, spec: RunSpec, endpoints: dict[str, Any] | None, concurrency: int):
+def _make_transport(cfg: DictConfig, card: ModelCard, endpoints: dict[str, Any] | None, concurrency: int):
     from evals.transport import Transport, TransportSettings
 
     tc = cfg.transport
@@ -204,10 +212,10 @@ def _make_transport(cfg: DictConfig, spec: RunSpec, endpoints: dict[str, Any] | 
         invoke_body_style=tc.invoke_body_style,
         auth=cfg.target.auth,
     )
-    return Transport(settings, family=spec.card.family, endpoints=endpoints, concurrency=concurrency)
+    return Transport(settings, family=card.family, endpoints=endpoints, concurrency=concurrency)
 
 
-def _max_concurrency(cfg: DictConfig, spec: RunSpec) -> int:
+def _max_concurrency(cfg: DictConfig) -> int:
     load = cfg.load
     if load.strategy == "sweep" and load.sweep_of == "concurrency":
         return int(max(load.levels))
@@ -218,55 +226,82 @@ def _max_concurrency(cfg: DictConfig, spec: RunSpec) -> int:
 
 def main(argv: list[str]) -> int:
     resumed = _resume_config(argv)
-    cfg = resumed[0] if resumed else compose_config(argv)
+    if resumed:
+        return execute_run(resumed[0], resumed[1])
+    return execute_run(compose_config(argv))
+
+
+def _new_run_info(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, target_info: dict[str, Any]) -> dict:
+    return {
+        "run_id": run_dir.path.name,
+        "status": "running",
+        "started_at": utc_now(),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "target": target_info,
+        "model": {"card": spec.card.name, "model_id": spec.card.model_id,
+                  "ids_sent": {r: spec.card.invocation_id(r) for r in spec.regions}},
+        "suites": [{"name": s.name, "version": s.version, "source": s.source, "samples": len(s.samples)}
+                   for s in spec.suites],
+        "cells": {"apis": list(spec.apis), "regions": list(spec.regions), "tiers": list(spec.tiers)},
+        "planned": spec.planned,
+        "provenance": provenance(),
+    }
+
+
+def _open_run_dir(
+    cfg: DictConfig, spec: RunSpec, target_info: dict[str, Any], resumed: RunDirectory | None
+) -> tuple[RunDirectory, dict[str, Any], set[str]]:
+    """A new run directory, or the resumed one with its torn tail cut and its finished requests known."""
+    if resumed is None:
+        run_dir = RunDirectory.create(Path(cfg.run.out_dir), new_run_id(cfg.run.name))
+        run_info, finished = _new_run_info(cfg, spec, run_dir, target_info), set()
+    else:
+        run_dir = resumed
+        removed = run_dir.repair_torn_tail()
+        finished = run_dir.finished_request_ids()
+        run_info = run_dir.read_run()
+        run_info.setdefault("resumes", []).append(
+            {"at": utc_now(), "torn_bytes_removed": removed, "already_finished": len(finished)})
+    run_info["status"] = "running"
+    run_dir.write_run(run_info)
+    return run_dir, run_info, finished
+
+
+def _judge_scorer(cfg: DictConfig, spec: RunSpec, endpoints: dict[str, Any] | None, concurrency: int):
+    """The `judge` scorer wired to the judge model through the run's own target, or None when unused."""
+    if spec.judge_card is None:
+        return None, None
+    from evals.judge import JudgeClient
+    from evals.scorers import JudgeScorer
+
+    sender = _make_transport(cfg, spec.judge_card, endpoints, concurrency)
+    region = cfg.judge.region or spec.regions[0]
+    client = JudgeClient(spec.judge_card, region, cfg.judge.api, sender, max_tokens=cfg.judge.max_tokens)
+    return JudgeScorer(complete=client.complete), client
+
+
+def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
+    """Validate, run and report one configuration; returns the process exit code."""
     spec = validate(cfg)
     from evals.apis.common import effective_max_tokens
     from evals.apis.metadata import build_request_metadata
+    from evals.records import RecordWriter
     from evals.scorers import score_response
     from evals.suites import oracle_text
 
     scorers = {s.name: s.scorers for s in spec.suites}
-    concurrency = _max_concurrency(cfg, spec)
+    concurrency = _max_concurrency(cfg)
 
     with open_target(cfg) as endpoints:
         target_info = describe_target(cfg, endpoints)
         oracle = target_info.get("engine") == "oracle"
-        transport = _make_transport(cfg, spec, endpoints, concurrency)
+        transport = _make_transport(cfg, spec.card, endpoints, concurrency)
         for region in spec.regions:  # build clients now so their set-up cost never lands in a request
             transport.client(region)
-        if resumed:
-            run_dir = resumed[1]
-            removed = run_dir.repair_torn_tail()
-            finished = run_dir.finished_request_ids()
-            run_info = run_dir.read_run()
-            run_info.setdefault("resumes", []).append({"at": utc_now(), "torn_bytes_removed": removed,
-                                                       "already_finished": len(finished)})
-        else:
-            run_dir = RunDirectory.create(Path(cfg.run.out_dir), new_run_id(cfg.run.name))
-            finished = set()
-            run_info = {
-                "run_id": run_dir.path.name,
-                "status": "running",
-                "started_at": utc_now(),
-                "config": OmegaConf.to_container(cfg, resolve=True),
-                "target": target_info,
-                "model": {"card": spec.card.name, "model_id": spec.card.model_id,
-                          "ids_sent": {r: spec.card.invocation_id(r) for r in spec.regions}},
-                "suites": [{"name": s.name, "version": s.version, "source": s.source, "samples": len(s.samples)}
-                           for s in spec.suites],
-                "cells": {"apis": list(spec.apis), "regions": list(spec.regions), "tiers": list(spec.tiers)},
-                "planned": spec.planned,
-                "provenance": provenance(),
-            }
-        run_info["status"] = "running"
-        run_dir.write_run(run_info)
-
-        from evals.records import RecordWriter
-
+        judge, judge_client = _judge_scorer(cfg, spec, endpoints, concurrency)
+        run_dir, run_info, finished = _open_run_dir(cfg, spec, target_info, resumed)
         writer = RecordWriter(run_dir.records_file)
-        todo_total = sum(1 for _, reqs in spec.groups for r in reqs if r.request_id not in finished)
-        bar = progress_bar(todo_total, cfg.run.progress)
-        suite_by_name = {s.name: s for s in spec.suites}
+        bar = progress_bar(sum(r.request_id not in finished for _, g in spec.groups for r in g), cfg.run.progress)
         runner = Runner(
             run_id=run_dir.path.name,
             origin_ns=time.perf_counter_ns(),
@@ -276,9 +311,8 @@ def main(argv: list[str]) -> int:
             limiters=RegionLimiters(list(spec.regions), spec.card.quotas.requests_per_minute,
                                     spec.card.quotas.tokens_per_minute, cfg.transport.client_rate_limit),
             budget=Budget(spec.card.pricing, cfg.run.max_tokens_total, cfg.run.max_cost_usd),
-            score=lambda req, text: score_response(scorers[req.suite], req.sample, text),
-            metadata_for=lambda req: build_request_metadata(
-                req, oracle_text(req.sample) if oracle and req.suite in suite_by_name else None),
+            score=lambda req, text: score_response(scorers[req.suite], req.sample, text, judge=judge),
+            metadata_for=lambda req: build_request_metadata(req, oracle_text(req.sample) if oracle else None),
             max_tokens_for=effective_max_tokens,
             progress=bar,
             duration_s=cfg.load.duration_s,
@@ -293,22 +327,32 @@ def main(argv: list[str]) -> int:
             runner.interrupt()
 
         signal.signal(signal.SIGINT, on_sigint)
-        run_info["origin_wall"] = utc_now()
         try:
             for strategy, requests in spec.groups:
-                todo = [r for r in requests if r.request_id not in finished]
-                runner.execute(todo, strategy, cfg.run.drain_timeout_s)
+                runner.execute([r for r in requests if r.request_id not in finished], strategy,
+                               cfg.run.drain_timeout_s)
         finally:
             signal.signal(signal.SIGINT, previous)
             writer.close()
             if bar is not None:
                 bar.close()
             transport.close()
+            if judge_client is not None:
+                judge_client.sender.close()
 
+    status = _finish(cfg, spec, run_dir, run_info, runner, judge_client)
+    print(run_dir.path)
+    return {"completed": 0, "budget-stopped": 0, "interrupted": 130}[status]
+
+
+def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dict[str, Any], runner: Runner,
+            judge_client: Any) -> str:
+    """Final run.json (status, counts, flags), the terminal summary and the report."""
     records = list(run_dir.iter_records())
     status = {"interrupted": "interrupted", "budget": "budget-stopped"}.get(runner.tally.stop_reason or "",
                                                                            "completed")
-    lag_p99 = send_lag_p99(records) if any(not isinstance(s, ClosedLoop) for s, _ in spec.groups) else None
+    open_loop = any(not isinstance(s, ClosedLoop) for s, _ in spec.groups)
+    lag_p99 = send_lag_p99(records) if open_loop else None
     run_info.update({
         "status": status,
         "finished_at": utc_now(),
@@ -318,21 +362,19 @@ def main(argv: list[str]) -> int:
                    "errors": sum(r["status"] == "error" for r in records),
                    "throttled": sum(bool(r["throttles"]) for r in records),
                    "abandoned_in_flight": runner.tally.abandoned},
-        "budget": {"tokens_used": runner.budget.state.tokens_used, "cost_usd": round(runner.budget.state.cost_used, 6)},
+        "budget": {"tokens_used": runner.budget.state.tokens_used,
+                   "cost_usd": round(runner.budget.state.cost_used, 6)},
         "flags": {"send_lag_p99_ms": lag_p99,
                   "client_bound": bool(lag_p99 is not None and lag_p99 > cfg.run.client_bound_lag_ms)},
     })
+    if judge_client is not None:
+        t = judge_client.tally
+        run_info["judge"] = {"model": spec.judge_card.name, "region": judge_client.region, "calls": t.calls,
+                             "errors": t.errors, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens}
     run_dir.write_run(run_info)
     print_summary(records, run_info)
     if cfg.run.report:
-        _render_report(run_dir)
-    print(run_dir.path)
-    return 0 if status == "completed" else (130 if status == "interrupted" else 0)
-
-
-def _render_report(run_dir: RunDirectory) -> None:
-    try:
         from evals.report import render_run
-    except ImportError:
-        return
-    render_run([run_dir.path])
+
+        render_run([run_dir.path])
+    return status

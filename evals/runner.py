@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from evals.budget import Budget, estimate_input_tokens
 from evals.cards import Pricing
+from evals.judge import JudgeUnavailable
 from evals.limiter import RegionLimiters
 from evals.measure import OutcomeLike, build_record
 from evals.records import RecordWriter
@@ -82,7 +83,12 @@ class Runner:
             return
         outcome = self.sender.send(request, t_intended_ns, self.metadata_for(request))
         reply = outcome.reply if outcome.status == "ok" else None
-        scores = self.score(request, reply.text) if reply is not None else None
+        scores, score_error = None, None
+        if reply is not None:
+            try:
+                scores = self.score(request, reply.text)
+            except JudgeUnavailable as err:  # the answer exists but could not be judged: unscored, not wrong
+                score_error = str(err)
         self.budget.settle(reservation, (reply.input_tokens or 0) if reply else 0,
                            (reply.output_tokens or 0) if reply else 0)
         record = build_record(
@@ -94,6 +100,7 @@ class Runner:
             scores=scores,
             pricing=self.pricing,
             expected=request.sample.answer,
+            score_error=score_error,
         )
         self.writer.write(record)
         self.tally.add(record)

@@ -56,6 +56,7 @@ RECORD_FIELDS: dict[str, str] = {
     "expected": "the suite's expected answer, may be null",
     "score": "primary score in [0, 1]; null when the request errored or has no scorer",
     "scores": "every scorer's value by name",
+    "score_error": "why a successful response has no score (e.g. the judge model's request failed), else null",
     "cost_usd": "estimated cost from the model card's prices and the service's token counts",
     "aws_request_id": "x-amzn-RequestId of the last attempt",
 }

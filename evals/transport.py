@@ -238,6 +238,14 @@ class Outcome:
             return None
         return (self.t_first_token_ns - self.t_sent_ns) / 1e6
 
+    @property
+    def tpot_ms(self) -> float | None:
+        """(t_done - t_first_token) / (output_tokens - 1): streaming only, service token count > 1."""
+        tokens = self.reply.output_tokens if self.reply is not None else None
+        if self.t_first_token_ns is None or tokens is None or tokens < 2:
+            return None
+        return (self.t_done_ns - self.t_first_token_ns) / 1e6 / (tokens - 1)
+
 
 class _Attempts:
     """Per-call attempt log written by the botocore hooks of the calling thread."""
@@ -466,9 +474,9 @@ class Transport:
         """Send one request and time it; never raises for a failed request (it becomes an error Outcome)."""
         try:
             kwargs = self.build_kwargs(request, metadata)
-        except (ValueError, TypeError) as err:
+        except Exception as err:  # a body that cannot be built is this request's error, not the run's
             now = time.perf_counter_ns()
-            return _error(t_intended_ns, now, now, _Attempts(), "BuildError", str(err), None)
+            return _error(t_intended_ns, now, now, _Attempts(), "BuildError", f"{type(err).__name__}: {err}", None)
         try:
             client = self.client(request.region)
         except KeyError:
@@ -506,9 +514,11 @@ class Transport:
                     assembler = InvokeStreamAssembler()
                 feed: Callable[[Mapping[str, Any], int], None] = assembler.feed
                 clock = time.perf_counter_ns
+                t_last = 0
                 for event in stream:
-                    feed(event, clock())
-                t_done = clock()
+                    t_last = clock()
+                    feed(event, t_last)
+                t_done = t_last or clock()  # when the last event was read
                 stream = None
                 if not assembler.complete:
                     msg = f"the event stream ended after {assembler.events} events without a stop reason"
@@ -520,6 +530,8 @@ class Transport:
             if stream is not None:
                 _close_quietly(stream)
             code, message, status = _describe_exception(err, rec)
+            if isinstance(err, EventStreamError) and code in THROTTLE_CODES:
+                rec.throttles += 1  # a throttle inside a stream ends that attempt too
             return _error(t_intended_ns, t_call, t_done, rec, code, message, status, assembler)
         finally:
             _tls.rec = None

@@ -205,7 +205,7 @@ def test_raw_invoke_stream_payload_is_base64_json(emulator):
 
 def test_unknown_path_is_404(emulator):
     region = emulator.endpoints["regions"]["us-east-1"]
-    status, headers, body = raw_request(region["http"], MAVERICK, "not-an-op", {}, region="us-east-1",
+    status, headers, _body = raw_request(region["http"], MAVERICK, "not-an-op", {}, region="us-east-1",
                                         creds=emulator.endpoints["credentials"])
     assert status == 404 and headers["x-amzn-errortype"].startswith("UnknownOperationException:")
 

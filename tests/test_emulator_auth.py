@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import boto3
 import botocore
 import pytest
@@ -54,7 +52,7 @@ def test_wrong_region_scope_rejected(emulator):
 def test_tampered_body_rejected(emulator):
     region = emulator.endpoints["regions"]["us-east-1"]
     creds = emulator.endpoints["credentials"]
-    status, headers, _ = raw_request(region["http"], MAVERICK, "converse", {"messages": MSGS}, region="us-east-1",
+    status, _headers, _ = raw_request(region["http"], MAVERICK, "converse", {"messages": MSGS}, region="us-east-1",
                                      creds=creds)
     assert status == 200
     # sign one body, send another: the payload hash no longer matches
@@ -91,7 +89,7 @@ def test_unsigned_requests_never_served(emulator):
 
 def test_bad_api_key_rejected(emulator):
     region = emulator.endpoints["regions"]["us-east-1"]
-    status, headers, body = raw_request(region["https"], MAVERICK, "converse", {"messages": MSGS},
+    status, _headers, body = raw_request(region["https"], MAVERICK, "converse", {"messages": MSGS},
                                         region="us-east-1", creds=None, ca_file=emulator.ca_file,
                                         extra_headers={"Authorization": "Bearer wrong-key"})
     assert status == 403 and b"Authentication failed: Please make sure your API Key is valid." in body
@@ -105,7 +103,7 @@ def test_bearer_over_http_refused_by_botocore_and_server(emulator, monkeypatch):
         client.converse(modelId=MAVERICK, messages=MSGS)
     region = emulator.endpoints["regions"]["us-east-1"]
     status, _, _ = raw_request(region["http"], MAVERICK, "converse", {"messages": MSGS}, region="us-east-1",
-                               creds=None, extra_headers={"Authorization": f"Bearer {os.environ['AWS_BEARER_TOKEN_BEDROCK']}"})
+                               creds=None, extra_headers={"Authorization": f"Bearer {emulator.credentials['api_key']}"})
     assert status == 403
 
 

@@ -62,7 +62,8 @@ def test_oracle_invoke_metadata_header_and_fallback(oracle):
     client = client_for(oracle, "us-east-2")
     right = 0
     for i in range(10):
-        resp = client.invoke_model(modelId=MAVERICK, body=json.dumps({"prompt": f"Question {i} for invoke", "max_gen_len": 50}),
+        body = json.dumps({"prompt": f"Question {i} for invoke", "max_gen_len": 50})
+        resp = client.invoke_model(modelId=MAVERICK, body=body,
                                    requestMetadata=json.dumps(expected_metadata("blue")))
         right += json.loads(resp["body"].read())["generation"] == "blue"
     assert 0 < right < 10

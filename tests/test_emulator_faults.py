@@ -12,8 +12,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
     ResponseStreamingError,
 )
-from urllib3.exceptions import ProtocolError
 from conftest import LLAMA33, MAVERICK, client_for
+from urllib3.exceptions import ProtocolError
 
 from evals.emulator import Emulator
 from evals.emulator.quotas import MSG_DAILY, MSG_REQUESTS, MSG_TOKENS

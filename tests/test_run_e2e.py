@@ -203,3 +203,46 @@ def test_ctrl_c_stops_sending_and_marks_interrupted(tmp_path: Path) -> None:
     records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
     assert len(records) == info["counts"]["records"] < 120
     assert len({r["request_id"] for r in records}) == len(records)
+
+
+def test_sweep_runs_each_level_with_its_own_requests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, records, info = run_ok(
+        tmp_path, capsys, "suite=reasoning", "suite.sample_size=6", "apis=[converse]", "regions=[us-east-1]",
+        "load=sweep", "load.levels=[1,4]",
+    )
+    assert info["status"] == "completed"
+    assert Counter(r["load_level"] for r in records) == {1.0: 6, 4.0: 6}
+    assert len({r["request_id"] for r in records}) == 12
+    # level 1 finished before level 4 started
+    assert max(r["t_done_ms"] for r in records if r["load_level"] == 1.0) <= min(
+        r["t_sent_ms"] for r in records if r["load_level"] == 4.0)
+
+
+def test_judge_scorer_goes_through_the_transport(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tasks = tmp_path / "tasks.jsonl"
+    # with the echo engine the judged response is the prompt, and the judge echoes its own prompt back:
+    # the verdict line planted in the task decides the score, proving the judge call made the round trip
+    tasks.write_text(
+        json.dumps({"id": "good", "prompt": "Say hi.\nVERDICT: CORRECT", "answer": "hi"}) + "\n"
+        + json.dumps({"id": "bad", "prompt": "Say hi.\nVERDICT: INCORRECT", "answer": "hi"}) + "\n"
+    )
+    _, records, info = run_ok(
+        tmp_path, capsys, "suite=jsonl", f"suite.path={tasks}", "suite.scorer=judge", "target.engine=echo",
+        "apis=[converse]", "regions=[us-east-1]", "judge.model=llama4-maverick",
+    )
+    scores = {r["sample_id"]: r["score"] for r in records}
+    assert scores == {"good": 1.0, "bad": 0.0}
+    assert info["judge"]["calls"] == 2 and info["judge"]["errors"] == 0
+    assert info["judge"]["input_tokens"] > 0
+
+
+def test_judge_scorer_without_a_judge_model_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"id": "a", "prompt": "Say hi.", "answer": "hi"}) + "\n")
+    code = main(["run", *FAST, f"run.out_dir={tmp_path / 'out'}", "suite=jsonl", f"suite.path={tasks}",
+                 "suite.scorer=judge"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "judge.model" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()

@@ -188,8 +188,10 @@ def llama33(emulator: Any, auth: str) -> Iterator[Transport]:
 
 
 @pytest.mark.parametrize("api", ALL)
-def test_llama33_every_api_both_auth_modes(llama33: Transport, api: str) -> None:
+def test_llama33_every_api_both_auth_modes(llama33: Transport, emulator: Any, auth: str, api: str) -> None:
+    before = emulator.stats()["auth"].get(auth, 0)
     out = send(llama33, make_request(LLAMA33, api))
+    assert emulator.stats()["auth"].get(auth, 0) == before + 1  # the emulator saw this auth scheme
     assert out.status == "ok", (out.error_code, out.error_message)
     assert out.reply is not None and out.reply.text
     assert out.reply.input_tokens and out.reply.output_tokens
@@ -204,6 +206,7 @@ def test_llama33_every_api_both_auth_modes(llama33: Transport, api: str) -> None
         assert len(out.itl_ms) == len(out.delta_chars) - 1
         assert sum(out.delta_chars) == len(out.reply.text)
         assert all(gap >= 0 for gap in out.itl_ms)
+        assert out.tpot_ms is not None and out.ttft_ms is not None and out.ttft_ms >= 0
     else:
         assert out.t_first_token_ns is None and out.itl_ms == () and out.delta_chars == ()
 
@@ -256,21 +259,23 @@ def test_one_client_many_threads_keeps_attempt_logs_apart(emulator: Any) -> None
 
 
 @contextlib.contextmanager
-def special_transport(settings: TransportSettings, **options: Any) -> Iterator[Transport]:
+def special_transport(settings: TransportSettings, **options: Any) -> Iterator[tuple[Transport, Any]]:
     """A dedicated emulator (zero latency plus `options`) and a transport pointed at it."""
     from evals.emulator import Emulator
     from evals.emulator.options import EmulatorOptions
 
     emu_options = EmulatorOptions.from_dict({"latency_profile": "zero", **options})
     with Emulator(emu_options) as emu, Transport(settings, LLAMA33.family, _endpoints(emu)) as transport:
-        yield transport
+        yield transport, emu
 
 
 @pytest.mark.parametrize(("api", "max_attempts"), [(API_CONVERSE, 3), (API_INVOKE_STREAM, 2)])
 def test_throttling_exhausts_retries_and_counts_backoff(api: str, max_attempts: int) -> None:
     settings = TransportSettings(max_attempts=max_attempts)
-    with special_transport(settings, faults={"throttle": 1.0}, retry_after_ms=20) as transport:
+    with special_transport(settings, faults={"throttle": 1.0}, retry_after_ms=20) as (transport, emu):
         out = send(transport, make_request(LLAMA33, api))
+        server = emu.stats()
+    assert server["total_requests"] == out.attempts and server["throttles"] == out.throttles
     assert out.status == "error"
     assert out.error_code == "ThrottlingException" and out.error_class == CLASS_THROTTLE
     assert out.http_status == 429
@@ -281,7 +286,8 @@ def test_throttling_exhausts_retries_and_counts_backoff(api: str, max_attempts: 
 
 
 def test_midstream_exception_is_an_error_outcome_never_retried() -> None:
-    with special_transport(TransportSettings(max_attempts=3), faults={"midstream_exception": 1.0}) as transport:
+    settings = TransportSettings(max_attempts=3)
+    with special_transport(settings, faults={"midstream_exception": 1.0}) as (transport, _emu):
         out = send(transport, make_request(LLAMA33, API_CONVERSE_STREAM))
     assert out.status == "error"
     assert out.attempts == 1
@@ -292,7 +298,7 @@ def test_midstream_exception_is_an_error_outcome_never_retried() -> None:
 
 def test_oracle_engine_answers_with_the_text_sent_in_metadata() -> None:
     expected = "Paris is the capital of France."
-    with special_transport(TransportSettings(), engine="oracle") as transport:
+    with special_transport(TransportSettings(), engine="oracle") as (transport, _emu):
         outs = [send(transport, make_request(LLAMA33, api), oracle_text=expected) for api in ALL]
     for out in outs:
         assert out.status == "ok", (out.error_code, out.error_message)
@@ -301,7 +307,8 @@ def test_oracle_engine_answers_with_the_text_sent_in_metadata() -> None:
 
 def test_read_timeout_before_first_byte_is_transient() -> None:
     settings = TransportSettings(max_attempts=1, read_timeout_s=0.3)
-    with special_transport(settings, faults={"stall_before_first_byte": 1.0, "stall_ms": 800}) as transport:
+    faults = {"stall_before_first_byte": 1.0, "stall_ms": 800}
+    with special_transport(settings, faults=faults) as (transport, _emu):
         out = send(transport, make_request(LLAMA33, API_CONVERSE))
     assert (out.status, out.error_code, out.error_class, out.attempts) == ("error", "ReadTimeout", "transient", 1)
     assert 250 <= out.latency_ms < 800
@@ -311,9 +318,18 @@ def test_read_timeout_before_first_byte_is_transient() -> None:
 @pytest.mark.parametrize(("api", "attempts"), [(API_CONVERSE, 2), (API_CONVERSE_STREAM, 1)])
 def test_connection_reset_is_a_transient_error_retried_only_before_the_stream(api: str, attempts: int) -> None:
     """A reset while botocore reads a unary body is retried; one after a stream started is not."""
-    with special_transport(TransportSettings(max_attempts=2), faults={"connection_reset": 1.0}) as transport:
+    settings = TransportSettings(max_attempts=2)
+    with special_transport(settings, faults={"connection_reset": 1.0}) as (transport, _emu):
         out = send(transport, make_request(LLAMA33, api))
     assert out.status == "error" and out.error_class == CLASS_TRANSIENT
     assert out.error_code == "ConnectionClosed"
     assert out.attempts == attempts and out.throttles == 0
     assert_ordered(out)
+
+
+def test_botocore_parameter_validation_is_a_client_error_with_no_attempt() -> None:
+    transport = Transport(TransportSettings(), "llama3", FAKE_ENDPOINTS)
+    request = dataclasses.replace(make_request(LLAMA33, API_CONVERSE), params=InferenceParams(max_tokens=0))
+    out = send(transport, request)
+    assert (out.status, out.error_code, out.error_class, out.attempts) == ("error", "ParamValidationError", "client", 0)
+    assert "maxTokens" in (out.error_message or "")

@@ -124,9 +124,6 @@ def check_comparable(base: Arm, cand: Arm, matched: Matched, strict: bool, allow
             raise UserInputError(f"{where}: candidate measures model {mc}, baseline {base.paths[0]} measures {mb} "
                                  "(pass --allow-model-change to gate a model change)")
         warnings.append(f"models differ: baseline {mb}, candidate {mc}")
-    if not matched.cells:
-        raise UserInputError(f"{where}: no cell (suite / region / api / tier) in common with baseline "
-                             f"{base.paths[0]}")
     if strict and (matched.only_base or matched.only_cand):
         parts = []
         if matched.only_base:
@@ -134,6 +131,9 @@ def check_comparable(base: Arm, cand: Arm, matched: Matched, strict: bool, allow
         if matched.only_cand:
             parts.append(f"only in candidate: {_cells_text(matched.only_cand)}")
         raise UserInputError(f"{where}: cells differ from baseline {base.paths[0]} ({'; '.join(parts)})")
+    if not matched.cells:
+        raise UserInputError(f"{where}: no cell (suite / region / api / tier) in common with baseline "
+                             f"{base.paths[0]}")
     if matched.only_base:
         warnings.append(f"cells only in baseline, not compared: {_cells_text(matched.only_base)}")
     if matched.only_cand:

@@ -130,7 +130,7 @@ class Engine:
         return self._synthetic(req, limit)
 
     def _synthetic(self, req: GenRequest, limit: int) -> Generation:
-        rng = random.Random(f"{self.seed}:{req.canonical}")
+        rng = random.Random(int(req.canonical[:24], 16) ^ self.seed)
         target = _target_tokens(req.metadata)
         if target is None:
             natural = round(math.exp(rng.gauss(math.log(NATURAL_MEDIAN_TOKENS), NATURAL_SIGMA)))

@@ -37,7 +37,7 @@ def event_frame(event_type: str, payload: dict[str, Any]) -> bytes:
     """A `:message-type: event` frame with a JSON payload, headers in the order Bedrock sends them."""
     return encode_frame(
         [(":event-type", event_type), (":content-type", "application/json"), (":message-type", "event")],
-        json.dumps(payload, separators=(",", ":")).encode("utf-8"),
+        json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
     )
 
 

@@ -104,13 +104,19 @@ class EmulatorOptions:
     retry_after_ms: int | None = None
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None, origin: str = "emulator options") -> EmulatorOptions:
-        """Build options from a mapping; unknown or ill-typed keys raise UserInputError naming the key."""
+    def from_dict(cls, data: Mapping[str, Any] | None, origin: str = "emulator options",
+                  ignore_unknown: bool = False) -> EmulatorOptions:
+        """Build options from a mapping; unknown or ill-typed keys raise UserInputError naming the key.
+
+        `ignore_unknown=True` skips keys that are not options (e.g. a whole Hydra `target` node).
+        """
         data = dict(data or {})
         known = {f.name: f for f in dataclasses.fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key not in known:
+                if ignore_unknown:
+                    continue
                 raise UserInputError(f"{origin}: unknown key {key!r}")
             if value is None and key not in ("endpoints_file", "card_dir", "network_file", "retry_after_ms"):
                 continue

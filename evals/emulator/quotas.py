@@ -29,8 +29,9 @@ class Bucket:
         self.stamp = time.monotonic()
 
     def _refill(self, now: float) -> None:
-        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-        self.stamp = now
+        if now > self.stamp:
+            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+            self.stamp = now
 
     def take(self, amount: float, now: float) -> bool:
         self._refill(now)

@@ -220,6 +220,7 @@ def _read_body(h: Any) -> bytes:
 
 def serve_request(app: App, h: Handler, region: str, scheme: str) -> None:
     """Route, authenticate, validate, throttle, fault, generate and answer one request."""
+    t_start = time.perf_counter()
     rid = request_id()
     ex = Exchange(h, rid)
     try:
@@ -236,6 +237,7 @@ def serve_request(app: App, h: Handler, region: str, scheme: str) -> None:
     if network_s:
         time.sleep(network_s)
     t0 = time.perf_counter()
+    waited = network_s
     reserved: tuple[ModelCard, int] | None = None
     status, code, kind = 200, None, None
     faults: FaultPlan = NO_FAULTS
@@ -276,11 +278,12 @@ def serve_request(app: App, h: Handler, region: str, scheme: str) -> None:
             ex.error(err)
             return
         gen = app.engine.generate(card, req)
-        rng = random.Random(f"{app.options.seed}:latency:{req.canonical}:{n}")
+        rng = random.Random((int(req.canonical[24:48], 16) ^ app.options.seed) * 1_000_003 + n)
         destination = rng.choice(route.destinations)
         plan = app.latency.plan(card, region, destination, req.input_tokens,
                                 sum(i.megapixels for i in req.images), gen.output_tokens, rng,
                                 streaming=op in STREAMING_OPS)
+        waited += plan.server_total_s + faults.stall_s + faults.trickle_s * gen.output_tokens
         if faults.stall_s:
             time.sleep(faults.stall_s)
         if op in STREAMING_OPS:
@@ -297,7 +300,7 @@ def serve_request(app: App, h: Handler, region: str, scheme: str) -> None:
     finally:
         if reserved is not None:
             app.quotas.release(region, reserved[0], reserved[1] if status == 200 else 0)
-        app.stats.count_result(status, code, kind)
+        app.stats.count_result(status, code, kind, max(0.0, time.perf_counter() - t_start - waited))
 
 
 def _reset(h: Handler) -> None:
@@ -485,7 +488,7 @@ class EmulatorServer:
             "latency_profile": o.latency_profile,
             "latency_scale": o.latency_scale,
             "seed": o.seed,
-            "admin": self._url("http", self.admin).replace(self.options.host, "127.0.0.1"),
+            "admin": f"http://127.0.0.1:{self.admin.server_port}",
         }
 
     def write_endpoints(self, path: Path) -> None:

@@ -24,6 +24,8 @@ class Stats:
             self.faults: Counter[str] = Counter()
             self.auth: Counter[str] = Counter()
             self.throttles = 0
+            self.busy_s = 0.0
+            self.finished = 0
             self.auth_failures = 0
             self.total = 0
 
@@ -40,8 +42,11 @@ class Stats:
         with self._lock:
             self.auth[kind] += 1
 
-    def count_result(self, status: int, code: str | None, kind: str | None) -> None:
+    def count_result(self, status: int, code: str | None, kind: str | None, busy_s: float = 0.0) -> None:
+        """Count a finished request; `busy_s` is server time minus injected waits (to show emulator cost)."""
         with self._lock:
+            self.finished += 1
+            self.busy_s += busy_s
             self.statuses[str(status)] += 1
             if code:
                 self.errors[code] += 1
@@ -68,4 +73,5 @@ class Stats:
                 "faults_total": sum(self.faults.values()),
                 "auth": dict(self.auth),
                 "auth_failures": self.auth_failures,
+                "server_us_mean": self.busy_s / self.finished * 1e6 if self.finished else 0.0,
             }

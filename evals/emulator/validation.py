@@ -231,16 +231,9 @@ def _finish(card: ModelCard, req: GenRequest, prompt: str) -> GenRequest:
         raise invalid("too_long")
     if req.max_tokens is not None and req.input_tokens + req.max_tokens > card.context_window:
         raise invalid("context_sum", input=req.input_tokens, max=req.max_tokens, window=card.context_window)
-    canon = {
-        "model": card.model_id,
-        "prompt": prompt,
-        "images": [i.digest for i in req.images],
-        "max": req.max_tokens,
-        "t": req.temperature,
-        "p": req.top_p,
-        "stop": req.stop_sequences,
-    }
-    req.canonical = hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
+    canon = "\x1f".join(map(str, (card.model_id, prompt, [i.digest for i in req.images], req.max_tokens,
+                                  req.temperature, req.top_p, req.stop_sequences)))
+    req.canonical = hashlib.sha256(canon.encode()).hexdigest()
     return req
 
 

@@ -15,12 +15,14 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from evals.rundata import RunData, load_runs
+from evals.rundata import RunData
 
 from .export import FORMATS, pyarrow_missing, write_exports
 from .formulas import METHODS, TIMING, statistics_doc
 from .plots import all_plots
 from .render import render_html
+from .samples import SamplePicker
+from .source import iter_full, load
 from .summary import build_summary
 
 __all__ = ["FORMATS", "default_out_dir", "render_run"]
@@ -54,7 +56,8 @@ def render_run(
     Several run directories (e.g. the jobs of a multirun) are merged into one report. Raises
     `UserInputError` for a missing or invalid run directory before anything is written.
     """
-    runs = load_runs(run_dirs)
+    picker = SamplePicker()
+    runs = load(run_dirs, picker)
     target = Path(out_dir) if out_dir is not None else default_out_dir(runs)
     summary, extras = build_summary(runs)
     plots = all_plots(runs, extras["cells_map"], summary["cells"], extras["measured"])
@@ -62,13 +65,14 @@ def render_run(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=target.parent))
     try:
-        exports = {} if export_note or not formats else write_exports(extras["measured"], staging, formats)
+        exports = {} if export_note or not formats else write_exports(
+            iter_full([run.path for run in runs]), staging, formats)
         html = render_html({
             "title": _title(runs),
             "s": summary,
             "h": summary["headline"],
             "plots": plots,
-            "browser": extras["browser"],
+            "browser": picker.result(),
             "timing": TIMING,
             "methods": METHODS,
             "statistics_doc": statistics_doc(),

@@ -15,9 +15,9 @@ import numpy as np
 
 from evals.rundata import CellKey
 from evals.stats import (
+    Interval,
     bootstrap_mean_interval,
     clustered_mean_interval,
-    itl_summary,
     littles_law_check,
     mean_in_flight,
     percentile_interval,
@@ -31,6 +31,8 @@ from evals.stats.throughput import Window
 from .figures import clean, column, interval_dict
 
 QUANTILES = (0.5, 0.9, 0.99)
+BOOTSTRAP_CAP = 2000  # above this many values a mean's interval is the plain t interval (CLT holds; the
+# bootstrap would hold n x 9999 resamples in memory)
 STREAMING_APIS = ("converse_stream", "invoke_stream")
 
 Record = Mapping[str, Any]
@@ -65,12 +67,33 @@ def score_interval(recs: Sequence[Record]) -> dict[str, Any] | None:
     elif binary:
         iv = interval_dict(wilson_interval(int(scores.sum()), int(scores.size)))
     else:
-        iv = interval_dict(bootstrap_mean_interval(scores))
+        iv = interval_dict(mean_interval(scores))
     iv["kind"] = "accuracy" if binary else "mean score"
     iv["clusters"] = n_clusters
     iv["repeats"] = clean(len(scored) / n_clusters)
     iv["correct"] = clean(float(scores.sum()))
     return iv
+
+
+def mean_interval(values: np.ndarray) -> Interval:
+    """BCa bootstrap for up to BOOTSTRAP_CAP values, the plain standard-error t interval beyond."""
+    if values.size <= BOOTSTRAP_CAP:
+        return bootstrap_mean_interval(values)
+    return clustered_mean_interval(values)
+
+
+def itl(recs: Sequence[Record]) -> dict[str, Any] | None:
+    """Inter-token latency summarised per request first (its mean gap), then across requests.
+
+    The same two steps as `evals.stats.itl_summary`, on the per-request means the reader already kept.
+    """
+    with_gaps = [r for r in recs if r.get("itl_gaps")]
+    if not with_gaps:
+        return None
+    means = np.asarray([r["itl_mean_ms"] for r in with_gaps], dtype=float)
+    return {"n_requests": int(means.size), "n_gaps": int(sum(r["itl_gaps"] for r in with_gaps)),
+            "skipped": len(recs) - len(with_gaps), "mean": interval_dict(mean_interval(means)),
+            **(percentiles(means) or {})}
 
 
 def _window_of(recs: Sequence[Record]) -> Window | None:
@@ -160,14 +183,6 @@ def cell_figures(key: CellKey, recs: Sequence[Record]) -> dict[str, Any]:
     total_cost = float(costs.sum()) if costs.size else None
     acc = score_interval(recs)
     correct = acc["correct"] if acc else None
-    itl = None
-    if streamed:
-        gaps = [r["itl_ms"] for r in ok if r.get("itl_ms")]
-        if gaps:
-            s = itl_summary(gaps)
-            itl = {"n_requests": s.n_requests, "n_gaps": s.n_gaps, "skipped": s.skipped,
-                   "mean": interval_dict(s.mean), "p50": interval_dict(s.p50), "p90": interval_dict(s.p90),
-                   "p99": interval_dict(s.p99)}
     in_tok, out_tok = column(ok, "input_tokens"), column(ok, "output_tokens")
     lags = column(recs, "send_lag_ms")
     with_images = [r for r in recs if (r.get("image_count") or 0) > 0]
@@ -191,7 +206,7 @@ def cell_figures(key: CellKey, recs: Sequence[Record]) -> dict[str, Any]:
         "streamed": streamed,
         "ttft_ms": percentiles(column(ok, "ttft_ms")) if streamed else None,
         "tpot_ms": percentiles(column(ok, "tpot_ms")) if streamed else None,
-        "itl_ms": itl,
+        "itl_ms": itl(ok) if streamed else None,
         "server_latency_ms": percentiles(column(ok, "server_latency_ms")),
         "client_overhead_ms": percentiles(column(ok, "client_overhead_ms")),
         "send_lag_ms": percentiles(lags),

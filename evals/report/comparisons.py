@@ -21,6 +21,7 @@ from evals.stats import (
     hodges_lehmann_shift,
     latency_ratio,
     mann_whitney_effect,
+    mde_proportion_diff,
     paired_bootstrap_diff,
     paired_proportion_diff,
 )
@@ -78,6 +79,10 @@ def accuracy_row(base: Sequence[Record], other: Sequence[Record]) -> dict[str, A
     comp = paired_proportion_diff(x, y) if binary else paired_bootstrap_diff(x, y)
     out = comparison_dict(comp)
     out["pairs"] = len(common)
+    if binary and common and not (out["mde"] or 0) > 0:
+        # no discordant pairs: the paired sd is 0 and says nothing about resolution; use the widest binomial sd
+        out["mde"] = clean(mde_proportion_diff(0.5, len(common), len(common)))
+        out["note"] = "; ".join(s for s in (out["note"], "MDE at p = 0.5: no discordant pairs") if s)
     out["kind"] = "accuracy" if binary else "mean score"
     if binary and common:
         out["discordant"] = {"base_only": int(np.sum((x == 1) & (y == 0))),

@@ -1,6 +1,7 @@
 """Records to CSV (for spreadsheets) and Parquet (typed, verbatim) with pyarrow.
 
-Columns follow `evals.schema.RECORD_FIELDS` in order. Parquet keeps lists and the scores map as nested types;
+Every record of every run is exported (warm-up included, flagged by `warmup`), streamed from records.jsonl in
+batches. Columns follow `evals.schema.RECORD_FIELDS` in order. Parquet keeps lists and the scores map as nested types;
 CSV turns them into JSON text, and prefixes untrusted text cells that start with = + - @ (which spreadsheets
 would run as formulas) with an apostrophe. Parquet is the faithful export.
 """
@@ -8,13 +9,14 @@ would run as formulas) with an apostrophe. Parquet is the faithful export.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from evals.schema import RECORD_FIELDS
 
 FORMATS = ("csv", "parquet")
+BATCH = 10_000
 UNTRUSTED_TEXT = ("sample_id", "suite", "error_message", "response_text", "expected", "cluster")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -76,19 +78,46 @@ def pyarrow_missing() -> str | None:
     return None
 
 
-def write_exports(records: Sequence[Mapping[str, Any]], directory: Path, formats: Sequence[str]) -> dict[str, Path]:
-    """Write records.<fmt> into `directory` for each requested format; returns {format: path}."""
+def write_exports(records: Iterable[Mapping[str, Any]], directory: Path, formats: Sequence[str],
+                  batch: int = BATCH) -> dict[str, Path]:
+    """Stream records into records.<fmt> for each requested format, `batch` records at a time.
+
+    Returns {format: path}. Memory stays bounded by the batch, whatever the number of records.
+    """
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    written: dict[str, Path] = {}
     for fmt in formats:
-        path = directory / f"records.{fmt}"
-        if fmt == "csv":
-            pacsv.write_csv(_table(records, for_csv=True), path)
-        elif fmt == "parquet":
-            pq.write_table(_table(records, for_csv=False), path, compression="zstd")
-        else:
+        if fmt not in FORMATS:
             raise ValueError(f"unknown export format {fmt!r}")
-        written[fmt] = path
-    return written
+    paths = {fmt: directory / f"records.{fmt}" for fmt in formats}
+    writers: dict[str, Any] = {}
+    try:
+        for chunk in _batches(records, batch):
+            if "csv" in paths:
+                table = _table(chunk, for_csv=True)
+                writers.setdefault("csv", pacsv.CSVWriter(paths["csv"], table.schema)).write_table(table)
+            if "parquet" in paths:
+                table = _table(chunk, for_csv=False)
+                writers.setdefault("parquet", pq.ParquetWriter(paths["parquet"], table.schema,
+                                                               compression="zstd")).write_table(table)
+        for fmt in paths:  # no records: still write the header / an empty typed file
+            if fmt not in writers:
+                table = _table([], for_csv=fmt == "csv")
+                writers[fmt] = (pacsv.CSVWriter(paths[fmt], table.schema) if fmt == "csv"
+                                else pq.ParquetWriter(paths[fmt], table.schema))
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return paths
+
+
+def _batches(records: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
+    chunk: list[Mapping[str, Any]] = []
+    for rec in records:
+        chunk.append(rec)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -18,13 +18,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-from matplotlib import rc_context  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib import rc_context
+from matplotlib.figure import Figure
 
-from evals.rundata import CellKey, RunData  # noqa: E402
+from evals.rundata import CellKey, RunData
 
-from .cells import STREAMING_APIS, steady_start_s  # noqa: E402
+from .cells import STREAMING_APIS, steady_start_s
 
 Record = Mapping[str, Any]
 

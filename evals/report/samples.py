@@ -1,8 +1,8 @@
 """Errors by code and a bounded sample browser (failed, wrong and slowest requests).
 
-Caps keep a 200k-record run's report small: a few example messages per error code, a few dozen items per
-browser tab, and long texts cut (the full text stays in the records export). Every text here is untrusted and
-is escaped by the template.
+Caps keep a 200k-record run's report (and the memory to build it) small: a few example messages per error
+code, a few dozen items per browser list, and long texts cut (the full text stays in the records export).
+Every text here is untrusted and is escaped by the template.
 """
 
 from __future__ import annotations
@@ -67,19 +67,45 @@ def _item(r: Record) -> dict[str, Any]:
     }
 
 
-def browser(records: Sequence[Record], cap: int = BROWSER_CAP) -> dict[str, Any]:
-    """First `cap` failed and wrong items (in plan order) and the `cap` slowest successful ones."""
-    failed = [r for r in records if r["status"] != "ok"]
-    wrong = [r for r in records if r["status"] == "ok" and r.get("score") is not None and r["score"] < 1]
-    timed = (r for r in records if r["status"] == "ok" and r.get("latency_ms") is not None)
-    slowest = heapq.nlargest(cap, timed, key=lambda r: r["latency_ms"])
+class SamplePicker:
+    """Sees every measured record once and keeps the browser's items only: bounded memory at any run size.
 
-    def order(r: Record) -> tuple:
-        return (str(r.get("run_id")), r.get("index") or 0)
+    Failed and wrong items are the first `cap` met (file order, i.e. completion order within a run); slowest
+    is a size-`cap` heap on latency.
+    """
 
-    return {
-        "cap": cap,
-        "failed": {"total": len(failed), "items": [_item(r) for r in sorted(failed, key=order)[:cap]]},
-        "wrong": {"total": len(wrong), "items": [_item(r) for r in sorted(wrong, key=order)[:cap]]},
-        "slowest": {"total": len(slowest), "items": [_item(r) for r in slowest]},
-    }
+    def __init__(self, cap: int = BROWSER_CAP) -> None:
+        self.cap = cap
+        self.failed: list[dict[str, Any]] = []
+        self.wrong: list[dict[str, Any]] = []
+        self.slow: list[tuple[float, int, dict[str, Any]]] = []
+        self.totals = {"failed": 0, "wrong": 0}
+        self._seen = 0
+
+    def offer(self, r: Record) -> None:
+        self._seen += 1
+        if r["status"] != "ok":
+            self.totals["failed"] += 1
+            if len(self.failed) < self.cap:
+                self.failed.append(_item(r))
+            return
+        if r.get("score") is not None and r["score"] < 1:
+            self.totals["wrong"] += 1
+            if len(self.wrong) < self.cap:
+                self.wrong.append(_item(r))
+        lat = r.get("latency_ms")
+        if lat is not None and (len(self.slow) < self.cap or lat > self.slow[0][0]):
+            entry = (float(lat), self._seen, _item(r))
+            if len(self.slow) < self.cap:
+                heapq.heappush(self.slow, entry)
+            else:
+                heapq.heapreplace(self.slow, entry)
+
+    def result(self) -> dict[str, Any]:
+        slowest = [item for _, _, item in sorted(self.slow, key=lambda e: (-e[0], e[1]))]
+        return {
+            "cap": self.cap,
+            "failed": {"total": self.totals["failed"], "items": self.failed},
+            "wrong": {"total": self.totals["wrong"], "items": self.wrong},
+            "slowest": {"total": len(slowest), "items": slowest},
+        }

@@ -7,23 +7,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evals import __version__
-from evals.rundata import RunData, group_by_cell, merged_records
+from evals.rundata import RunData, group_by_cell
 
 from .cells import cell_figures
 from .comparisons import all_comparisons
 from .provenance import headline, run_facts
-from .samples import browser, errors_by_code
+from .samples import errors_by_code
 
 SUMMARY_SCHEMA_VERSION = 1
 
 
 def build_summary(runs: Sequence[RunData]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Returns (summary, extras): summary is what summary.json holds; extras adds the sample browser.
-
-    The cell map is computed once and handed back in extras so plots reuse it.
+    """Returns (summary, extras): summary is what summary.json holds; extras hands the measured records and
+    the cell map (computed once) on to the plots.
     """
     facts = [run_facts(run) for run in runs]
-    measured = merged_records(runs)
+    measured = [rec for run in runs for rec in run.measured()]  # run_id already set by the reader
     cells = group_by_cell(measured)
     cell_rows = [cell_figures(key, recs) for key, recs in cells.items()]
     summary = {
@@ -43,5 +42,5 @@ def build_summary(runs: Sequence[RunData]) -> tuple[dict[str, Any], dict[str, An
         "comparisons": all_comparisons(cells),
         "errors_by_code": errors_by_code(measured),
     }
-    extras = {"cells_map": cells, "measured": measured, "browser": browser(measured)}
+    extras = {"cells_map": cells, "measured": measured}
     return summary, extras

@@ -1,0 +1,151 @@
+"""Benchmark the emulator itself (zero latency profile): is it ever the bottleneck of a measurement?
+
+Prints: sequential boto3 Converse round trip p50/p99 and requests/s, the same against a canned-response raw
+socket server (the floor set by boto3 itself), throughput with N concurrent clients, and many concurrent
+ConverseStreams completing. Usage: .venv/bin/python bench/bench_emulator.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from evals.emulator import Emulator
+
+MODEL = "us.meta.llama4-maverick-17b-instruct-v1:0"
+STREAM_MODEL = "us.meta.llama3-3-70b-instruct-v1:0"
+CANNED_BODY = (b'{"output":{"message":{"role":"assistant","content":[{"text":"canned"}]}},"stopReason":"end_turn",'
+               b'"usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2},"metrics":{"latencyMs":0}}')
+
+
+def _canned_server(port_out: Any) -> None:
+    """Minimal keep-alive HTTP server answering every request with one fixed Converse response (one send)."""
+    response = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%b" % (
+        len(CANNED_BODY), CANNED_BODY)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    port_out.put(srv.getsockname()[1])
+
+    def serve(conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = b""
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            buf += data
+            while b"\r\n\r\n" in buf:
+                head, _, rest = buf.partition(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length")), 0)
+                if len(rest) < length:
+                    break
+                buf = rest[length:]
+                conn.sendall(response)
+
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+def client(endpoint: str, region: str, creds: dict[str, str]) -> Any:
+    return boto3.session.Session().client(
+        "bedrock-runtime", region_name=region, endpoint_url=endpoint,
+        aws_access_key_id=creds["access_key_id"], aws_secret_access_key=creds["secret_access_key"],
+        config=Config(signature_version="v4", retries={"total_max_attempts": 1}, max_pool_connections=256),
+    )
+
+
+def messages(i: int) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": [{"text": f"Benchmark question number {i}: name a prime."}]}]
+
+
+def sequential(c: Any, n: int) -> dict[str, float]:
+    for i in range(50):
+        c.converse(modelId=MODEL, messages=messages(i), inferenceConfig={"maxTokens": 64})
+    samples = []
+    started = time.perf_counter()
+    for i in range(n):
+        t = time.perf_counter()
+        c.converse(modelId=MODEL, messages=messages(i), inferenceConfig={"maxTokens": 64})
+        samples.append(time.perf_counter() - t)
+    total = time.perf_counter() - started
+    samples.sort()
+    return {"p50_ms": samples[n // 2] * 1000, "p99_ms": samples[int(n * 0.99)] * 1000, "rps": n / total}
+
+
+def concurrent(make: Any, workers: int, per_worker: int) -> float:
+    clients = [make() for _ in range(workers)]
+
+    def work(w: int) -> None:
+        for i in range(per_worker):
+            clients[w].converse(modelId=MODEL, messages=messages(w * 100_000 + i), inferenceConfig={"maxTokens": 64})
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(work, range(workers)))
+    return workers * per_worker / (time.perf_counter() - started)
+
+
+def streams(c: Any, n: int, tokens: int) -> dict[str, float]:
+    def one(i: int) -> int:
+        resp = c.converse_stream(modelId=STREAM_MODEL, messages=messages(i),
+                                 requestMetadata={"evals.target_output_tokens": str(tokens)})
+        return sum(1 for e in resp["stream"] if "contentBlockDelta" in e)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(n) as pool:
+        counts = list(pool.map(one, range(n)))
+    elapsed = time.perf_counter() - started
+    return {"completed": sum(1 for x in counts if x == tokens), "seconds": elapsed,
+            "deltas_per_s": sum(counts) / elapsed}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    n = 500 if args.quick else 2000
+    queue: Any = multiprocessing.Queue()
+    canned = multiprocessing.Process(target=_canned_server, args=(queue,), daemon=True)
+    canned.start()
+    canned_url = f"http://127.0.0.1:{queue.get(timeout=10)}"
+    fake = {"access_key_id": "AKIDBENCH", "secret_access_key": "bench"}
+    options = {"latency_profile": "zero", "seed": 1, "quota_scale": 1e6}
+    with Emulator(options) as emu:
+        region = emu.endpoints["regions"]["us-east-1"]
+        creds = emu.credentials
+        emu_seq = sequential(client(region["http"], "us-east-1", creds), n)
+        raw_seq = sequential(client(canned_url, "us-east-1", fake), n)
+        print(f"sequential Converse (n={n})      p50 {emu_seq['p50_ms']:.3f} ms  p99 {emu_seq['p99_ms']:.3f} ms  "
+              f"{emu_seq['rps']:.0f} req/s")
+        print(f"  canned raw-socket baseline     p50 {raw_seq['p50_ms']:.3f} ms  p99 {raw_seq['p99_ms']:.3f} ms  "
+              f"{raw_seq['rps']:.0f} req/s")
+        stats = emu.stats()
+        print(f"  emulator server-side mean      {stats['server_us_mean']:.0f} us per request")
+        for workers in (1, 8, 32):
+            per = max(20, (n // 4) // workers)
+            emu_rps = concurrent(lambda: client(region["http"], "us-east-1", creds), workers, per)
+            raw_rps = concurrent(lambda: client(canned_url, "us-east-1", fake), workers, per)
+            print(f"concurrency {workers:>3}: emulator {emu_rps:7.0f} req/s   canned baseline {raw_rps:7.0f} req/s")
+        shared = client(region["http"], "us-east-1", creds)
+        for count in (50, 200):
+            s = streams(shared, count, 50)
+            print(f"{count} concurrent ConverseStreams x 50 deltas: {s['completed']}/{count} complete in "
+                  f"{s['seconds']:.2f} s ({s['deltas_per_s']:.0f} deltas/s)")
+    canned.terminate()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
