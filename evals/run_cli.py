@@ -224,7 +224,53 @@ def _max_concurrency(cfg: DictConfig) -> int:
     return int(load.max_in_flight)
 
 
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def _multirun(argv: list[str]) -> int:
+    """Hydra multirun: one job (and one run directory) per combination, through Hydra's configured launcher.
+
+    Jobs run one after another with the basic launcher, or in parallel with `hydra/launcher=joblib`
+    (the `joblib` extra). Each job is a normal run; `bedrock-evals report DIR...` merges them. The exit code
+    is the worst of the jobs' codes (with the basic launcher, which runs jobs in this process).
+    """
+    import tempfile
+
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+
+    from evals.config import register_configs
+    from evals.paths import CONF_DIR
+
+    register_configs()
+    codes: list[int] = []
+
+    @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+    def job(cfg: DictConfig) -> int:
+        cfg.run.name = f"{cfg.run.name or 'job'}-{HydraConfig.get().job.num}"
+        try:
+            code = execute_run(cfg)
+        except UserInputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            code = err.exit_code
+        codes.append(code)
+        return code
+
+    overrides = [a for a in argv if a not in MULTIRUN_FLAGS]
+    saved_argv = sys.argv
+    with tempfile.TemporaryDirectory(prefix="bedrock-evals-multirun-") as sweep_dir:
+        sys.argv = ["bedrock-evals", "--multirun", *overrides, f"hydra.sweep.dir={sweep_dir}",
+                    "hydra.output_subdir=null", "hydra/job_logging=none", "hydra/hydra_logging=none"]
+        try:
+            job()
+        finally:
+            sys.argv = saved_argv
+    return max(codes, default=0)
+
+
 def main(argv: list[str]) -> int:
+    if any(a in MULTIRUN_FLAGS for a in argv):
+        return _multirun(argv)
     resumed = _resume_config(argv)
     if resumed:
         return execute_run(resumed[0], resumed[1])

@@ -246,3 +246,18 @@ def test_judge_scorer_without_a_judge_model_is_a_config_error(
     err = capsys.readouterr().err.strip()
     assert code == 2 and "judge.model" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_multirun_gives_one_run_directory_per_job(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = subprocess.run(
+        _cli("run", "-m", "run.seed=1,2", *FAST, "run.progress=false", "suite=reasoning", "suite.sample_size=3",
+             "apis=[converse]", "regions=[us-east-1]", f"run.out_dir={out}"),
+        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    run_dirs = sorted(p for p in out.iterdir())
+    assert [p.name.rsplit("-", 1)[1] for p in run_dirs] == ["0", "1"]
+    seeds = [json.loads((p / "run.json").read_text())["config"]["run"]["seed"] for p in run_dirs]
+    assert sorted(seeds) == [1, 2]
+    assert not (tmp_path / "multirun").exists() and not (tmp_path / "outputs").exists()
