@@ -55,13 +55,14 @@ def run(overrides: list[str]) -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-def gate(base: Path, cand: Path, rules_path: Path | None) -> tuple[int, list[str]]:
-    """Exit code under the rules' own policy and the names of the failed rules."""
+def gate(base: list[Path], cand: list[Path], rules_path: Path | None) -> tuple[int, list[str], list[str]]:
+    """Exit code under the rules' own policy and the names of the failed and of the inconclusive rules."""
     rules = load_rules(rules_path)
     with contextlib.redirect_stdout(io.StringIO()):
-        _, _, checks, _, _ = run_gate([str(base)], [str(cand)], rules)
+        _, _, checks, _, _ = run_gate([str(b) for b in base], [str(c) for c in cand], rules)
     failed = sorted({c.rule.name for c in checks if c.verdict is Verdict.FAIL})
-    return exit_code(overall(checks), rules.inconclusive), failed
+    unsure = sorted({c.rule.name for c in checks if c.verdict is Verdict.INCONCLUSIVE})
+    return exit_code(overall(checks), rules.inconclusive), failed, unsure
 
 
 def rate(k: int, n: int) -> str:
@@ -73,6 +74,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=50, help="baselines; each is gated against 3 candidates")
     p.add_argument("--items", type=int, default=600, help="suite items per run (one cell)")
+    p.add_argument("--runs-per-arm", type=int, default=1,
+                   help="runs per arm (interleaved); with 3 or more, latency is compared at the run level")
     p.add_argument("--latency-scale", type=float, default=0.1, help="emulator latency scale of the baseline")
     p.add_argument("--accuracy", type=float, default=0.8, help="oracle accuracy of the baseline")
     p.add_argument("--rules", type=Path, default=None, help="rules file (default conf/gate/default.yaml)")
@@ -88,17 +91,25 @@ def main() -> int:
     }
     codes: dict[str, Counter[int]] = {k: Counter() for k in arms}
     failed_rules: dict[str, Counter[str]] = {k: Counter() for k in arms}
+    unsure_rules: dict[str, Counter[str]] = {k: Counter() for k in arms}
     started = time.monotonic()
     try:
+        k = args.runs_per_arm
         for i in range(args.rounds):
             common = base_overrides(args.items, args.latency_scale, args.accuracy, out)
-            base = run([*common, f"run.seed={10_000 + i}", f"run.name=base-{i}"])
-            for j, (key, (_, changes)) in enumerate(arms.items()):
-                over = [*common, *(f"{k}={v}" for k, v in changes.items())]
-                cand = run([*over, f"run.seed={20_000 + 1000 * j + i}", f"run.name={key}-{i}"])
-                code, failed = gate(base, cand, args.rules)
+            base: list[Path] = []
+            cands: dict[str, list[Path]] = {key: [] for key in arms}
+            for r in range(k):  # interleaved: base, then each candidate, k times
+                seed = 100 * (i * k + r)
+                base.append(run([*common, f"run.seed={seed}", f"run.name=base-{i}-{r}"]))
+                for j, (key, (_, changes)) in enumerate(arms.items(), 1):
+                    over = [*common, *(f"{name}={value}" for name, value in changes.items())]
+                    cands[key].append(run([*over, f"run.seed={seed + j}", f"run.name={key}-{i}-{r}"]))
+            for key in arms:
+                code, failed, unsure = gate(base, cands[key], args.rules)
                 codes[key][code] += 1
                 failed_rules[key].update(failed)
+                unsure_rules[key].update(unsure)
             done = i + 1
             print(f"round {done}/{args.rounds}: " + ", ".join(
                 f"{k} fail {codes[k][1]}/{done}" for k in arms) + f" ({time.monotonic() - started:.0f} s)",
@@ -109,18 +120,19 @@ def main() -> int:
 
     n = args.rounds
     elapsed = time.monotonic() - started
-    print(f"bench_gate: {n} rounds, {args.items} items per run, one cell (us-east-1 / converse), "
+    print(f"bench_gate: {n} rounds, {args.runs_per_arm} run(s) per arm, {args.items} items per run, one cell (us-east-1 / converse), "
           f"oracle accuracy {args.accuracy}, latency scale {args.latency_scale}, rules "
           f"{args.rules or 'conf/gate/default.yaml'}; {elapsed:.0f} s")
     for key, (label, _) in arms.items():
         c = codes[key]
         print(f"  {label}: exit 1 (FAIL) {rate(c[1], n)}; exit 0 (PASS) {c[0]}/{n}; exit 3 (INCONCLUSIVE) {c[3]}/{n}"
-              f"; failed rules: {dict(failed_rules[key]) or '-'}")
+              f"; failed rules: {dict(failed_rules[key]) or '-'}; inconclusive rules: {dict(unsure_rules[key]) or '-'}")
     if args.json:
         args.json.write_text(json.dumps({
-            "rounds": n, "items": args.items, "latency_scale": args.latency_scale, "accuracy": args.accuracy,
+            "rounds": n, "runs_per_arm": args.runs_per_arm, "items": args.items, "latency_scale": args.latency_scale, "accuracy": args.accuracy,
             "seconds": round(elapsed), "exit_codes": {k: dict(v) for k, v in codes.items()},
             "failed_rules": {k: dict(v) for k, v in failed_rules.items()},
+            "inconclusive_rules": {k: dict(v) for k, v in unsure_rules.items()},
         }, indent=2) + "\n", encoding="utf-8")
     return 0
 

@@ -38,8 +38,8 @@ POLICIES = ("inconclusive", "pass", "fail")
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 SPLIT = "\x00cand\x00"  # stands in for "--" while argparse reads the directories
 
-TOP_KEYS = {"alpha", "inconclusive", "min_samples", "rules"}
-RULE_KEYS = {"metric", "name", "margin", "margin_kind", "direction", "alpha", "min_samples", "suites"}
+TOP_KEYS = {"alpha", "inconclusive", "min_samples", "min_runs", "rules"}
+RULE_KEYS = {"metric", "name", "margin", "margin_kind", "direction", "alpha", "min_samples", "min_runs", "suites"}
 
 
 # ---------------------------------------------------------------------------------------------- rules
@@ -54,7 +54,12 @@ class Rule:
     direction: Direction
     alpha: float
     min_samples: int
+    min_runs: int
     suites: tuple[str, ...] | None = None
+
+    def minimum(self, result: MetricComparison) -> int:
+        """Smallest n per arm before testing: runs for run-level comparisons, items or requests otherwise."""
+        return self.min_runs if result.unit_of_analysis == "runs" else self.min_samples
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class Rules:
     alpha: float
     inconclusive: str
     min_samples: int
+    min_runs: int
     rules: tuple[Rule, ...]
 
 
@@ -99,6 +105,7 @@ def load_rules(path: Path | str | None = None) -> Rules:
     alpha = _number(data.get("alpha", 0.05), f"{path}: alpha", 1e-6, 0.5)
     policy = _choice(data.get("inconclusive", "inconclusive"), f"{path}: inconclusive", POLICIES)
     min_samples = int(_number(data.get("min_samples", 30), f"{path}: min_samples", 2, integer=True))
+    min_runs = int(_number(data.get("min_runs", 3), f"{path}: min_runs", 2, integer=True))
     raw = data.get("rules")
     if not isinstance(raw, list) or not raw:
         raise UserInputError(f"{path}: rules: must be a non-empty list of rules")
@@ -131,13 +138,14 @@ def load_rules(path: Path | str | None = None) -> Rules:
             name=name, metric=metric, margin=margin, margin_kind=kind, direction=direction,
             alpha=_number(item.get("alpha", alpha), f"{key}.alpha", 1e-6, 0.5),
             min_samples=int(_number(item.get("min_samples", min_samples), f"{key}.min_samples", 2, integer=True)),
+            min_runs=int(_number(item.get("min_runs", min_runs), f"{key}.min_runs", 2, integer=True)),
             suites=tuple(suites) if suites is not None else None,
         ))
     names = [r.name for r in rules]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup:
         raise UserInputError(f"{path}: rules: two rules are named {dup!r}; give one a 'name'")
-    return Rules(path, alpha, policy, min_samples, tuple(rules))
+    return Rules(path, alpha, policy, min_samples, min_runs, tuple(rules))
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -189,7 +197,7 @@ def evaluate(rules: Rules, cells: dict[CellKey, tuple[list[dict[str, Any]], list
             else:
                 pending.append((rule, cell, result))
 
-    tested = [i for i, (rule, _, r) in enumerate(pending) if min(r.n_base, r.n_cand) >= rule.min_samples]
+    tested = [i for i, (rule, _, r) in enumerate(pending) if min(r.n_base, r.n_cand) >= rule.minimum(r)]
     sides = {i: stats.worse_side(pending[i][2].comparison, pending[i][0].direction) for i in tested}
     adjusted = stats.holm(np.array([sides[i][0] for i in tested], dtype=float))
     p_holm = dict(zip(tested, (float(p) for p in adjusted), strict=True))
@@ -199,7 +207,9 @@ def evaluate(rules: Rules, cells: dict[CellKey, tuple[list[dict[str, Any]], list
         if i not in p_holm:
             checks.append(Check(rule, cell, result, Verdict.INCONCLUSIVE,
                                 f"too few samples: {min(result.n_base, result.n_cand)} "
-                                f"{result.unit_of_analysis} < min_samples {rule.min_samples}",
+                                f"{result.unit_of_analysis} < "
+                                f"{'min_runs' if result.unit_of_analysis == 'runs' else 'min_samples'} "
+                                f"{rule.minimum(result)}",
                                 math.nan, math.nan, math.nan))
             continue
         native = _native_margin(rule, result)

@@ -250,11 +250,12 @@ class Outcome:
 class _Attempts:
     """Per-call attempt log written by the botocore hooks of the calling thread."""
 
-    __slots__ = ("ends", "last_code", "last_status", "request_id", "starts", "throttles")
+    __slots__ = ("ends", "last_code", "last_status", "received", "request_id", "starts", "throttles")
 
     def __init__(self) -> None:
         self.starts: list[int] = []
         self.ends: list[int] = []
+        self.received: list[int] = []  # response read off the socket, before botocore parses it
         self.throttles = 0
         self.last_status: int | None = None
         self.last_code: str | None = None
@@ -273,6 +274,13 @@ def _on_before_send(**_kwargs: Any) -> None:
     rec = getattr(_tls, "rec", None)
     if rec is not None:
         rec.starts.append(time.perf_counter_ns())
+
+
+def _on_before_parse(**_kwargs: Any) -> None:
+    """Marks when a response was read (the whole body for non-streaming operations), before parsing."""
+    rec = getattr(_tls, "rec", None)
+    if rec is not None:
+        rec.received.append(time.perf_counter_ns())
 
 
 def _on_response_received(
@@ -414,6 +422,7 @@ class Transport:
         # Registered last on the generic events so the adaptive limiter's wait happens before the start mark.
         events.register_last("before-send", _on_before_send, unique_id="evals-attempt-start")
         events.register_last("response-received", _on_response_received, unique_id="evals-attempt-end")
+        events.register_first("before-parse", _on_before_parse, unique_id="evals-response-read")
         return client
 
     def client(self, region: str) -> Any:
@@ -496,7 +505,8 @@ class Transport:
             api = request.api
             if api == API_CONVERSE:
                 response = client.converse(**kwargs)
-                t_done = time.perf_counter_ns()
+                # last byte in: read before botocore parsed it, so parsing is not counted as service latency
+                t_done = rec.received[-1] if rec.received else time.perf_counter_ns()
                 reply = parse_converse(response)
             elif api == API_INVOKE:
                 response = client.invoke_model(**kwargs)

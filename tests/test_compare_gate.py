@@ -297,11 +297,13 @@ def test_several_runs_per_arm_use_run_level_latency(tmp_path: Path, capsys: pyte
     assert metrics["accuracy"]["unit_of_analysis"] == "items (paired)" and metrics["accuracy"]["n_base"] == 60
     assert metrics["latency"]["verdict"] == "worse"
     assert len(data["base"]["runs"]) == 3
-    # the gate accepts the same form; 3 runs per arm are below min_samples for run-level latency
+    # the gate accepts the same form: run-level latency needs min_runs (3) runs per arm
     rules = tmp_path / "r.yaml"
-    rules.write_text("min_samples: 3\nrules:\n  - {metric: latency_p50, margin: 0.1}\n", encoding="utf-8")
+    rules.write_text("rules:\n  - {metric: latency_p50, margin: 0.1}\n", encoding="utf-8")
     assert gate(*base, "--", *cand, "--rules", rules) == 1
     capsys.readouterr()
+    assert gate(*base[:2], "--", *cand[:2], "--rules", rules) == 3
+    assert "2 runs &lt; min\\_runs 3" in capsys.readouterr().out
 
 
 def test_compare_metric_paired_mcnemar_and_exact_constant(tmp_path: Path) -> None:

@@ -7,8 +7,7 @@ import json
 
 import pytest
 from botocore.eventstream import EventStreamBuffer
-from conftest import LLAMA33, MAVERICK
-from emulator_helpers import b64, check_output, check_shape, event_member_shape, png_bytes, raw_request
+from conftest import LLAMA33, MAVERICK, b64, check_output, check_shape, event_member_shape, png_bytes, raw_request
 
 AUTHS = ["sigv4", "bearer"]
 

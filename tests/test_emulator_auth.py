@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import http.client
+from urllib.parse import urlsplit
+
 import boto3
 import botocore
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, InvalidEndpointConfigurationError
-from conftest import MAVERICK
-from emulator_helpers import raw_request
+from conftest import MAVERICK, raw_request
 
 MSGS = [{"role": "user", "content": [{"text": "hello"}]}]
 
@@ -56,16 +61,9 @@ def test_tampered_body_rejected(emulator):
                                      creds=creds)
     assert status == 200
     # sign one body, send another: the payload hash no longer matches
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
     url = region["http"] + "/model/" + MAVERICK.replace(":", "%3A") + "/converse"
     req = AWSRequest("POST", url, data=b'{"messages": []}', headers={"Content-Type": "application/json"})
     SigV4Auth(Credentials(creds["access_key_id"], creds["secret_access_key"]), "bedrock", "us-east-1").add_auth(req)
-    import http.client
-    from urllib.parse import urlsplit
-
     parts = urlsplit(region["http"])
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
     conn.request("POST", urlsplit(url).path, body=b'{"messages": [1]}', headers=dict(req.headers.items()))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import LLAMA33, MAVERICK, MAVERICK_BARE
-from emulator_helpers import b64, png_bytes, raw_request
+from conftest import LLAMA33, MAVERICK, MAVERICK_BARE, b64, png_bytes, raw_request
 
 from evals.emulator.validation import MESSAGES
 

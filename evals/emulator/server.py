@@ -6,6 +6,7 @@ zero-latency round trip stays far below a millisecond. Routing is on the raw pat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -19,6 +20,7 @@ import struct
 import tempfile
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -290,16 +292,23 @@ def serve_request(app: App, h: Handler, region: str, scheme: str) -> None:
             _stream(ex, op, req, gen, plan, faults, t0, rng)
         else:
             _unary(ex, op, req, gen, plan, faults, t0)
-        reserved = (card, reserve - gen.output_tokens)
+        reserved = (card, reserve - req.input_tokens - gen.output_tokens)  # give back the unused part
     except ResetConnection:
         status = 0
         _reset(h)
     except (OSError, ssl.SSLError):
         status = 0
         h.close_connection = True
+    except Exception:  # a bug: answer like Bedrock's 500 and keep serving; the traceback goes to stderr
+        traceback.print_exc()
+        status, code, kind = 500, "InternalServerException", "bug"
+        h.close_connection = True
+        if not ex.started:
+            with contextlib.suppress(OSError):
+                ex.error(BedrockError("InternalServerException", "The emulator failed to process the request."))
     finally:
-        if reserved is not None:
-            app.quotas.release(region, reserved[0], reserved[1] if status == 200 else 0)
+        if reserved is not None and status == 200:
+            app.quotas.release(region, reserved[0], reserved[1])
         app.stats.count_result(status, code, kind, max(0.0, time.perf_counter() - t_start - waited))
 
 

@@ -16,9 +16,9 @@ from typing import Any
 from evals.schema import RECORD_FIELDS
 
 FORMATS = ("csv", "parquet")
-BATCH = 10_000
+BATCH = 4_000
 UNTRUSTED_TEXT = ("sample_id", "suite", "error_message", "response_text", "expected", "cluster")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PATTERN = r"^[=+\-@\t\r]"
 
 
 def _types() -> dict[str, Any]:
@@ -48,25 +48,37 @@ def _as_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _table(records: Sequence[Mapping[str, Any]], for_csv: bool) -> Any:
+def _typed(records: Sequence[Mapping[str, Any]]) -> Any:
+    """The Parquet table: every schema field with its pyarrow type, values verbatim."""
     import pyarrow as pa
 
     types = _types()
-    arrays, names = [], []
+    arrays = []
     for name in RECORD_FIELDS:
-        values = [r.get(name) for r in records]
         typ = types[name]
-        if for_csv and (pa.types.is_list(typ) or pa.types.is_map(typ)):
-            typ, values = pa.string(), [_as_text(v) if v not in (None, [], {}) else None for v in values]
-        elif pa.types.is_map(typ):
+        values = [r.get(name) for r in records]
+        if pa.types.is_map(typ):
             values = [list(v.items()) if v else None for v in values]
         elif pa.types.is_string(typ):
             values = [_as_text(v) for v in values]
-            if for_csv and name in UNTRUSTED_TEXT:
-                values = [("'" + v) if v and v.startswith(FORMULA_START) else v for v in values]
         arrays.append(pa.array(values, type=typ))
-        names.append(name)
-    return pa.Table.from_arrays(arrays, names=names)
+    return pa.Table.from_arrays(arrays, names=list(RECORD_FIELDS))
+
+
+def _for_csv(table: Any, records: Sequence[Mapping[str, Any]]) -> Any:
+    """The CSV table from the typed one: nested values as JSON text, formula-like untrusted text defused."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, name in enumerate(table.column_names):
+        col = table.column(i)
+        if pa.types.is_list(col.type) or pa.types.is_map(col.type):
+            text = [_as_text(v) if v not in (None, [], {}) else None for v in (r.get(name) for r in records)]
+            table = table.set_column(i, name, pa.array(text, type=pa.string()))
+        elif name in UNTRUSTED_TEXT:
+            risky = pc.fill_null(pc.match_substring_regex(col, FORMULA_PATTERN), False)
+            table = table.set_column(i, name, pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col))
+    return table
 
 
 def pyarrow_missing() -> str | None:
@@ -94,18 +106,18 @@ def write_exports(records: Iterable[Mapping[str, Any]], directory: Path, formats
     writers: dict[str, Any] = {}
     try:
         for chunk in _batches(records, batch):
-            if "csv" in paths:
-                table = _table(chunk, for_csv=True)
-                writers.setdefault("csv", pacsv.CSVWriter(paths["csv"], table.schema)).write_table(table)
+            typed = _typed(chunk)
             if "parquet" in paths:
-                table = _table(chunk, for_csv=False)
-                writers.setdefault("parquet", pq.ParquetWriter(paths["parquet"], table.schema,
-                                                               compression="zstd")).write_table(table)
-        for fmt in paths:  # no records: still write the header / an empty typed file
-            if fmt not in writers:
-                table = _table([], for_csv=fmt == "csv")
-                writers[fmt] = (pacsv.CSVWriter(paths[fmt], table.schema) if fmt == "csv"
-                                else pq.ParquetWriter(paths[fmt], table.schema))
+                writers.setdefault("parquet", pq.ParquetWriter(paths["parquet"], typed.schema,
+                                                               compression="zstd")).write_table(typed)
+            if "csv" in paths:
+                table = _for_csv(typed, chunk)
+                writers.setdefault("csv", pacsv.CSVWriter(paths["csv"], table.schema)).write_table(table)
+        empty = _typed([])
+        if "parquet" in paths and "parquet" not in writers:  # no records: an empty typed file, a CSV header
+            writers["parquet"] = pq.ParquetWriter(paths["parquet"], empty.schema)
+        if "csv" in paths and "csv" not in writers:
+            writers["csv"] = pacsv.CSVWriter(paths["csv"], _for_csv(empty, []).schema)
     finally:
         for writer in writers.values():
             writer.close()
