@@ -94,13 +94,13 @@ def main() -> int:
     unsure_rules: dict[str, Counter[str]] = {k: Counter() for k in arms}
     started = time.monotonic()
     try:
-        k = args.runs_per_arm
+        per_arm = args.runs_per_arm
         for i in range(args.rounds):
             common = base_overrides(args.items, args.latency_scale, args.accuracy, out)
             base: list[Path] = []
             cands: dict[str, list[Path]] = {key: [] for key in arms}
-            for r in range(k):  # interleaved: base, then each candidate, k times
-                seed = 100 * (i * k + r)
+            for r in range(per_arm):  # interleaved: base, then each candidate, k times
+                seed = 100 * (i * per_arm + r)
                 base.append(run([*common, f"run.seed={seed}", f"run.name=base-{i}-{r}"]))
                 for j, (key, (_, changes)) in enumerate(arms.items(), 1):
                     over = [*common, *(f"{name}={value}" for name, value in changes.items())]
@@ -120,16 +120,19 @@ def main() -> int:
 
     n = args.rounds
     elapsed = time.monotonic() - started
-    print(f"bench_gate: {n} rounds, {args.runs_per_arm} run(s) per arm, {args.items} items per run, one cell (us-east-1 / converse), "
+    print(f"bench_gate: {n} rounds, {args.runs_per_arm} run(s) per arm, {args.items} items per run, "
+          "one cell (us-east-1 / converse), "
           f"oracle accuracy {args.accuracy}, latency scale {args.latency_scale}, rules "
           f"{args.rules or 'conf/gate/default.yaml'}; {elapsed:.0f} s")
     for key, (label, _) in arms.items():
         c = codes[key]
-        print(f"  {label}: exit 1 (FAIL) {rate(c[1], n)}; exit 0 (PASS) {c[0]}/{n}; exit 3 (INCONCLUSIVE) {c[3]}/{n}"
-              f"; failed rules: {dict(failed_rules[key]) or '-'}; inconclusive rules: {dict(unsure_rules[key]) or '-'}")
+        print(f"  {label}: exit 1 (FAIL) {rate(c[1], n)}; exit 0 (PASS) {c[0]}/{n}; exit 3 (INCONCLUSIVE) {c[3]}/{n}")
+        print(f"    failed rules: {dict(failed_rules[key]) or '-'}; "
+              f"inconclusive rules: {dict(unsure_rules[key]) or '-'}")
     if args.json:
         args.json.write_text(json.dumps({
-            "rounds": n, "runs_per_arm": args.runs_per_arm, "items": args.items, "latency_scale": args.latency_scale, "accuracy": args.accuracy,
+            "rounds": n, "runs_per_arm": args.runs_per_arm, "items": args.items,
+            "latency_scale": args.latency_scale, "accuracy": args.accuracy,
             "seconds": round(elapsed), "exit_codes": {k: dict(v) for k, v in codes.items()},
             "failed_rules": {k: dict(v) for k, v in failed_rules.items()},
             "inconclusive_rules": {k: dict(v) for k, v in unsure_rules.items()},

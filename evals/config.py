@@ -16,25 +16,9 @@ from hydra.errors import HydraException
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from evals.emulator.options import FaultOptions
 from evals.errors import UserInputError
 from evals.paths import CONF_DIR
-
-
-@dataclass
-class FaultsConf:
-    """Per-request probabilities of each injected fault (emulator only)."""
-
-    throttle: float = 0.0
-    model_not_ready: float = 0.0
-    internal_error: float = 0.0
-    service_unavailable: float = 0.0
-    model_timeout: float = 0.0
-    connection_reset: float = 0.0
-    stall_before_first_byte: float = 0.0
-    stall_ms: float = 2000.0
-    midstream_exception: float = 0.0
-    slow_trickle: float = 0.0
-    trickle_delay_ms: float = 50.0
 
 
 @dataclass
@@ -51,7 +35,7 @@ class TargetConf:
     oracle_accuracy: float = 0.8
     quota_scale: float = 1.0
     seed: int | None = None  # emulator seed; defaults to run.seed
-    faults: FaultsConf = field(default_factory=FaultsConf)
+    faults: FaultOptions = field(default_factory=FaultOptions)  # the emulator's own schema, one definition
     endpoints_file: str | None = None  # local: use an emulator already running (its endpoints file)
 
 

@@ -106,7 +106,8 @@ def validate(cfg: DictConfig) -> RunSpec:
     if cfg.target.kind == "local":
         from evals.emulator.options import EmulatorOptions
 
-        served = EmulatorOptions().regions
+        options = EmulatorOptions.from_dict(_emulator_options(cfg), origin="target")  # checks target.* now
+        served = options.regions
         for region in regions:
             if region not in served:
                 raise UserInputError(f"regions: the emulator serves {', '.join(served)}, not {region!r}")

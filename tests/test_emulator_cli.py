@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import stat
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from evals.emulator import Emulator
 from evals.emulator.cli import READY_PREFIX, main
+from evals.emulator.process import EmulatorStartError
 from evals.paths import REPO_ROOT
 
 
@@ -78,3 +80,31 @@ def test_process_fixed_credentials_and_stop():
         assert emu.stats()["total_requests"] == 0
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_start_failure_reports_the_reason(tmp_path):
+    with pytest.raises(EmulatorStartError, match="card_dir"):
+        Emulator({"latency_profile": "zero", "card_dir": str(tmp_path)}).start()
+
+
+def test_child_exits_when_parent_dies(tmp_path):
+    """A harness killed with SIGKILL must not leave an emulator behind."""
+    script = (
+        "import sys, time\n"
+        "from evals.emulator import Emulator\n"
+        "emu = Emulator({'latency_profile': 'zero', 'regions': ['us-east-1']}).start()\n"
+        "print(emu.endpoints['pid'], flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    child_pid = int(parent.stdout.readline())
+    pidfd = os.pidfd_open(child_pid)  # becomes readable when the emulator exits
+    try:
+        parent.kill()
+        parent.wait()
+        exited, _, _ = select.select([pidfd], [], [], 10)
+    finally:
+        os.close(pidfd)
+    if not exited:
+        os.kill(child_pid, signal.SIGKILL)
+        pytest.fail("emulator outlived its parent")

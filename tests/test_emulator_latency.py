@@ -29,14 +29,14 @@ def test_fixed_latency_converse(fixed):
     started = time.perf_counter()
     resp = client.converse(modelId=MAVERICK, messages=user("timed"), inferenceConfig={"maxTokens": 5})
     wall_ms = (time.perf_counter() - started) * 1000
-    assert 150 <= resp["metrics"]["latencyMs"] <= 160
-    assert 150 <= wall_ms <= 190
+    assert 150 <= resp["metrics"]["latencyMs"] <= 170
+    assert 150 <= wall_ms <= 230
 
 
 def test_fixed_latency_invoke_header(fixed):
     client = client_for(fixed, "us-east-2", "bearer")
     resp = client.invoke_model(modelId=MAVERICK, body=json.dumps({"prompt": "x", "max_gen_len": 5}))
-    assert 150 <= int(resp["ResponseMetadata"]["HTTPHeaders"]["x-amzn-bedrock-invocation-latency"]) <= 160
+    assert 150 <= int(resp["ResponseMetadata"]["HTTPHeaders"]["x-amzn-bedrock-invocation-latency"]) <= 170
 
 
 def test_fixed_stream_ttft_and_spread(fixed):
@@ -51,11 +51,11 @@ def test_fixed_stream_ttft_and_spread(fixed):
             arrivals.append((time.perf_counter() - started) * 1000)
         metadata = event.get("metadata", metadata)
     assert len(arrivals) == 11
-    assert 60 <= arrivals[0] <= 90, arrivals  # first delta at the fixed TTFT
+    assert 60 <= arrivals[0] <= 100, arrivals  # first delta at the fixed TTFT
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert statistics.median(gaps) == pytest.approx(9.0, abs=3.0)  # (150-60)/10 ms apart, flushed as produced
-    assert 150 <= arrivals[-1] <= 190
-    assert 150 <= metadata["metrics"]["latencyMs"] <= 165
+    assert statistics.median(gaps) == pytest.approx(9.0, abs=4.0)  # (150-60)/10 ms apart, flushed as produced
+    assert 150 <= arrivals[-1] <= 230
+    assert 150 <= metadata["metrics"]["latencyMs"] <= 175
 
 
 def test_fixed_invoke_stream_first_byte(fixed):
@@ -64,8 +64,8 @@ def test_fixed_invoke_stream_first_byte(fixed):
                                                     body=json.dumps({"prompt": "x", "max_gen_len": 6}))
     chunks = [json.loads(e["chunk"]["bytes"]) for e in resp["body"]]
     metrics = chunks[-1]["amazon-bedrock-invocationMetrics"]
-    assert 60 <= metrics["firstByteLatency"] <= 75
-    assert 150 <= metrics["invocationLatency"] <= 165
+    assert 60 <= metrics["firstByteLatency"] <= 80
+    assert 150 <= metrics["invocationLatency"] <= 175
 
 
 @pytest.fixture(scope="module")

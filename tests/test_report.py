@@ -217,3 +217,23 @@ def test_formatting_helpers() -> None:
     assert render_mod.bounds({"low": 1.0, "high": 2.0}) == "[1.0, 2.0]"
     assert render_mod.bounds({"low": None, "high": 2.0}) == ""
     assert render_mod.pvalue(0.0001) == "< 0.001"
+
+
+def test_clustered_interval_stays_inside_zero_one(tmp_path: Path) -> None:
+    recs = [record(request_id=f"r{i}-{rep}", index=i * 2 + rep, sample_id=f"s{i}", cluster=f"s{i}", repeat=rep,
+                   score=float(i < 3)) for i in range(7) for rep in range(2)]
+    run = write_run(tmp_path, "run-clip", recs)
+    render_run([run], formats=())
+    score = _cell(json.loads((run / "summary.json").read_text()), region="us-east-1")["score"]
+    assert score["method"] == "clustered-se" and score["low"] == 0.0 and 0.4 < score["high"] < 1.0
+    assert "clipped to [0, 1]" in score["note"]
+
+
+def test_run_without_records_still_renders(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "run-empty", [], status="interrupted")
+    html = render_run([run]).read_text()
+    assert "No plottable data." in html and "No request failed." in html
+    assert "Run run-empty is interrupted." in html
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["cells"] == [] and summary["totals"]["measured"] == 0
+    assert pq.read_table(run / "records.parquet").num_rows == 0

@@ -179,9 +179,11 @@ class MetricComparison:
 
     @property
     def mde(self) -> float:
-        """The comparison's minimum detectable effect, or one derived from its interval's width."""
+        """The comparison's minimum detectable effect, or one derived from its interval's width when the
+        comparison gives none (quantile bootstrap) or a degenerate one (a proportion of 0 in both arms)."""
         c = self.comparison
-        if not math.isnan(c.mde) or not c.available or math.isnan(c.low) or math.isnan(c.high):
+        degenerate = math.isnan(c.mde) or c.mde == c.null  # e.g. no MDE for a bootstrap, or p = 0 for rates
+        if not degenerate or not c.available or math.isnan(c.low) or math.isnan(c.high) or c.high <= c.low:
             return c.mde
         z = float(sps.norm.ppf(0.5 + c.confidence / 2))
         z_sum = float(sps.norm.ppf(0.975) + sps.norm.ppf(0.8))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -13,6 +14,7 @@ from evals.emulator.options import ENGINES, LATENCY_PROFILES, EmulatorOptions, l
 from evals.errors import UserInputError
 
 READY_PREFIX = "emulator ready"
+PARENT_ENV = "BEDROCK_EVALS_EMULATOR_PARENT_PID"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,6 +75,9 @@ def main(argv: list[str]) -> int:
     print(f"admin: {endpoints['admin']}")
     where = options.endpoints_file or "-"
     print(f"{READY_PREFIX} pid={endpoints['pid']} endpoints_file={where}", flush=True)
-    stop.wait()
+    parent = os.environ.get(PARENT_ENV)
+    while not stop.wait(1.0):
+        if parent and os.getppid() != int(parent):  # the process that started us is gone: do not linger
+            break
     server.stop()
     return 0

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from evals.emulator.cli import READY_PREFIX
+from evals.emulator.cli import PARENT_ENV, READY_PREFIX
 from evals.emulator.options import EmulatorOptions
 from evals.paths import REPO_ROOT
 
@@ -51,7 +51,7 @@ class EmulatorProcess:
         fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             yaml.safe_dump(data, fh)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         stderr = open(self._stderr_path, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the child
         self.proc = subprocess.Popen(

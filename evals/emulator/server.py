@@ -48,6 +48,7 @@ from evals.emulator.validation import (
     parse_json,
 )
 from evals.emulator.wire import BedrockError, error_headers, json_bytes, request_id, response_head
+from evals.errors import UserInputError
 from evals.paths import MODEL_CARD_DIR
 
 OPERATIONS = {
@@ -93,9 +94,13 @@ class App:
             secret_access_key=creds.secret_access_key or secrets.token_urlsafe(30),
             api_key=creds.api_key or "bedrock-api-key-" + secrets.token_urlsafe(32),
         )
+        card_dir = options.model_card_dir() or MODEL_CARD_DIR
+        cards = load_cards(card_dir)
+        if not cards:
+            raise UserInputError(f"card_dir: no model cards (*.yaml) in {card_dir}")
         return cls(
             options=options,
-            cards=load_cards(options.model_card_dir() or MODEL_CARD_DIR),
+            cards=cards,
             secrets=secrets_,
             engine=Engine(options.engine, options.seed, options.oracle_accuracy),
             latency=LatencyModel(options),

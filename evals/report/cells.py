@@ -68,6 +68,10 @@ def score_interval(recs: Sequence[Record]) -> dict[str, Any] | None:
         iv = interval_dict(wilson_interval(int(scores.sum()), int(scores.size)))
     else:
         iv = interval_dict(mean_interval(scores))
+    if iv["available"] and (iv["low"] < 0.0 or iv["high"] > 1.0):
+        # a t interval can cross the [0, 1] bounds a score cannot leave; clipping keeps its coverage
+        iv["low"], iv["high"] = max(iv["low"], 0.0), min(iv["high"], 1.0)
+        iv["note"] = "; ".join(s for s in (iv["note"], "clipped to [0, 1]") if s)
     iv["kind"] = "accuracy" if binary else "mean score"
     iv["clusters"] = n_clusters
     iv["repeats"] = clean(len(scored) / n_clusters)

@@ -1,6 +1,7 @@
 """Each region (or API, or tier) against the best one of its group, on latency and on accuracy.
 
-Latency: ratio of geometric means (Welch t on logs) with its interval, Hodges-Lehmann shift and Mann-Whitney A.
+Latency: ratio of geometric means with its interval (paired t on log latency when both arms ran the same items,
+Welch t otherwise), Hodges-Lehmann shift, Mann-Whitney A and bootstrap ratios of p50 and p90.
 Accuracy: paired by (item, repeat) on the items both arms answered; exact McNemar for 0/1 scores, paired
 bootstrap otherwise. All p-values of the report form one Benjamini-Hochberg family. Every row carries its
 minimum detectable effect, so "no difference" is told apart from "too few samples".
@@ -23,7 +24,9 @@ from evals.stats import (
     mann_whitney_effect,
     mde_proportion_diff,
     paired_bootstrap_diff,
+    paired_log_ratio,
     paired_proportion_diff,
+    quantile_ratio_bootstrap,
 )
 
 from .figures import clean, column, comparison_dict
@@ -31,7 +34,9 @@ from .figures import clean, column, comparison_dict
 Record = Mapping[str, Any]
 
 ALPHA = 0.05
-HL_CAP = 5000  # Hodges-Lehmann on at most this many values per arm (seeded subsample): O(m n) otherwise
+CAP = 5000  # Hodges-Lehmann and quantile-ratio bootstraps on at most this many values per arm (seeded subsample)
+BOOTSTRAP_RESAMPLES = 1999
+PAIRED_SHARE = 0.8  # pair latency by (item, repeat) when at least this share of each arm pairs up
 RESOLUTION = {"latency": 1.10, "accuracy": 0.05}  # MDE above these: "too few samples" rather than "no difference"
 DIMENSIONS = ("region", "api", "tier")
 
@@ -47,25 +52,37 @@ def _latency(recs: Sequence[Record]) -> np.ndarray:
     return lat[lat > 0]
 
 
+def _latency_by_item(recs: Sequence[Record]) -> dict[tuple[str, int], float]:
+    return {(str(r["sample_id"]), int(r.get("repeat") or 0)): float(r["latency_ms"])
+            for r in recs if r["status"] == "ok" and (r.get("latency_ms") or 0) > 0}
+
+
 def _scores_by_item(recs: Sequence[Record]) -> dict[tuple[str, int], float]:
     return {(str(r["sample_id"]), int(r.get("repeat") or 0)): float(r["score"])
             for r in recs if r["status"] == "ok" and r.get("score") is not None}
 
 
 def latency_row(base: Sequence[Record], other: Sequence[Record]) -> dict[str, Any]:
+    """Geometric-mean ratio (paired by item when both arms ran the same items), HL shift, A, p50/p90 ratios."""
     x, y = _latency(base), _latency(other)
-    ratio = latency_ratio(x, y)
-    hl_note = ""
-    if min(x.size, y.size) > 0:
-        xs, ys = _subsample(x, HL_CAP, 1), _subsample(y, HL_CAP, 2)
-        if xs.size < x.size or ys.size < y.size:
-            hl_note = f"on a seeded subsample of at most {HL_CAP} per arm"
-        hl = comparison_dict(hodges_lehmann_shift(xs, ys))
-        hl["note"] = "; ".join(s for s in (hl["note"], hl_note) if s)
-        a = clean(mann_whitney_effect(x, y).a)
-    else:
-        hl, a = None, None
-    return {"ratio": comparison_dict(ratio), "hodges_lehmann_ms": hl, "mann_whitney_a": a}
+    bx, by = _latency_by_item(base), _latency_by_item(other)
+    common = sorted(set(bx) & set(by))
+    paired = len(common) >= 2 and len(common) >= PAIRED_SHARE * max(len(bx), len(by))
+    ratio = paired_log_ratio([bx[k] for k in common], [by[k] for k in common]) if paired else latency_ratio(x, y)
+    out: dict[str, Any] = {"ratio": comparison_dict(ratio), "paired": paired, "pairs": len(common) if paired else 0,
+                           "hodges_lehmann_ms": None, "mann_whitney_a": None, "p50_ratio": None, "p90_ratio": None}
+    if min(x.size, y.size) == 0:
+        return out
+    xs, ys = _subsample(x, CAP, 1), _subsample(y, CAP, 2)
+    sub_note = f"on a seeded subsample of at most {CAP} per arm" if xs.size < x.size or ys.size < y.size else ""
+    for name, comp in (("hodges_lehmann_ms", hodges_lehmann_shift(xs, ys)),
+                       ("p50_ratio", quantile_ratio_bootstrap(xs, ys, 0.5, n_resamples=BOOTSTRAP_RESAMPLES)),
+                       ("p90_ratio", quantile_ratio_bootstrap(xs, ys, 0.9, n_resamples=BOOTSTRAP_RESAMPLES))):
+        d = comparison_dict(comp)
+        d["note"] = "; ".join(t for t in (d["note"], sub_note) if t)
+        out[name] = d
+    out["mann_whitney_a"] = clean(mann_whitney_effect(x, y).a)
+    return out
 
 
 def accuracy_row(base: Sequence[Record], other: Sequence[Record]) -> dict[str, Any] | None:

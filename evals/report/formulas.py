@@ -9,43 +9,54 @@ from evals.paths import REPO_ROOT
 
 STATISTICS_DOC = REPO_ROOT / "docs" / "statistics.md"
 
-TIMING: tuple[tuple[str, str], ...] = (
-    ("t_intended", "when the scheduler meant to send the request (open loop: a pure function of index and seed)"),
-    ("t_sent", "when the first attempt left the client"),
-    ("send_lag", "t_sent − t_intended: client-side queueing; coordinated omission shows up here"),
-    ("t_first_token", "first content delta (streaming only)"),
-    ("t_done", "last byte of the response (or the error)"),
-    ("e2e latency", "t_done − t_sent, retries and backoff included"),
-    ("TTFT", "t_first_token − t_sent (streaming only)"),
-    ("TPOT", "(t_done − t_first_token) / (output_tokens − 1), per request, output_tokens from the service"),
-    ("ITL", "every gap between consecutive content deltas; summarised per request first, then across requests"),
-    ("server latency", "Converse metrics.latencyMs, Invoke X-Amzn-Bedrock-Invocation-Latency, stream "
-                       "invocationMetrics"),
-    ("client overhead", "e2e latency − server latency: network, TLS, queueing and client time"),
-    ("attempts, throttled", "HTTP attempts per request and how many ended in a throttle; a failed request is a "
-                            "record with status=error, never a wrong answer and never dropped"),
-    ("tokens", "input and output tokens as reported by the service, never a client-side tokenizer"),
-    ("throughput", "output tokens (or successful requests) completed in the steady window / window length"),
-    ("cost", "model card prices × service-reported tokens; per 1k requests = total / requests × 1000; "
-             "per correct answer = total / number correct (sum of scores)"),
+TIMING: tuple[tuple[str, str, str], ...] = (
+    ("t_intended", "t_intended_ms", "when the scheduler meant to send the request (open loop: a pure function of "
+                                    "the request index and seed)"),
+    ("t_sent", "t_sent_ms", "when the first attempt left the client"),
+    ("send_lag", "send_lag_ms", "t_sent − t_intended: client-side queueing; coordinated omission shows up here"),
+    ("t_first_token", "t_first_token_ms", "first content delta (streaming only)"),
+    ("t_done", "t_done_ms", "last byte of the response (or the error)"),
+    ("e2e_latency", "latency_ms", "t_done − t_sent, retries and backoff included"),
+    ("ttft", "ttft_ms", "t_first_token − t_sent (streaming only)"),
+    ("tpot", "tpot_ms", "(t_done − t_first_token) / (output_tokens − 1), per request, output_tokens from the "
+                        "service's usage"),
+    ("ITL gaps", "itl_ms", "every gap between consecutive content deltas; summarised per request first (mean gap), "
+                           "then across requests"),
+    ("server_latency", "server_latency_ms", "Converse metrics.latencyMs, Invoke X-Amzn-Bedrock-Invocation-Latency, "
+                                            "stream invocationMetrics"),
+    ("client_overhead", "client_overhead_ms", "e2e_latency − server_latency: network, TLS, queueing and client time"),
+    ("attempts, throttled", "attempts, throttles", "HTTP attempts per request and how many ended in a throttle; a "
+                            "failed request is a record with status=error, never a wrong answer and never dropped"),
+    ("tokens", "input_tokens, output_tokens", "as reported by the service, never a client-side tokenizer"),
+    ("throughput", "t_done_ms, output_tokens", "output tokens (or successful requests) completed in the steady "
+                                               "window / window length"),
+    ("cost", "cost_usd", "model card prices × service-reported tokens; per 1k requests = total / requests × 1000; "
+                         "per correct answer = total / number correct (sum of scores)"),
 )
 
 METHODS: tuple[tuple[str, str], ...] = (
-    ("accuracy (0/1 scores)", "Wilson score interval over scored (successful) requests; errors are not scored"),
-    ("repeats / shared passages", "cluster-robust (CR1) standard error with cluster = item or passage, "
-                                  "t interval with clusters − 1 degrees of freedom"),
-    ("mean of a continuous score", "BCa bootstrap (fixed seed), percentile bootstrap when BCa gives NaN"),
+    ("accuracy (0/1 scores)", "Wilson score interval over scored (successful) requests; errors are not scored and "
+                              "are shown as the error rate beside it"),
+    ("repeats / shared passages", "cluster-robust (CR1) standard error with cluster = item or passage, t interval "
+                                  "with clusters − 1 degrees of freedom, clipped to [0, 1]"),
+    ("mean of a continuous score", "BCa bootstrap (fixed seed; percentile when BCa gives NaN) up to 2,000 values; "
+                                   "beyond, the plain standard-error t interval"),
     ("latency percentiles", "distribution-free order-statistic interval (scipy quantile_test); shown only when "
-                            "n·min(p, 1−p) ≥ 10, otherwise greyed with the reason"),
-    ("throughput", "warm-up dropped (configured or MSER-5), drain tail cut at the last send; batch-means "
-                   "interval over 20 batches; Little's law check flags a gap > 10 %"),
-    ("latency comparison", "ratio of geometric means via Welch t on log latency; Hodges-Lehmann shift with its "
-                           "distribution-free interval; Mann-Whitney A = P(other > best)"),
+                            "n·min(p, 1−p) ≥ 10 (p50: n ≥ 20, p90: n ≥ 100, p99: n ≥ 1000), otherwise greyed "
+                            "with the reason"),
+    ("throughput", "warm-up dropped (MSER-5), drain tail cut at the last send; batch-means interval over 20 "
+                   "batches; Little's law check flags a gap > 10 %"),
+    ("latency comparison", "ratio of geometric means: paired t on log latency when both arms ran the same (item, "
+                           "repeat) pairs, Welch t otherwise; Hodges-Lehmann shift with its distribution-free "
+                           "interval; Mann-Whitney A = P(other > best); bootstrap ratios of p50 and p90 (shift and "
+                           "ratios on at most 5,000 values per arm, seeded subsample)"),
     ("accuracy comparison", "paired by (item, repeat): Newcombe interval with exact McNemar p for 0/1 scores, "
                             "paired bootstrap otherwise"),
     ("many comparisons", "Benjamini-Hochberg adjusted p-values over every comparison in the report"),
     ("minimum detectable effect", "(z₀.₉₇₅ + z₀.₈) × sd / √n ≈ 2.8 sd/√n: the smallest effect the data could "
-                                  "detect at α = .05 with power .8"),
+                                  "detect at α = .05 with power .8 (accuracy without discordant pairs: at p = 0.5)"),
+    ("verdicts", "a difference when the adjusted p < .05; otherwise \"no difference detected\" when the MDE is "
+                 "within 10 % (latency) or 5 points (accuracy), and \"too few samples to tell\" when it is not"),
 )
 
 
