@@ -547,28 +547,8 @@ class Transport:
             _tls.rec = None
 
         meta = response.get("ResponseMetadata") or {}
-        t_sent = rec.starts[0] if rec.starts else t_call
-        last_start = rec.starts[-1] if rec.starts else t_sent
-        trace = assembler.trace if assembler is not None else None
-        return Outcome(
-            status=STATUS_OK,
-            reply=reply,
-            error_code=None,
-            error_class=None,
-            error_message=None,
-            http_status=meta.get("HTTPStatusCode"),
-            attempts=len(rec.starts),
-            throttles=rec.throttles,
-            backoff_ms=rec.backoff_ns() / 1e6,
-            t_intended_ns=t_intended_ns,
-            t_sent_ns=t_sent,
-            t_first_token_ns=trace.first_ns if trace is not None else None,
-            t_done_ns=t_done,
-            last_attempt_ms=(t_done - last_start) / 1e6,
-            itl_ms=trace.itl_ms() if trace is not None else (),
-            delta_chars=tuple(trace.delta_chars) if trace is not None else (),
-            aws_request_id=meta.get("RequestId") or rec.request_id,
-        )
+        return _outcome(t_intended_ns, t_call, t_done, rec, assembler, reply=reply,
+                        http_status=meta.get("HTTPStatusCode"), request_id=meta.get("RequestId"))
 
 
 def _close_quietly(stream: Any) -> None:
@@ -621,14 +601,31 @@ def _error(
     http_status: int | None,
     assembler: ConverseStreamAssembler | InvokeStreamAssembler | None = None,
 ) -> Outcome:
+    return _outcome(t_intended, t_call, t_done, rec, assembler, error=(code, message), http_status=http_status)
+
+
+def _outcome(
+    t_intended: int,
+    t_call: int,
+    t_done: int,
+    rec: _Attempts,
+    assembler: ConverseStreamAssembler | InvokeStreamAssembler | None,
+    *,
+    reply: Reply | None = None,
+    error: tuple[str, str] | None = None,
+    http_status: int | None = None,
+    request_id: str | None = None,
+) -> Outcome:
+    """One Outcome from the attempt log, for a reply or an error (code, message)."""
     t_sent = rec.starts[0] if rec.starts else t_call
     last_start = rec.starts[-1] if rec.starts else t_sent
     trace = assembler.trace if assembler is not None else None
+    code, message = error if error is not None else (None, None)
     return Outcome(
-        status=STATUS_ERROR,
-        reply=None,
+        status=STATUS_ERROR if error is not None else STATUS_OK,
+        reply=reply,
         error_code=code,
-        error_class=classify(code, http_status),
+        error_class=classify(code, http_status) if code is not None else None,
         error_message=message,
         http_status=http_status,
         attempts=len(rec.starts),
@@ -641,5 +638,5 @@ def _error(
         last_attempt_ms=(t_done - last_start) / 1e6,
         itl_ms=trace.itl_ms() if trace is not None else (),
         delta_chars=tuple(trace.delta_chars) if trace is not None else (),
-        aws_request_id=rec.request_id,
+        aws_request_id=request_id or rec.request_id,
     )
