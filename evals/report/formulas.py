@@ -48,8 +48,8 @@ METHODS: tuple[tuple[str, str], ...] = (
                    "batches; Little's law check flags a gap > 10 %"),
     ("latency comparison", "ratio of geometric means: paired t on log latency when both arms ran the same (item, "
                            "repeat) pairs, Welch t otherwise; Hodges-Lehmann shift with its distribution-free "
-                           "interval; Mann-Whitney A = P(other > best); bootstrap ratios of p50 and p90 (shift and "
-                           "ratios on at most 5,000 values per arm, seeded subsample)"),
+                           "interval; Mann-Whitney A = P(other > best); bootstrap ratios of p50 and p90 (on at most "
+                           "5,000 and 1,000 values per arm, seeded subsamples)"),
     ("accuracy comparison", "paired by (item, repeat): Newcombe interval with exact McNemar p for 0/1 scores, "
                             "paired bootstrap otherwise"),
     ("many comparisons", "Benjamini-Hochberg adjusted p-values over every comparison in the report"),
