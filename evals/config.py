@@ -87,6 +87,7 @@ class RunConf:
     drain_timeout_s: float = 30.0  # bound on waiting for in-flight requests at Ctrl-C
     progress: bool = True
     report: bool = True
+    history: bool = True  # index the run in <out_dir>/history.sqlite (bedrock-evals history)
 
 
 @dataclass

@@ -420,6 +420,10 @@ def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dic
                              "errors": t.errors, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens}
     run_dir.write_run(run_info)
     print_summary(records, run_info)
+    if cfg.run.history:  # before the report, so the report can show this run in its trend
+        from evals.history import index_run
+
+        index_run(run_dir.path)
     if cfg.run.report:
         from evals.report import render_run
 
