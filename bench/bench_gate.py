@@ -7,11 +7,15 @@ alike) and gates three pairs with the default rules:
 - latency: baseline vs a candidate with `target.latency_scale` x 1.2  -> share caught (want >= 80 %)
 - accuracy: baseline vs a candidate with oracle accuracy 10 points lower -> share caught (want >= 80 %)
 
-Every run uses fresh seeds (`run.seed`, hence the emulator's seed): latency jitter and the oracle's wrong
-answers are independent between arms, the hardest case for the accuracy rule (a model at temperature 0
-repeats its answers, which paired McNemar exploits). Results and the command go to docs/gate.md.
+By default every run uses fresh seeds (`run.seed`, hence the emulator's seed): latency jitter and the
+oracle's wrong answers are independent between arms, the hardest case for the accuracy rule. With
+`--answers fixed` the arms of one round share the emulator seed, so they give the same answers as a model at
+temperature 0 would (paired McNemar exploits that), while `run.seed` still reorders the plan and so redraws
+the latency jitter. `--runs-per-arm 3` gates three interleaved runs per arm at the run level.
+Results and the commands are in docs/gate.md.
 
-    .venv/bin/python bench/bench_gate.py --rounds 50 --items 600
+    .venv/bin/python bench/bench_gate.py --rounds 60 --items 600
+    .venv/bin/python bench/bench_gate.py --rounds 60 --items 600 --answers fixed
 """
 
 from __future__ import annotations
@@ -76,6 +80,9 @@ def main() -> int:
     p.add_argument("--items", type=int, default=600, help="suite items per run (one cell)")
     p.add_argument("--runs-per-arm", type=int, default=1,
                    help="runs per arm (interleaved); with 3 or more, latency is compared at the run level")
+    p.add_argument("--answers", choices=("independent", "fixed"), default="independent",
+                   help="independent: every run draws its own wrong answers (temperature > 0, the hardest case); "
+                        "fixed: one emulator seed per round, so arms answer alike, as a model at temperature 0")
     p.add_argument("--latency-scale", type=float, default=0.1, help="emulator latency scale of the baseline")
     p.add_argument("--accuracy", type=float, default=0.8, help="oracle accuracy of the baseline")
     p.add_argument("--rules", type=Path, default=None, help="rules file (default conf/gate/default.yaml)")
@@ -97,6 +104,8 @@ def main() -> int:
         per_arm = args.runs_per_arm
         for i in range(args.rounds):
             common = base_overrides(args.items, args.latency_scale, args.accuracy, out)
+            if args.answers == "fixed":  # latency jitter still differs: run.seed reorders the plan
+                common.append(f"target.seed={900_000 + i}")
             base: list[Path] = []
             cands: dict[str, list[Path]] = {key: [] for key in arms}
             for r in range(per_arm):  # interleaved: base, then each candidate, k times
@@ -121,7 +130,7 @@ def main() -> int:
     n = args.rounds
     elapsed = time.monotonic() - started
     print(f"bench_gate: {n} rounds, {args.runs_per_arm} run(s) per arm, {args.items} items per run, "
-          "one cell (us-east-1 / converse), "
+          f"one cell (us-east-1 / converse), {args.answers} answers, "
           f"oracle accuracy {args.accuracy}, latency scale {args.latency_scale}, rules "
           f"{args.rules or 'conf/gate/default.yaml'}; {elapsed:.0f} s")
     for key, (label, _) in arms.items():
@@ -131,7 +140,7 @@ def main() -> int:
               f"inconclusive rules: {dict(unsure_rules[key]) or '-'}")
     if args.json:
         args.json.write_text(json.dumps({
-            "rounds": n, "runs_per_arm": args.runs_per_arm, "items": args.items,
+            "rounds": n, "runs_per_arm": args.runs_per_arm, "items": args.items, "answers": args.answers,
             "latency_scale": args.latency_scale, "accuracy": args.accuracy,
             "seconds": round(elapsed), "exit_codes": {k: dict(v) for k, v in codes.items()},
             "failed_rules": {k: dict(v) for k, v in failed_rules.items()},

@@ -32,6 +32,9 @@ class OutcomeLike(Protocol):
     aws_request_id: str | None
 
 
+PROMPT_EXCERPT_CHARS = 2000  # enough to recognise an item in the report; records of long prompts stay small
+
+
 def _ms(ns: int | None, origin_ns: int) -> float | None:
     return None if ns is None else round((ns - origin_ns) / 1e6, 4)
 
@@ -51,6 +54,7 @@ def build_record(
     pricing: Pricing,
     expected: Any = None,
     score_error: str | None = None,
+    session: int = 0,
 ) -> dict[str, Any]:
     reply = outcome.reply if outcome.status == "ok" else None
     sample = request.sample
@@ -67,6 +71,7 @@ def build_record(
     return {
         "schema": RECORD_SCHEMA_VERSION,
         "run_id": run_id,
+        "session": session,
         "request_id": request.request_id,
         "index": request.index,
         "sample_id": sample.id,
@@ -108,6 +113,7 @@ def build_record(
         "image_bytes": sum(len(img.data) for img in sample.images),
         "image_pixels": sum(img.pixels for img in sample.images),
         "image_formats": [img.format for img in sample.images],
+        "prompt": sample.prompt[:PROMPT_EXCERPT_CHARS],
         "prompt_chars": len(sample.prompt),
         "response_text": reply.text if reply else None,
         "expected": expected,

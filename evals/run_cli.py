@@ -283,6 +283,7 @@ def _new_run_info(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, target_
         "run_id": run_dir.path.name,
         "status": "running",
         "started_at": utc_now(),
+        "clock_origin_unix_ns": time.time_ns(),
         "config": OmegaConf.to_container(cfg, resolve=True),
         "target": target_info,
         "model": {"card": spec.card.name, "model_id": spec.card.model_id,
@@ -349,9 +350,12 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
         run_dir, run_info, finished = _open_run_dir(cfg, spec, target_info, resumed)
         writer = RecordWriter(run_dir.records_file)
         bar = progress_bar(sum(r.request_id not in finished for _, g in spec.groups for r in g), cfg.run.progress)
+        # one timeline across sessions: a resumed run's times continue from the first start's wall clock
+        elapsed_ns = time.time_ns() - int(run_info.get("clock_origin_unix_ns", time.time_ns()))
         runner = Runner(
             run_id=run_dir.path.name,
-            origin_ns=time.perf_counter_ns(),
+            origin_ns=time.perf_counter_ns() - max(elapsed_ns, 0),
+            session=len(run_info.get("resumes", [])),
             sender=transport,
             writer=writer,
             pricing=spec.card.pricing,

@@ -70,6 +70,7 @@ class Runner:
     progress: tqdm | None = None
     duration_s: float | None = None
     max_in_flight: int = 256
+    session: int = 0
 
     def _one(self, request: Request, t_intended_ns: int) -> None:
         """Send one request and write its record; called on a worker thread."""
@@ -101,6 +102,7 @@ class Runner:
             pricing=self.pricing,
             expected=request.sample.answer,
             score_error=score_error,
+            session=self.session,
         )
         self.writer.write(record)
         self.tally.add(record)

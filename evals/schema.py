@@ -1,7 +1,8 @@
 """The record and run-file schema: one place that names every field a record carries and what it means.
 
 Times are milliseconds on one monotonic clock (`time.perf_counter_ns`), relative to the run's start
-(`run.json` holds the wall-clock start). Token counts always come from the service, never a client tokenizer.
+(`run.json` holds the wall-clock start); a resumed session continues the same timeline, anchored on the wall
+clock of the first start. Token counts always come from the service, never a client tokenizer.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ RECORD_SCHEMA_VERSION = 1
 RECORD_FIELDS: dict[str, str] = {
     "schema": "record schema version",
     "run_id": "run directory name",
+    "session": "0 for the first session of the run, k for its k-th resume (times share one timeline)",
     "request_id": "stable hash of (suite, sample, api, region, tier, repeat, load level)",
     "index": "position in the interleaved plan",
     "sample_id": "suite item id",
@@ -51,7 +53,8 @@ RECORD_FIELDS: dict[str, str] = {
     "image_bytes": "total encoded image bytes sent",
     "image_pixels": "total pixels sent",
     "image_formats": "formats of the images sent",
-    "prompt_chars": "length of the prompt text",
+    "prompt": "the prompt text, cut at 2,000 characters (untrusted text)",
+    "prompt_chars": "length of the whole prompt text",
     "response_text": "model output (untrusted text); null on error",
     "expected": "the suite's expected answer, may be null",
     "score": "primary score in [0, 1]; null when the request errored or has no scorer",

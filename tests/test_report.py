@@ -166,6 +166,10 @@ def test_cli_renders_and_rejects_bad_input(tmp_path: Path, capsys: pytest.Captur
     assert "not a run directory" in capsys.readouterr().err
     assert list(not_a_run.iterdir()) == []
     assert cli.main(["report", str(run), "--format", "xlsx"]) == 2
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert cli.main(["report", str(run), "--out", str(a_file)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
     with pytest.raises(UserInputError):
         render_run([run, missing])
 
@@ -203,10 +207,11 @@ def test_exports_keep_types_and_defuse_formulas(tmp_path: Path) -> None:
 def test_status_and_client_bound_banners(tmp_path: Path) -> None:
     run = write_run(tmp_path, "run-b", [record()], status="budget-stopped", stop_detail="max_cost_usd reached",
                     flags={"send_lag_p99_ms": 250.0, "client_bound": True},
-                    target={"kind": "aws", "auth": "sigv4"})
+                    target={"kind": "aws", "auth": "sigv4"}, resumes=[{"at": "2026-01-01T00:05:00+00:00"}])
     html = render_run([run]).read_text()
     assert "Run run-b is budget-stopped (max_cost_usd reached)." in html
     assert "Run run-b was client-bound." in html
+    assert "Run run-b was resumed 1×." in html
     assert "served by the local emulator" not in html
 
 
@@ -237,3 +242,57 @@ def test_run_without_records_still_renders(tmp_path: Path) -> None:
     summary = json.loads((run / "summary.json").read_text())
     assert summary["cells"] == [] and summary["totals"]["measured"] == 0
     assert pq.read_table(run / "records.parquet").num_rows == 0
+
+
+def test_sweep_levels_get_their_own_rows_and_pairing(tmp_path: Path) -> None:
+    recs = []
+    for api in ("converse", "invoke"):
+        for level in (1.0, 8.0):
+            for i in range(25):
+                start = (0.0 if level == 1.0 else 10_000.0) + i * 100.0
+                lat = 100.0 * level ** 0.5 + i
+                recs.append(record(request_id=f"{api}-{level}-{i}", index=len(recs), sample_id=f"s{i}", api=api,
+                                   load_level=level, latency_ms=lat, t_sent_ms=start, t_done_ms=start + lat))
+    run = write_run(tmp_path, "run-sweep", recs)
+    render_run([run], formats=())
+    summary = json.loads((run / "summary.json").read_text())
+    levels = [(row["key"]["api"], row["level"], row["requests"]) for row in summary["load_levels"]]
+    assert levels == [("converse", 1.0, 25), ("converse", 8.0, 25), ("invoke", 1.0, 25), ("invoke", 8.0, 25)]
+    low = summary["load_levels"][0]["latency_ms"]["p50"]
+    assert low["estimate"] == pytest.approx(float(np.quantile([100.0 + i for i in range(25)], 0.5)))
+    (row,) = summary["comparisons"]["api"]
+    assert row["latency"]["paired"] and row["latency"]["pairs"] == 50  # (item, repeat, level), not 25
+    assert row["accuracy"]["pairs"] == 50
+    assert "plot-latency-level" in (run / "report.html").read_text()
+
+
+def test_without_pyarrow_the_report_renders_and_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import evals.report as report_pkg
+
+    note = "pyarrow is not installed: records were not exported (pip install pyarrow)"
+    monkeypatch.setattr(report_pkg, "pyarrow_missing", lambda: note)
+    run = _small_run(tmp_path)
+    html = render_run([run]).read_text()
+    assert note in html
+    assert not (run / "records.csv").exists() and not (run / "records.parquet").exists()
+
+
+def test_a_directory_of_runs_stands_for_all_of_them(tmp_path: Path) -> None:
+    _region_run(tmp_path, "run-east", "us-east-1", 1.0, right=100, n=30)
+    _region_run(tmp_path, "run-west", "us-west-2", 1.0, right=100, n=30)
+    (tmp_path / "notes").mkdir()
+    first = render_run([tmp_path])
+    assert first.parent.parent == tmp_path and first.parent.name.startswith("merged-2runs-")
+    assert render_run([tmp_path]) == first  # the merged report beside the runs is not taken for a run
+    summary = json.loads((first.parent / "summary.json").read_text())
+    assert sorted(r["run_id"] for r in summary["runs"]) == ["run-east", "run-west"]
+    with pytest.raises(UserInputError, match="not a run directory"):
+        render_run([tmp_path / "notes"])
+
+
+def test_merged_runs_repeating_items_pair_in_run_order(tmp_path: Path) -> None:
+    runs = [_region_run(tmp_path, f"run-{region}-{seed}", region, 1.0 + seed, right=10, n=12)
+            for seed in (0, 1) for region in ("us-east-1", "us-west-2")]
+    summary = json.loads((render_run(runs, tmp_path / "out").parent / "summary.json").read_text())
+    (row,) = summary["comparisons"]["region"]
+    assert row["latency"]["pairs"] == 24 and row["accuracy"]["pairs"] == 24  # not 12: repeats across runs kept

@@ -177,9 +177,14 @@ def test_resume_after_sigkill_gives_exactly_one_record_per_request(tmp_path: Pat
     done = subprocess.run(_cli("run", f"run.resume={run_dir}"), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == str(run_dir)
-    lines = (run_dir / "records.jsonl").read_text().splitlines()
-    ids = Counter(json.loads(line)["request_id"] for line in lines)
+    records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    ids = Counter(r["request_id"] for r in records)
     assert len(ids) == 120 and set(ids.values()) == {1}
+    first = [r for r in records if r["session"] == 0]
+    resumed = [r for r in records if r["session"] == 1]
+    assert len(first) == before and len(resumed) == 120 - before
+    # one timeline: the resumed session's requests come after the first session's, never overlapping it
+    assert min(r["t_sent_ms"] for r in resumed) > max(r["t_done_ms"] for r in first)
     info = json.loads((run_dir / "run.json").read_text())
     assert info["status"] == "completed" and len(info["resumes"]) == 1
 

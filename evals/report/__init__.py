@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from evals.errors import UserInputError
 from evals.rundata import RunData
 
 from .export import FORMATS, pyarrow_missing, write_exports
@@ -56,11 +57,16 @@ def render_run(
     Several run directories (e.g. the jobs of a multirun) are merged into one report. Raises
     `UserInputError` for a missing or invalid run directory before anything is written.
     """
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise UserInputError(f"format: unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UserInputError(f"{out_dir}: output path exists and is not a directory")
     picker = SamplePicker()
     runs = load(run_dirs, picker)
     target = Path(out_dir) if out_dir is not None else default_out_dir(runs)
     summary, extras = build_summary(runs)
-    plots = all_plots(runs, extras["cells_map"], summary["cells"], extras["measured"])
+    plots = all_plots(runs, extras["cells_map"], summary, extras["measured"])
     export_note = pyarrow_missing() if formats else None
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=target.parent))

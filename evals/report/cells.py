@@ -116,7 +116,6 @@ def throughput(recs_by_run: Mapping[str, Sequence[Record]]) -> dict[str, Any]:
     to end: the rate is completions in all steady windows over their total length. Little's law is checked
     on every completion (errors too) inside the window.
     """
-    done_all: list[np.ndarray] = []
     tokens_all: list[np.ndarray] = []
     ok_done: list[np.ndarray] = []
     sent_all: list[np.ndarray] = []
@@ -137,7 +136,6 @@ def throughput(recs_by_run: Mapping[str, Sequence[Record]]) -> dict[str, Any]:
         end_all.append(end)
         ok_done.append(np.asarray([r["t_done_ms"] for r in ok], dtype=float) / 1000.0 + shift)
         tokens_all.append(np.asarray([r.get("output_tokens") or 0 for r in ok], dtype=float))
-        done_all.append(end)
         offset += window.seconds
     if offset <= 0:
         return {"available": False, "note": "no steady window: requests were all sent at once or none finished"}
@@ -228,3 +226,33 @@ def cell_figures(key: CellKey, recs: Sequence[Record]) -> dict[str, Any]:
             "per_correct_usd": clean(total_cost / correct) if total_cost is not None and correct else None,
         },
     }
+
+
+def level_figures(key: CellKey, recs: Sequence[Record]) -> list[dict[str, Any]]:
+    """One row per load level of a sweep (concurrency or rate).
+
+    The levels ran one after another, so each gets its own steady window; a whole-cell window would mix them.
+    """
+    by_level: dict[float, list[Record]] = defaultdict(list)
+    for r in recs:
+        if r.get("load_level") is not None:
+            by_level[float(r["load_level"])].append(r)
+    rows = []
+    for level in sorted(by_level):
+        lrecs = by_level[level]
+        ok = [r for r in lrecs if r["status"] == "ok"]
+        by_run: dict[str, list[Record]] = defaultdict(list)
+        for r in lrecs:
+            by_run[str(r.get("run_id", ""))].append(r)
+        rows.append({
+            "key": key._asdict(),
+            "label": key.label(),
+            "level": level,
+            "requests": len(lrecs),
+            "errors": len(lrecs) - len(ok),
+            "error_rate": interval_dict(wilson_interval(len(lrecs) - len(ok), len(lrecs))),
+            "latency_ms": percentiles(column(ok, "latency_ms")),
+            "send_lag_ms": percentiles(column(lrecs, "send_lag_ms")),
+            "throughput": throughput(by_run),
+        })
+    return rows

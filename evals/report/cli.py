@@ -26,7 +26,8 @@ def parser() -> argparse.ArgumentParser:
         description="Re-render report.html, summary.json and records exports from run directories. Several run "
                     "directories (e.g. the jobs of a multirun) are merged into one report.",
     )
-    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
+                   help="a run directory, or a directory holding run directories (e.g. a multirun's out_dir)")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default: the run directory; for several runs, "
                         "merged-<n>runs-<hash> beside the first one)")

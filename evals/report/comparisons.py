@@ -10,7 +10,7 @@ minimum detectable effect, so "no difference" is told apart from "too few sample
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,20 +53,28 @@ def _latency(recs: Sequence[Record]) -> np.ndarray:
     return lat[lat > 0]
 
 
-def _latency_by_item(recs: Sequence[Record]) -> dict[tuple[str, int], float]:
-    return {(str(r["sample_id"]), int(r.get("repeat") or 0)): float(r["latency_ms"])
-            for r in recs if r["status"] == "ok" and (r.get("latency_ms") or 0) > 0}
+ItemKey = tuple[str, int, float | None, int]
 
 
-def _scores_by_item(recs: Sequence[Record]) -> dict[tuple[str, int], float]:
-    return {(str(r["sample_id"]), int(r.get("repeat") or 0)): float(r["score"])
-            for r in recs if r["status"] == "ok" and r.get("score") is not None}
+def _by_item(recs: Sequence[Record], value: str) -> dict[ItemKey, float]:
+    """Successful requests' `value` keyed by what makes two arms' requests "the same item": sample, repeat,
+    sweep level, and the occurrence number when merged runs repeat them (paired in run order)."""
+    seen: Counter[tuple[str, int, float | None]] = Counter()
+    out: dict[ItemKey, float] = {}
+    for r in recs:
+        v = r.get(value)
+        if r["status"] != "ok" or v is None or (value == "latency_ms" and v <= 0):
+            continue
+        base = (str(r["sample_id"]), int(r.get("repeat") or 0), r.get("load_level"))
+        out[(*base, seen[base])] = float(v)
+        seen[base] += 1
+    return out
 
 
 def latency_row(base: Sequence[Record], other: Sequence[Record]) -> dict[str, Any]:
     """Geometric-mean ratio (paired by item when both arms ran the same items), HL shift, A, p50/p90 ratios."""
     x, y = _latency(base), _latency(other)
-    bx, by = _latency_by_item(base), _latency_by_item(other)
+    bx, by = _by_item(base, "latency_ms"), _by_item(other, "latency_ms")
     common = sorted(set(bx) & set(by))
     paired = len(common) >= 2 and len(common) >= PAIRED_SHARE * max(len(bx), len(by))
     ratio = paired_log_ratio([bx[k] for k in common], [by[k] for k in common]) if paired else latency_ratio(x, y)
@@ -89,7 +97,7 @@ def latency_row(base: Sequence[Record], other: Sequence[Record]) -> dict[str, An
 
 
 def accuracy_row(base: Sequence[Record], other: Sequence[Record]) -> dict[str, Any] | None:
-    xs, ys = _scores_by_item(base), _scores_by_item(other)
+    xs, ys = _by_item(base, "score"), _by_item(other, "score")
     if not xs and not ys:
         return None
     common = sorted(set(xs) & set(ys))

@@ -1,9 +1,9 @@
 """Records to CSV (for spreadsheets) and Parquet (typed, verbatim) with pyarrow.
 
-Every record of every run is exported (warm-up included, flagged by `warmup`), streamed from records.jsonl in
-batches. Columns follow `evals.schema.RECORD_FIELDS` in order. Parquet keeps lists and the scores map as nested types;
-CSV turns them into JSON text, and prefixes untrusted text cells that start with = + - @ (which spreadsheets
-would run as formulas) with an apostrophe. Parquet is the faithful export.
+Every record of every run is exported (warm-up included, flagged by `warmup`), streamed from records.jsonl
+in batches. Columns follow `evals.schema.RECORD_FIELDS` in order. Parquet keeps lists and the scores map as
+nested types; CSV turns them into JSON text, and prefixes untrusted text cells that start with = + - @ (which
+spreadsheets would run as formulas) with an apostrophe. Parquet is the faithful export.
 """
 
 from __future__ import annotations

@@ -109,21 +109,26 @@ def latency_ecdf(cells: Mapping[CellKey, Sequence[Record]]) -> Figure | None:
     return fig
 
 
-def _warmup_spans(runs: Sequence[RunData], offsets: Mapping[str, float]) -> list[tuple[float, float]]:
-    """Per run: from its first send to the start of its steady window (configured warm-up or MSER-5)."""
-    spans = []
+def _shade_warmup(ax: Any, runs: Sequence[RunData], offsets: Mapping[str, float]) -> None:
+    """Shade, per run, the configured warm-up requests (excluded from every statistic) and the start-up
+    transient MSER-5 cut before the steady window (excluded from throughput only)."""
+    labelled = set()
     for run in runs:
-        sent = [r["t_sent_ms"] / 1000 for r in run.records if r.get("t_sent_ms") is not None]
-        if not sent:
-            continue
+        off = offsets.get(run.run_id, 0.0)
+        warm = [r["t_sent_ms"] / 1000 for r in run.records if r.get("warmup") and r.get("t_sent_ms") is not None]
         measured = run.measured()
         starts = [r["t_sent_ms"] / 1000 for r in measured if r.get("t_sent_ms") is not None]
+        spans = []
+        if warm:
+            end = min(starts) if starts else max(warm)
+            spans.append((min(warm), max(end, max(warm)), "0.75", "warm-up requests (excluded)"))
         steady = steady_start_s(measured) if measured else None
-        end = max([s for s in (min(starts) if starts else None, steady) if s is not None], default=None)
-        off = offsets.get(run.run_id, 0.0)
-        if end is not None and end > min(sent):
-            spans.append((min(sent) + off, end + off))
-    return spans
+        if starts and steady is not None and steady > min(starts):
+            spans.append((min(starts), steady, "0.9", "before the steady window (not in throughput)"))
+        for lo, hi, color, label in spans:
+            ax.axvspan(lo + off, hi + off, color=color, zorder=0, linewidth=0,
+                       label=None if label in labelled else label)
+            labelled.add(label)
 
 
 def latency_over_time(runs: Sequence[RunData], offsets: Mapping[str, float]) -> Figure | None:
@@ -134,8 +139,7 @@ def latency_over_time(runs: Sequence[RunData], offsets: Mapping[str, float]) -> 
         return None
     fig = _figure(9.0, 3.6)
     ax = fig.subplots()
-    for i, (lo, hi) in enumerate(_warmup_spans(runs, offsets)):
-        ax.axvspan(lo, hi, color="0.85", zorder=0, label="warm-up (excluded)" if i == 0 else None)
+    _shade_warmup(ax, runs, offsets)
     ok = [(r, o) for r, o in rows if r["status"] == "ok" and not r.get("throttles")]
     throttled = [(r, o) for r, o in rows if r["status"] == "ok" and r.get("throttles")]
     errors = [(r, o) for r, o in rows if r["status"] != "ok"]
@@ -210,6 +214,30 @@ def accuracy_intervals(cells: Sequence[Mapping[str, Any]]) -> Figure | None:
     return fig
 
 
+def latency_by_level(levels: Sequence[Mapping[str, Any]]) -> Figure | None:
+    """p50 and p90 latency (with intervals where available) against the sweep level, one line per cell."""
+    if not levels:
+        return None
+    fig = _figure(9.0, 3.6)
+    ax = fig.subplots()
+    labels = sorted({row["label"] for row in levels})
+    colors = _colors(labels)
+    for label in labels:
+        rows = [r for r in levels if r["label"] == label and r["latency_ms"] is not None]
+        for q, style in (("p50", "-"), ("p90", "--")):
+            ivs = [r["latency_ms"][q] for r in rows]
+            x = [r["level"] for r in rows]
+            y = np.asarray([iv["estimate"] for iv in ivs], dtype=float)
+            lo = np.asarray([iv["low"] if iv["low"] is not None else np.nan for iv in ivs], dtype=float)
+            hi = np.asarray([iv["high"] if iv["high"] is not None else np.nan for iv in ivs], dtype=float)
+            ax.errorbar(x, y, yerr=np.vstack([np.nan_to_num(y - lo), np.nan_to_num(hi - y)]), linestyle=style,
+                        marker="o", markersize=3, capsize=2, color=colors[label], label=f"{label} {q}")
+    ax.set_xlabel("load level (concurrency or requests/s)")
+    ax.set_ylabel("latency (ms)")
+    ax.legend(fontsize=7)
+    return fig
+
+
 def throughput_over_time(runs: Sequence[RunData], offsets: Mapping[str, float], bins: int = 60) -> Figure | None:
     """Output tokens/s of successful completions per region, in equal time bins."""
     rows = [(r["region"], r["t_done_ms"] / 1000 + offsets.get(run.run_id, 0.0), r.get("output_tokens") or 0)
@@ -223,8 +251,7 @@ def throughput_over_time(runs: Sequence[RunData], offsets: Mapping[str, float], 
     width = edges[1] - edges[0]
     fig = _figure(9.0, 3.2)
     ax = fig.subplots()
-    for i, (lo, hi) in enumerate(_warmup_spans(runs, offsets)):
-        ax.axvspan(lo, hi, color="0.85", zorder=0, label="warm-up (excluded)" if i == 0 else None)
+    _shade_warmup(ax, runs, offsets)
     colors = _colors([row[0] for row in rows])
     for region in sorted(colors):
         sel = [(tt, tok) for reg, tt, tok in rows if reg == region]
@@ -236,8 +263,8 @@ def throughput_over_time(runs: Sequence[RunData], offsets: Mapping[str, float], 
     return fig
 
 
-def all_plots(runs: Sequence[RunData], cells: Mapping[CellKey, Sequence[Record]],
-              cell_rows: Sequence[Mapping[str, Any]], measured: Sequence[Record]) -> list[dict[str, str]]:
+def all_plots(runs: Sequence[RunData], cells: Mapping[CellKey, Sequence[Record]], summary: Mapping[str, Any],
+              measured: Sequence[Record]) -> list[dict[str, str]]:
     """Every applicable figure as {id, title, caption, uri}; figures with no data are left out."""
     offsets = run_offsets(runs)
     specs = [
@@ -247,8 +274,9 @@ def all_plots(runs: Sequence[RunData], cells: Mapping[CellKey, Sequence[Record]]
          lambda: latency_ecdf(cells)),
         ("latency-time", "Latency over time",
          "Every request by send time (successful ones downsampled to at most "
-         f"{POINT_CAP}); errors and throttled requests marked; the shaded span is warm-up, excluded from "
-         "statistics.", lambda: latency_over_time(runs, offsets)),
+         f"{POINT_CAP}); errors and throttled requests marked; dark shading: configured warm-up requests "
+         "(excluded from every statistic); light shading: the start-up transient MSER-5 cut before the steady "
+         "window (excluded from throughput only).", lambda: latency_over_time(runs, offsets)),
         ("ttft-input", "TTFT against input tokens (streaming APIs)",
          "Time to first token against the service-reported input tokens.", lambda: ttft_vs_input(measured)),
         ("latency-images", "Latency against image bytes (image suites)",
@@ -256,9 +284,13 @@ def all_plots(runs: Sequence[RunData], cells: Mapping[CellKey, Sequence[Record]]
          lambda: latency_vs_image_bytes(measured)),
         ("accuracy", "Accuracy with intervals per cell",
          "Point estimate and 95 % interval (Wilson, clustered or bootstrap; see the summary table).",
-         lambda: accuracy_intervals(cell_rows)),
+         lambda: accuracy_intervals(summary["cells"])),
+        ("latency-level", "Latency against load level (sweep)",
+         "p50 (solid) and p90 (dashed) latency per sweep level with order-statistic intervals where n allows.",
+         lambda: latency_by_level(summary["load_levels"])),
         ("throughput-time", "Throughput over time",
-         "Output tokens/s of successful completions per region in equal time bins; warm-up shaded.",
+         "Output tokens/s of successful completions per region in equal time bins; shading as in the "
+         "latency-over-time plot.",
          lambda: throughput_over_time(runs, offsets)),
     ]
     out = []

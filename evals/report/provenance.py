@@ -101,4 +101,5 @@ def headline(facts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                           for f in facts if f["status"] != "completed"],
         "client_bound": [{"run_id": f["run_id"], "send_lag_p99_ms": f["send_lag_p99_ms"]}
                          for f in facts if f["client_bound"]],
+        "resumed": [{"run_id": f["run_id"], "resumes": f["resumes"]} for f in facts if f["resumes"]],
     }

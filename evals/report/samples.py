@@ -8,6 +8,7 @@ Every text here is untrusted and is escaped by the template.
 from __future__ import annotations
 
 import heapq
+import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,9 +21,10 @@ TEXT_CAP = 2000
 
 
 def cut(text: Any, limit: int = TEXT_CAP) -> str | None:
+    """Text for the page: non-strings as JSON, long texts cut with the count of what was left out."""
     if text is None:
         return None
-    s = text if isinstance(text, str) else repr(text)
+    s = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False, default=str)
     return s if len(s) <= limit else s[:limit] + f" … [{len(s) - limit} more characters]"
 
 
@@ -57,6 +59,7 @@ def _item(r: Record) -> dict[str, Any]:
         "attempts": r.get("attempts"),
         "latency_ms": r.get("latency_ms"),
         "prompt_chars": r.get("prompt_chars"),
+        "prompt": cut(r.get("prompt")),
         "image_count": r.get("image_count") or 0,
         "image_bytes": r.get("image_bytes"),
         "image_pixels": r.get("image_pixels"),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.errors import UserInputError
-from evals.records import RunDirectory
+from evals.records import RUN_FILE, RunDirectory
 from evals.rundata import RunData
 
 from .samples import SamplePicker
@@ -22,7 +22,7 @@ from .samples import SamplePicker
 NUMERIC = (
     "index", "repeat", "attempts", "throttles", "backoff_ms", "t_sent_ms", "t_done_ms", "send_lag_ms", "latency_ms",
     "ttft_ms", "tpot_ms", "server_latency_ms", "client_overhead_ms", "input_tokens", "output_tokens", "image_count",
-    "image_bytes", "image_pixels", "score", "cost_usd",
+    "image_bytes", "image_pixels", "score", "cost_usd", "load_level",
 )
 LABELS = ("suite", "region", "api", "tier", "model_id", "status", "error_code", "error_class")
 ERROR_MESSAGE_CAP = 500
@@ -50,12 +50,17 @@ def slim(rec: Mapping[str, Any], run_id: str) -> dict[str, Any]:
     return out
 
 
-def open_run(path: Path | str) -> RunDirectory:
-    """The run directory, or a one-line UserInputError naming the path."""
+def open_runs(path: Path | str) -> list[RunDirectory]:
+    """The run directory at `path`, or every run directory directly inside it (e.g. a multirun's output
+    directory); otherwise a one-line UserInputError naming the path."""
     path = Path(path)
     if not path.is_dir():
         raise UserInputError(f"{path}: no such run directory")
-    return RunDirectory.open_existing(path)
+    if not (path / RUN_FILE).exists():
+        children = sorted(p for p in path.iterdir() if p.is_dir() and (p / RUN_FILE).is_file())
+        if children:
+            return [RunDirectory.open_existing(p) for p in children]
+    return [RunDirectory.open_existing(path)]
 
 
 def iter_full(paths: Sequence[Path]) -> Iterator[dict[str, Any]]:
@@ -69,13 +74,16 @@ def iter_full(paths: Sequence[Path]) -> Iterator[dict[str, Any]]:
 
 
 def load(paths: Sequence[Path | str], picker: SamplePicker) -> list[RunData]:
-    """RunData per directory holding slim records (warm-up included, flagged); the picker sees every record.
-
-    Every directory is checked before any is read, so a bad path fails fast with nothing written.
+    """RunData per run directory holding slim records (warm-up included, flagged); the picker sees every
+    measured record. Every directory is checked before any is read, so a bad path fails fast.
     """
     if not paths:
         raise UserInputError("no run directory given")
-    dirs = [open_run(p) for p in paths]
+    unique: dict[Path, RunDirectory] = {}  # the same run named twice (or by a glob and its parent) counts once
+    for p in paths:
+        for run_dir in open_runs(p):
+            unique.setdefault(run_dir.path.resolve(), run_dir)
+    dirs = list(unique.values())
     runs = []
     for run_dir in dirs:
         info = run_dir.read_run()

@@ -9,7 +9,7 @@ from typing import Any
 from evals import __version__
 from evals.rundata import RunData, group_by_cell
 
-from .cells import cell_figures
+from .cells import cell_figures, level_figures
 from .comparisons import all_comparisons
 from .provenance import headline, run_facts
 from .samples import errors_by_code
@@ -39,6 +39,7 @@ def build_summary(runs: Sequence[RunData]) -> tuple[dict[str, Any], dict[str, An
             "errors": sum(1 for r in measured if r["status"] != "ok"),
         },
         "cells": cell_rows,
+        "load_levels": [row for key, recs in cells.items() for row in level_figures(key, recs)],
         "comparisons": all_comparisons(cells),
         "errors_by_code": errors_by_code(measured),
     }

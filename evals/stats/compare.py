@@ -383,8 +383,10 @@ def paired_proportion_diff(x: ArrayLike, y: ArrayLike, confidence: float = 0.95)
     lo1, _ = _newcombe_paired(a, b, c, d, 2 * confidence - 1)
     _, hi1 = _newcombe_paired(a, b, c, d, 2 * confidence - 1)
     mc = mcnemar_exact(b, c)
-    diff = ya - xa
-    sd = float(diff.std(ddof=1)) if n > 1 else NAN
+    # sd of the per-item difference from the discordant share, with one pseudo-discordant pair: observing no
+    # discordance must not claim that any difference, however small, would have been detected
+    psi = (b + c + 1) / (n + 1)
+    sd = math.sqrt(max(psi - ((c - b) / n) ** 2, 0.0))
     return Comparison((c - b) / n, lo, hi, lo1, hi1, mc.p_two_sided, mc.p_greater, mc.p_less,
                       Scale.DIFFERENCE, method, n, n, confidence, minimum_detectable_effect(sd, n))
 

@@ -82,6 +82,9 @@ def clustered_mean_interval(
     )
 
 
+BOOTSTRAP_BATCH = 500
+
+
 def bootstrap_mean_interval(
     values: ArrayLike, confidence: float = 0.95, seed: int = 0, n_resamples: int = 9999
 ) -> Interval:
@@ -100,15 +103,16 @@ def bootstrap_mean_interval(
     method, note = "bootstrap-bca", ""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DegenerateDataWarning is handled by the fallback below
+        # batch bounds memory (resamples and BCa's jackknife) to ~500 x n values instead of 9,999 x n
         res = stats.bootstrap(
             (x,), np.mean, n_resamples=n_resamples, confidence_level=confidence,
-            method="BCa", rng=np.random.default_rng(seed),
+            method="BCa", rng=np.random.default_rng(seed), batch=BOOTSTRAP_BATCH,
         )
         low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
         if math.isnan(low) or math.isnan(high):
             res = stats.bootstrap(
                 (x,), np.mean, n_resamples=0, confidence_level=confidence, method="percentile",
-                bootstrap_result=res, rng=np.random.default_rng(seed),
+                bootstrap_result=res, rng=np.random.default_rng(seed), batch=BOOTSTRAP_BATCH,
             )
             low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
             method, note = "bootstrap-percentile", "BCa gave NaN (degenerate data); percentile bootstrap used"

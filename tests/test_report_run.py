@@ -1,0 +1,68 @@
+"""End to end: real runs on the emulator render their report, and `report` merges two of them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from evals import cli
+
+ROOT = Path(__file__).parent.parent
+
+
+def _run(out: Path, *overrides: str) -> Path:
+    proc = subprocess.run(
+        [sys.executable, "-m", "evals.cli", "run", "target.latency_profile=zero", "run.progress=false",
+         f"run.out_dir={out}", *overrides],
+        capture_output=True, text=True, timeout=180, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("runs")
+    east = _run(out, "regions=[us-east-1]", "apis=[converse,invoke]", "run.repeats=2", "run.name=east")
+    west = _run(out, "regions=[us-west-2]", "apis=[converse,invoke]", "run.repeats=2", "run.name=west")
+    return east, west
+
+
+def test_a_run_ends_with_its_report(two_runs: tuple[Path, Path]) -> None:
+    east, _ = two_runs
+    assert {"report.html", "summary.json", "records.csv", "records.parquet"} <= {p.name for p in east.iterdir()}
+    info = json.loads((east / "run.json").read_text())
+    records = [json.loads(line) for line in (east / "records.jsonl").read_text().splitlines()]
+    summary = json.loads((east / "summary.json").read_text())
+    measured = [r for r in records if not r["warmup"]]
+    per_cell = Counter((r["suite"], r["region"], r["api"], r["tier"]) for r in measured)
+    got = {(c["key"]["suite"], c["key"]["region"], c["key"]["api"], c["key"]["tier"]): c["counts"]["requests"]
+           for c in summary["cells"]}
+    assert got == dict(per_cell)
+    assert summary["totals"]["ok"] + summary["totals"]["errors"] == len(measured)
+    assert summary["totals"]["errors"] == info["counts"]["errors"]
+    assert summary["runs"][0]["model"]["ids_sent"] == info["model"]["ids_sent"]
+    assert summary["headline"]["all_emulated"] is True
+    html = (east / "report.html").read_text()
+    assert info["run_id"] in html and info["provenance"]["botocore"] in html
+
+
+def test_report_merges_two_real_runs(two_runs: tuple[Path, Path], tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    east, west = two_runs
+    out = tmp_path / "merged"
+    assert cli.main(["report", str(east), str(west), "--out", str(out), "--format", "parquet"]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "report.html")
+    summary = json.loads((out / "summary.json").read_text())
+    assert {c["key"]["region"] for c in summary["cells"]} == {"us-east-1", "us-west-2"}
+    rows = summary["comparisons"]["region"]
+    assert {r["group"].split(" / ")[1] for r in rows} == {"converse", "invoke"}
+    for row in rows:
+        assert {row["best"], row["other"]} == {"us-east-1", "us-west-2"}
+        assert row["latency"]["ratio"]["mde"] is not None and row["accuracy"]["pairs"] > 0
+    assert not (out / "records.csv").exists()
