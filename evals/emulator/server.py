@@ -174,6 +174,7 @@ class Handler(socketserver.StreamRequestHandler):
         line = self.rfile.readline(65537)
         if not line:
             return False
+        self.t_arrival = time.perf_counter()  # the server's latency window opens when the request arrives
         parts = line.decode("latin-1").split()
         if len(parts) != 3:
             return False
@@ -226,8 +227,12 @@ def _read_body(h: Any) -> bytes:
 
 
 def serve_request(app: App, h: Handler, region: str, scheme: str) -> None:
-    """Route, authenticate, validate, throttle, fault, generate and answer one request."""
-    t_start = time.perf_counter()
+    """Route, authenticate, validate, throttle, fault, generate and answer one request.
+
+    Injected delays are deadlines from the request's arrival, so the emulator's own parsing, signature
+    checking and generation happen inside them instead of being added on top.
+    """
+    t_start = getattr(h, "t_arrival", None) or time.perf_counter()
     rid = request_id()
     ex = Exchange(h, rid)
     try:
@@ -242,8 +247,8 @@ def serve_request(app: App, h: Handler, region: str, scheme: str) -> None:
     n = app.stats.count_request(op or "Unknown", region, headers.get("amz-sdk-request"))
     network_s = app.latency.network_s(region)
     if network_s:
-        time.sleep(network_s)
-    t0 = time.perf_counter()
+        sleep_until(t_start + network_s)
+    t0 = t_start + network_s
     waited = network_s
     reserved: tuple[ModelCard, int] | None = None
     status, code, kind = 200, None, None
