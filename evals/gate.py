@@ -440,12 +440,16 @@ def main(argv: list[str]) -> int:
     text = markdown(base, cand, rules, checks, not_applicable, warnings, rules.inconclusive, code)
     print(text, end="")
     targets = [Path(p) for p in (os.environ.get("GITHUB_STEP_SUMMARY"), args.summary) if p]
-    for target in targets:
-        with target.open("a", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-    if args.junit is not None:
-        args.junit.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.junit.with_name(f".{args.junit.name}.tmp")
-        junit(checks, rules.inconclusive).write(tmp, encoding="utf-8", xml_declaration=True)
-        os.replace(tmp, args.junit)
+    try:
+        for target in targets:
+            with target.open("a", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        if args.junit is not None:
+            target = args.junit
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            junit(checks, rules.inconclusive).write(tmp, encoding="utf-8", xml_declaration=True)
+            os.replace(tmp, target)
+    except OSError as err:
+        raise UserInputError(f"{target}: cannot write: {err.strerror or err}") from None
     return code
