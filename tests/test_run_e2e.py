@@ -124,7 +124,7 @@ def test_poisson_open_loop_records_intended_times(tmp_path: Path, capsys: pytest
     )
     intended = sorted(r["t_intended_ms"] for r in records)
     assert 70 <= len(records) <= 130  # ~100 arrivals in one second
-    assert intended[-1] < 1000
+    assert intended[-1] - intended[0] < 1000  # the dispatch window is one second
     assert all(r["send_lag_ms"] is not None and r["send_lag_ms"] >= 0 for r in records)
     assert info["flags"]["send_lag_p99_ms"] is not None
     assert len({r["request_id"] for r in records}) == len(records)
@@ -144,7 +144,7 @@ def _wait_for_records(path: Path, count: int, timeout_s: float) -> int:
 
 
 def _only_run_dir(out: Path) -> Path:
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]  # beside it: the history index
     return run_dir
 
 
@@ -261,7 +261,7 @@ def test_multirun_gives_one_run_directory_per_job(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=180, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    run_dirs = sorted(p for p in out.iterdir())
+    run_dirs = sorted(p for p in out.iterdir() if p.is_dir())
     assert [p.name.rsplit("-", 1)[1] for p in run_dirs] == ["0", "1"]
     seeds = [json.loads((p / "run.json").read_text())["config"]["run"]["seed"] for p in run_dirs]
     assert sorted(seeds) == [1, 2]
