@@ -24,8 +24,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check evals tests bench
 
+# Benchmarks of the harness itself (figures, not pass/fail); each prints its tables; see docs/benchmarks.md.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_emulator.py
+	$(BIN)/python bench/bench_transport.py
+	$(BIN)/python bench/bench_run.py
+	$(BIN)/python bench/bench_report.py
 
 clean-venv:
 	rm -rf $(VENV)
