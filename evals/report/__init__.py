@@ -25,6 +25,7 @@ from .render import render_html
 from .samples import SamplePicker
 from .source import iter_full, load
 from .summary import build_summary
+from .trend import history_trend
 
 __all__ = ["FORMATS", "default_out_dir", "render_run"]
 
@@ -66,6 +67,7 @@ def render_run(
     runs = load(run_dirs, picker)
     target = Path(out_dir) if out_dir is not None else default_out_dir(runs)
     summary, extras = build_summary(runs)
+    summary["trend"] = history_trend(runs)
     plots = all_plots(runs, extras["cells_map"], summary, extras["measured"])
     export_note = pyarrow_missing() if formats else None
     target.parent.mkdir(parents=True, exist_ok=True)
