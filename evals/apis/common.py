@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from evals.types import Request
+from evals.types import Reply, Request
 
 
 def effective_max_tokens(request: Request) -> int:
@@ -68,3 +68,40 @@ class StreamTrace:
         """Gaps between consecutive content deltas, in ms: one fewer than the deltas."""
         ts = self.delta_ns
         return tuple((b - a) / 1e6 for a, b in pairwise(ts))
+
+
+class StreamAssembler:
+    """What both stream forms accumulate: text parts with their trace, stop reason, usage, server latency.
+
+    Subclasses implement `feed(event, t_ns)` for their event shapes; the caller stamps each event with its
+    own clock reading, so assembling stays a pure accumulation.
+    """
+
+    def __init__(self) -> None:
+        self.trace = StreamTrace()
+        self._parts: list[str] = []
+        self.stop_reason: str | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.server_latency_ms: float | None = None
+        self.first_byte_latency_ms: float | None = None
+        self.events = 0
+
+    def add_text(self, text: str, t_ns: int) -> None:
+        self._parts.append(text)
+        self.trace.add(t_ns, len(text))
+
+    @property
+    def complete(self) -> bool:
+        """True once the stream carried a stop reason; a stream that ends before it was cut short."""
+        return self.stop_reason is not None
+
+    def reply(self) -> Reply:
+        return Reply(
+            text="".join(self._parts),
+            stop_reason=self.stop_reason,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            server_latency_ms=self.server_latency_ms,
+            first_byte_latency_ms=self.first_byte_latency_ms,
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from evals.apis.common import StreamTrace, as_float, as_int, effective_max_tokens
+from evals.apis.common import StreamAssembler, as_float, as_int, effective_max_tokens
 from evals.types import Reply, Request
 
 
@@ -62,20 +62,8 @@ def parse_converse(response: Mapping[str, Any]) -> Reply:
     )
 
 
-class ConverseStreamAssembler:
-    """Feeds on ConverseStream events as they arrive; assembles text, usage and the per-delta trace.
-
-    The caller stamps each event with its own clock reading, so this stays a pure accumulator.
-    """
-
-    def __init__(self) -> None:
-        self.trace = StreamTrace()
-        self._parts: list[str] = []
-        self.stop_reason: str | None = None
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
-        self.server_latency_ms: float | None = None
-        self.events = 0
+class ConverseStreamAssembler(StreamAssembler):
+    """Feeds on ConverseStream events as they arrive; assembles text, usage and the per-delta trace."""
 
     def feed(self, event: Mapping[str, Any], t_ns: int) -> None:
         self.events += 1
@@ -83,8 +71,7 @@ class ConverseStreamAssembler:
         if delta is not None:
             text = (delta.get("delta") or {}).get("text")
             if text:
-                self._parts.append(text)
-                self.trace.add(t_ns, len(text))
+                self.add_text(text, t_ns)
             return
         stop = event.get("messageStop")
         if stop is not None:
@@ -94,17 +81,3 @@ class ConverseStreamAssembler:
         if meta is not None:
             self.input_tokens, self.output_tokens = _usage(meta.get("usage"))
             self.server_latency_ms = as_float((meta.get("metrics") or {}).get("latencyMs"))
-
-    @property
-    def complete(self) -> bool:
-        """True once messageStop arrived; a stream that ends before it was cut short."""
-        return self.stop_reason is not None
-
-    def reply(self) -> Reply:
-        return Reply(
-            text="".join(self._parts),
-            stop_reason=self.stop_reason,
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            server_latency_ms=self.server_latency_ms,
-        )

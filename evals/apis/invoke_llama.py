@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from evals.apis.common import StreamTrace, as_float, as_int, effective_max_tokens, header
+from evals.apis.common import StreamAssembler, as_float, as_int, effective_max_tokens, header
 from evals.types import Reply, Request, Sample
 
 BODY_STYLES = ("prompt", "messages")
@@ -152,22 +152,12 @@ def parse_invoke(body: bytes | str, headers: Mapping[str, str] | None = None) ->
     )
 
 
-class InvokeStreamAssembler:
+class InvokeStreamAssembler(StreamAssembler):
     """Feeds on InvokeModelWithResponseStream events (`chunk` with model JSON bytes) as they arrive.
 
     Per-chunk token counts are running values, so the last non-null one wins; the final chunk's
     `amazon-bedrock-invocationMetrics` is authoritative when present.
     """
-
-    def __init__(self) -> None:
-        self.trace = StreamTrace()
-        self._parts: list[str] = []
-        self.stop_reason: str | None = None
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
-        self.server_latency_ms: float | None = None
-        self.first_byte_latency_ms: float | None = None
-        self.events = 0
 
     def feed(self, event: Mapping[str, Any], t_ns: int) -> None:
         self.events += 1
@@ -182,8 +172,7 @@ class InvokeStreamAssembler:
             return
         text, stop, input_tokens, output_tokens = _read_payload(payload)
         if text:
-            self._parts.append(text)
-            self.trace.add(t_ns, len(text))
+            self.add_text(text, t_ns)
         if stop:
             self.stop_reason = stop
         if input_tokens is not None:
@@ -200,18 +189,3 @@ class InvokeStreamAssembler:
                 self.output_tokens = counted_out
             self.server_latency_ms = as_float(metrics.get("invocationLatency"))
             self.first_byte_latency_ms = as_float(metrics.get("firstByteLatency"))
-
-    @property
-    def complete(self) -> bool:
-        """True once a chunk carried a stop reason; a stream that ends before it was cut short."""
-        return self.stop_reason is not None
-
-    def reply(self) -> Reply:
-        return Reply(
-            text="".join(self._parts),
-            stop_reason=self.stop_reason,
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            server_latency_ms=self.server_latency_ms,
-            first_byte_latency_ms=self.first_byte_latency_ms,
-        )
