@@ -61,10 +61,16 @@ class Budget:
             s.cost_reserved += cost
             return tokens, cost
 
-    def settle(self, reservation: tuple[int, float], input_tokens: int, output_tokens: int) -> None:
+    def settle(self, reservation: tuple[int, float], input_tokens: int | None, output_tokens: int | None) -> None:
+        """Replace the reservation by the service's usage; a count the service did not report is charged at
+        the reserved worst case, so missing counts can never let a run slip past its cap."""
         with self._lock:
             s = self.state
             s.tokens_reserved -= reservation[0]
             s.cost_reserved -= reservation[1]
+            if input_tokens is None or output_tokens is None:
+                s.tokens_used += reservation[0]
+                s.cost_used += reservation[1]
+                return
             s.tokens_used += input_tokens + output_tokens
             s.cost_used += self.pricing.cost(input_tokens, output_tokens)

@@ -43,6 +43,24 @@ def _diff_ms(a_ns: int | None, b_ns: int | None) -> float | None:
     return None if a_ns is None or b_ns is None else round((b_ns - a_ns) / 1e6, 4)
 
 
+def latency_ms(outcome: OutcomeLike) -> float | None:
+    """e2e latency: t_done - t_sent, retries and backoff included."""
+    return _diff_ms(outcome.t_sent_ns, outcome.t_done_ns)
+
+
+def ttft_ms(outcome: OutcomeLike) -> float | None:
+    """t_first_token - t_sent (streaming only)."""
+    return _diff_ms(outcome.t_sent_ns, outcome.t_first_token_ns)
+
+
+def tpot_ms(outcome: OutcomeLike) -> float | None:
+    """(t_done - t_first_token) / (output_tokens - 1), output tokens from the service, streaming only."""
+    tokens = outcome.reply.output_tokens if outcome.reply is not None and outcome.status == "ok" else None
+    if outcome.t_first_token_ns is None or outcome.t_done_ns is None or tokens is None or tokens < 2:
+        return None
+    return round((outcome.t_done_ns - outcome.t_first_token_ns) / 1e6 / (tokens - 1), 4)
+
+
 def build_record(
     *,
     run_id: str,
@@ -58,15 +76,17 @@ def build_record(
 ) -> dict[str, Any]:
     reply = outcome.reply if outcome.status == "ok" else None
     sample = request.sample
-    latency_ms = _diff_ms(outcome.t_sent_ns, outcome.t_done_ns)
-    ttft_ms = _diff_ms(outcome.t_sent_ns, outcome.t_first_token_ns)
+    latency = latency_ms(outcome)
     input_tokens = reply.input_tokens if reply else None
     output_tokens = reply.output_tokens if reply else None
     server_ms = reply.server_latency_ms if reply else None
-    tpot_ms = None
-    if outcome.t_first_token_ns is not None and outcome.t_done_ns is not None and (output_tokens or 0) > 1:
-        tpot_ms = round((outcome.t_done_ns - outcome.t_first_token_ns) / 1e6 / (output_tokens - 1), 4)
-    cost = pricing.cost(input_tokens or 0, output_tokens or 0) if reply else None
+    # the service's latency covers its last attempt only; retries and backoff are not client overhead
+    overhead = None
+    if server_ms is not None and outcome.last_attempt_ms is not None:
+        overhead = round(outcome.last_attempt_ms - server_ms, 4)
+    cost = None  # no estimate from missing counts: a client-side guess would pass for the service's figure
+    if input_tokens is not None and output_tokens is not None:
+        cost = pricing.cost(input_tokens, output_tokens)
     primary = next(iter(scores.values())) if scores else None
     return {
         "schema": RECORD_SCHEMA_VERSION,
@@ -97,15 +117,14 @@ def build_record(
         "send_lag_ms": _diff_ms(t_intended_ns, outcome.t_sent_ns),
         "t_first_token_ms": _ms(outcome.t_first_token_ns, origin_ns),
         "t_done_ms": _ms(outcome.t_done_ns, origin_ns),
-        "latency_ms": latency_ms,
+        "latency_ms": latency,
         "last_attempt_ms": outcome.last_attempt_ms,
-        "ttft_ms": ttft_ms,
-        "tpot_ms": tpot_ms,
+        "ttft_ms": ttft_ms(outcome),
+        "tpot_ms": tpot_ms(outcome),
         "itl_ms": list(outcome.itl_ms) or None,
         "delta_chars": list(outcome.delta_chars) or None,
         "server_latency_ms": server_ms,
-        "client_overhead_ms": round(latency_ms - server_ms, 4) if latency_ms is not None and server_ms is not None
-        else None,
+        "client_overhead_ms": overhead,
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "stop_reason": reply.stop_reason if reply else None,

@@ -6,6 +6,7 @@ a SIGKILL loses at most the requests in flight; a torn last line (killed mid-wri
 
 from __future__ import annotations
 
+import fcntl
 import getpass
 import json
 import os
@@ -26,6 +27,8 @@ from evals.paths import REPO_ROOT
 
 RUN_FILE = "run.json"
 RECORDS_FILE = "records.jsonl"
+LOCK_FILE = ".lock"
+REQUIRED_KEYS = ("request_id", "status", "suite", "region", "api", "tier")
 
 
 def utc_now() -> str:
@@ -110,7 +113,19 @@ class RunDirectory:
             path.mkdir()
         except FileExistsError:
             raise UserInputError(f"run.out_dir: {path} already exists; a run directory is never overwritten") from None
+        except OSError as err:
+            raise UserInputError(f"run.out_dir: cannot create {path}: {err.strerror}") from None
         return cls(path)
+
+    def lock(self) -> None:
+        """Hold an exclusive lock while this process runs, so two processes never append to one run."""
+        fh = (self.path / LOCK_FILE).open("w")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise UserInputError(f"{self.path}: in use by another bedrock-evals run") from None
+        self._lock_fh = fh  # released when the process ends
 
     @classmethod
     def open_existing(cls, path: Path) -> RunDirectory:
@@ -154,9 +169,13 @@ class RunDirectory:
                 if not line.endswith("\n"):
                     break  # a torn tail is not a record
                 try:
-                    yield json.loads(line)
+                    record = json.loads(line)
                 except json.JSONDecodeError as err:
                     raise UserInputError(f"{path}:{lineno}: not a JSON record: {err}") from None
+                missing = [key for key in REQUIRED_KEYS if key not in record] if isinstance(record, dict) else ["all"]
+                if missing:
+                    raise UserInputError(f"{path}:{lineno}: record lacks {', '.join(missing)}")
+                yield record
 
     def finished_request_ids(self) -> set[str]:
         return {rec["request_id"] for rec in self.iter_records() if rec.get("status") in ("ok", "error")}
@@ -169,13 +188,19 @@ class RecordWriter:
         self._fh = path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
         self.count = 0
+        self.late = 0  # records of requests still in flight when the run was closed (not written)
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: dict[str, Any]) -> bool:
+        """Append one record; False when the writer was already closed (the request stays unrecorded)."""
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._lock:
+            if self._fh.closed:
+                self.late += 1
+                return False
             self._fh.write(line)
             self._fh.flush()
             self.count += 1
+            return True
 
     def close(self) -> None:
         with self._lock:

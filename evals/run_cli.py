@@ -61,10 +61,30 @@ def _load_suites(cfg: DictConfig, card: ModelCard) -> tuple[Suite, ...]:
     return tuple(load_suite(spec, card) for spec in specs)
 
 
+def _check_ranges(cfg: DictConfig) -> None:
+    """Numbers that parse but make no sense (a negative duration, an empty worker pool) stop here."""
+    checks = [
+        ("run.repeats", cfg.run.repeats, 1, False), ("load.concurrency", cfg.load.concurrency, 1, False),
+        ("load.max_in_flight", cfg.load.max_in_flight, 1, False),
+        ("load.warmup_requests", cfg.load.warmup_requests, 0, False),
+        ("load.max_requests", cfg.load.max_requests, 1, False), ("load.duration_s", cfg.load.duration_s, 0, True),
+        ("load.rate", cfg.load.rate, 0, True), ("run.max_tokens_total", cfg.run.max_tokens_total, 0, True),
+        ("run.max_cost_usd", cfg.run.max_cost_usd, 0, True), ("run.drain_timeout_s", cfg.run.drain_timeout_s, 0, False),
+        ("transport.max_attempts", cfg.transport.max_attempts, 1, False),
+    ]
+    for key, value, low, strict in checks:
+        if value is not None and (value <= low if strict else value < low):
+            raise UserInputError(f"{key}: must be {'>' if strict else '>='} {low}, got {value}")
+    for level in cfg.load.levels:
+        if level <= 0:
+            raise UserInputError(f"load.levels: every level must be > 0, got {level}")
+    out_dir = Path(cfg.run.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserInputError(f"run.out_dir: {out_dir} exists and is not a directory")
+
+
 def _plan_groups(cfg: DictConfig, card: ModelCard, suites: tuple[Suite, ...], apis, regions, tiers):
     load, run = cfg.load, cfg.run
-    if run.repeats < 1:
-        raise UserInputError(f"run.repeats: must be >= 1, got {run.repeats}")
     if load.strategy == "sweep":
         if not load.levels:
             raise UserInputError("load.levels: a sweep needs at least one level")
@@ -81,6 +101,7 @@ def _plan_groups(cfg: DictConfig, card: ModelCard, suites: tuple[Suite, ...], ap
         if level is not None:
             kind = "closed" if load.sweep_of == "concurrency" else "poisson"
             concurrency, rate = (int(level), None) if kind == "closed" else (load.concurrency, level)
+        make_strategy(kind, concurrency=concurrency, rate=rate, seed=run.seed, count=1)  # checks kind and rate
         target = None
         if load.duration_s is not None:
             target = math.ceil(rate * load.duration_s) if kind != "closed" else DURATION_PLAN_CAP
@@ -99,6 +120,7 @@ def validate(cfg: DictConfig) -> RunSpec:
     card = card_from_mapping(OmegaConf.to_container(cfg.model, resolve=True), origin=f"model={cfg.model.name}")
     if cfg.target.kind not in ("local", "aws"):
         raise UserInputError(f"target.kind: must be local or aws, got {cfg.target.kind!r}")
+    _check_ranges(cfg)
     apis = tuple(cfg.apis)
     regions = tuple(cfg.regions) if cfg.regions else card.source_regions
     tiers = tuple(cfg.tiers)
@@ -302,9 +324,11 @@ def _open_run_dir(
     """A new run directory, or the resumed one with its torn tail cut and its finished requests known."""
     if resumed is None:
         run_dir = RunDirectory.create(Path(cfg.run.out_dir), new_run_id(cfg.run.name))
+        run_dir.lock()
         run_info, finished = _new_run_info(cfg, spec, run_dir, target_info), set()
     else:
         run_dir = resumed
+        run_dir.lock()
         removed = run_dir.repair_torn_tail()
         finished = run_dir.finished_request_ids()
         run_info = run_dir.read_run()
@@ -382,6 +406,9 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
             for strategy, requests in spec.groups:
                 runner.execute([r for r in requests if r.request_id not in finished], strategy,
                                cfg.run.drain_timeout_s)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for requests in flight, still finish the run
+            runner.interrupt()
+            print("aborted: requests still in flight stay unrecorded; a resume sends them", file=sys.stderr)
         finally:
             signal.signal(signal.SIGINT, previous)
             writer.close()
@@ -391,28 +418,28 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
             if judge_client is not None:
                 judge_client.sender.close()
 
-    status = _finish(cfg, spec, run_dir, run_info, runner, judge_client)
+    status = _finish(cfg, spec, run_dir, run_info, runner, judge_client, writer.late)
     print(run_dir.path)
-    return {"completed": 0, "budget-stopped": 0, "interrupted": 130}[status]
+    return {"completed": 0, "budget-stopped": 0, "interrupted": 130, "failed": 1}[status]
 
 
 def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dict[str, Any], runner: Runner,
-            judge_client: Any) -> str:
+            judge_client: Any, writer_late: int) -> str:
     """Final run.json (status, counts, flags), the terminal summary and the report."""
     records = list(run_dir.iter_records())
-    status = {"interrupted": "interrupted", "budget": "budget-stopped"}.get(runner.tally.stop_reason or "",
-                                                                           "completed")
+    status = {"interrupted": "interrupted", "budget": "budget-stopped", "fatal": "failed"}.get(
+        runner.tally.stop_reason or "", "completed")
     open_loop = any(not isinstance(s, ClosedLoop) for s, _ in spec.groups)
     lag_p99 = send_lag_p99(records) if open_loop else None
     run_info.update({
         "status": status,
         "finished_at": utc_now(),
-        "stop_detail": runner.budget.exhausted_reason if status == "budget-stopped" else None,
+        "stop_detail": runner.budget.exhausted_reason if status == "budget-stopped" else runner.tally.stop_detail,
         "counts": {"planned": spec.planned, "records": len(records),
                    "ok": sum(r["status"] == "ok" for r in records),
                    "errors": sum(r["status"] == "error" for r in records),
                    "throttled": sum(bool(r["throttles"]) for r in records),
-                   "abandoned_in_flight": runner.tally.abandoned},
+                   "abandoned_in_flight": runner.tally.abandoned + writer_late},
         "budget": {"tokens_used": runner.budget.state.tokens_used,
                    "cost_usd": round(runner.budget.state.cost_used, 6)},
         "flags": {"send_lag_p99_ms": lag_p99,

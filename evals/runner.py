@@ -37,7 +37,8 @@ class RunTally:
     errors: int = 0
     throttled: int = 0
     abandoned: int = 0
-    stop_reason: str | None = None  # None | "interrupted" | "budget"
+    stop_reason: str | None = None  # None | "interrupted" | "budget" | "fatal"
+    stop_detail: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, record: Mapping[str, Any]) -> None:
@@ -74,24 +75,24 @@ class Runner:
 
     def _one(self, request: Request, t_intended_ns: int) -> None:
         """Send one request and write its record; called on a worker thread."""
+        if self.stop.is_set():  # queued before a stop: not sent, so a resume sends it
+            return
         reservation = self.budget.reserve(estimate_input_tokens(request.sample), self.max_tokens_for(request))
         if reservation is None:
             self._halt("budget")
             return
-        tokens = reservation[0]
-        if not self.limiters.acquire(request.region, tokens, self.stop):
-            self.budget.settle(reservation, 0, 0)
+        if not self.limiters.acquire(request.region, reservation[0], self.stop):
+            self.budget.settle(reservation, None, None)
             return
         outcome = self.sender.send(request, t_intended_ns, self.metadata_for(request))
         reply = outcome.reply if outcome.status == "ok" else None
+        self.budget.settle(reservation, reply.input_tokens if reply else 0, reply.output_tokens if reply else 0)
         scores, score_error = None, None
         if reply is not None:
             try:
                 scores = self.score(request, reply.text)
-            except JudgeUnavailable as err:  # the answer exists but could not be judged: unscored, not wrong
-                score_error = str(err)
-        self.budget.settle(reservation, (reply.input_tokens or 0) if reply else 0,
-                           (reply.output_tokens or 0) if reply else 0)
+            except Exception as err:  # the answer exists but could not be scored: unscored, never wrong
+                score_error = str(err) if isinstance(err, JudgeUnavailable) else f"{type(err).__name__}: {err}"
         record = build_record(
             run_id=self.run_id,
             request=request,
@@ -104,17 +105,21 @@ class Runner:
             score_error=score_error,
             session=self.session,
         )
-        self.writer.write(record)
+        if not self.writer.write(record):
+            return  # the run was aborted while this request was in flight; a resume sends it again
         self.tally.add(record)
+        if outcome.error_class == "fatal":  # bad credentials, unknown region...: every request would fail
+            self._halt("fatal", f"{outcome.error_code}: {outcome.error_message}")
         if self.progress is not None:
             self.progress.set_postfix(errors=self.tally.errors, throttled=self.tally.throttled, refresh=False)
             self.progress.update(1)
 
-    def _halt(self, reason: str) -> None:
-        """Stop dispatching for good: "interrupted" (Ctrl-C) or "budget" (a cap would be passed)."""
+    def _halt(self, reason: str, detail: str | None = None) -> None:
+        """Stop dispatching for good: "interrupted" (Ctrl-C), "budget" (a cap would be passed) or "fatal"."""
         with self.tally.lock:
             if self.tally.stop_reason is None:
                 self.tally.stop_reason = reason
+                self.tally.stop_detail = detail
         self.stop.set()
 
     def interrupt(self) -> None:

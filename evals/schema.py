@@ -45,7 +45,7 @@ RECORD_FIELDS: dict[str, str] = {
     "itl_ms": "gaps between consecutive content deltas (streaming only)",
     "delta_chars": "characters carried by each content delta (streaming only)",
     "server_latency_ms": "service-reported latency (Converse metrics.latencyMs, Invoke latency header, stream metrics)",
-    "client_overhead_ms": "latency_ms - server_latency_ms",
+    "client_overhead_ms": "last_attempt_ms - server_latency_ms (the service's figure covers its last attempt)",
     "input_tokens": "service-reported input tokens",
     "output_tokens": "service-reported output tokens",
     "stop_reason": "service stop reason",
@@ -60,7 +60,7 @@ RECORD_FIELDS: dict[str, str] = {
     "score": "primary score in [0, 1]; null when the request errored or has no scorer",
     "scores": "every scorer's value by name",
     "score_error": "why a successful response has no score (e.g. the judge model's request failed), else null",
-    "cost_usd": "estimated cost from the model card's prices and the service's token counts",
+    "cost_usd": "estimated cost from the model card's prices and the service's token counts; null without them",
     "aws_request_id": "x-amzn-RequestId of the last attempt",
 }
 

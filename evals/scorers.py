@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
 import string
 from collections import Counter
@@ -20,6 +21,7 @@ from typing import Any
 import jsonschema
 
 from evals.errors import UserInputError
+from evals.judge import JudgeUnavailable
 from evals.types import Sample, ScorerSpec
 
 ScorerFn = Callable[..., float]
@@ -115,7 +117,10 @@ def score_response(
         key, n = spec.name, 2
         while key in out:
             key, n = f"{spec.name}#{n}", n + 1
-        out[key] = max(0.0, min(1.0, float(value)))
+        value = float(value)
+        if math.isnan(value):  # min/max would turn NaN into 1.0: a broken scorer must not score as right
+            raise ValueError(f"scorer {spec.name!r} returned NaN for sample {sample.id!r}")
+        out[key] = max(0.0, min(1.0, value))
     return out
 
 
@@ -467,7 +472,7 @@ class JudgeScorer:
     """Asks a judge model (any `complete(prompt) -> text` callable) for a verdict and parses it.
 
     The judge must end with `VERDICT: CORRECT` or `VERDICT: INCORRECT` (or `SCORE: x` in [0, 1] when `graded`);
-    an unparseable reply scores 0.0 and is counted in `unparsed` by the caller through `parse_verdict`.
+    a reply without one raises `JudgeUnavailable`: the judged answer is left unscored, never scored as wrong.
     """
 
     complete: Callable[[str], str]
@@ -501,8 +506,11 @@ class JudgeScorer:
     def __call__(self, sample: Sample, text: str, *, rubric: str | None = None) -> float:
         if not text.strip():
             return 0.0
-        verdict = self.parse_verdict(self.complete(self.prompt(sample, text, rubric)))
-        return 0.0 if verdict is None else verdict
+        reply = self.complete(self.prompt(sample, text, rubric))
+        verdict = self.parse_verdict(reply)
+        if verdict is None:
+            raise JudgeUnavailable(f"the judge's reply has no verdict line ({len(reply)} characters)")
+        return verdict
 
 
 def _check_scorer(kind: str) -> ScorerFn:

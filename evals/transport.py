@@ -224,28 +224,6 @@ class Outcome:
     def ok(self) -> bool:
         return self.status == STATUS_OK
 
-    @property
-    def latency_ms(self) -> float:
-        return (self.t_done_ns - self.t_sent_ns) / 1e6
-
-    @property
-    def send_lag_ms(self) -> float:
-        return (self.t_sent_ns - self.t_intended_ns) / 1e6
-
-    @property
-    def ttft_ms(self) -> float | None:
-        if self.t_first_token_ns is None:
-            return None
-        return (self.t_first_token_ns - self.t_sent_ns) / 1e6
-
-    @property
-    def tpot_ms(self) -> float | None:
-        """(t_done - t_first_token) / (output_tokens - 1): streaming only, service token count > 1."""
-        tokens = self.reply.output_tokens if self.reply is not None else None
-        if self.t_first_token_ns is None or tokens is None or tokens < 2:
-            return None
-        return (self.t_done_ns - self.t_first_token_ns) / 1e6 / (tokens - 1)
-
 
 class _Attempts:
     """Per-call attempt log written by the botocore hooks of the calling thread."""

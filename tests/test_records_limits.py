@@ -23,11 +23,14 @@ def test_run_directory_is_never_overwritten(tmp_path: Path) -> None:
         RunDirectory.create(tmp_path, "run-1")
 
 
+CELL = {"suite": "s", "region": "us-east-1", "api": "converse", "tier": "default"}
+
+
 def test_torn_tail_is_cut_and_finished_ids_read(tmp_path: Path) -> None:
     run = RunDirectory.create(tmp_path, "r")
     writer = RecordWriter(run.records_file)
-    writer.write({"request_id": "a", "status": "ok"})
-    writer.write({"request_id": "b", "status": "error"})
+    writer.write({"request_id": "a", "status": "ok", **CELL})
+    writer.write({"request_id": "b", "status": "error", **CELL})
     writer.close()
     with run.records_file.open("a") as fh:
         fh.write('{"request_id": "c", "sta')  # killed mid-write
@@ -55,6 +58,34 @@ def test_writer_lines_are_whole_under_threads(tmp_path: Path) -> None:
     lines = run.records_file.read_text().splitlines()
     assert len(lines) == 800
     assert len({json.loads(line)["request_id"] for line in lines}) == 800
+
+
+def test_a_record_without_the_contract_keys_is_named(tmp_path: Path) -> None:
+    run = RunDirectory.create(tmp_path, "r")
+    run.records_file.write_text(json.dumps({"request_id": "a", "status": "ok", **CELL}) + "\n"
+                                + json.dumps({"broken": 1}) + "\n")
+    with pytest.raises(UserInputError, match=r"records\.jsonl:2: record lacks request_id, status, suite"):
+        list(run.iter_records())
+
+
+def test_writer_refuses_records_after_close(tmp_path: Path) -> None:
+    run = RunDirectory.create(tmp_path, "r")
+    writer = RecordWriter(run.records_file)
+    assert writer.write({"request_id": "a", "status": "ok", **CELL})
+    writer.close()
+    assert not writer.write({"request_id": "b", "status": "ok", **CELL})
+    assert writer.late == 1 and run.records_file.read_text().count("\n") == 1
+
+
+def test_one_process_at_a_time_per_run_directory(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    run = RunDirectory.create(tmp_path, "r")
+    run.lock()
+    code = "from evals.records import RunDirectory; from pathlib import Path; RunDirectory(Path(%r)).lock()"
+    other = subprocess.run([sys.executable, "-c", code % str(run.path)], capture_output=True, text=True)
+    assert other.returncode != 0 and "in use by another bedrock-evals run" in other.stderr
 
 
 def test_open_existing_requires_run_file(tmp_path: Path) -> None:

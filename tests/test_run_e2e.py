@@ -266,3 +266,31 @@ def test_multirun_gives_one_run_directory_per_job(tmp_path: Path) -> None:
     seeds = [json.loads((p / "run.json").read_text())["config"]["run"]["seed"] for p in run_dirs]
     assert sorted(seeds) == [1, 2]
     assert not (tmp_path / "multirun").exists() and not (tmp_path / "outputs").exists()
+
+
+def test_second_ctrl_c_aborts_the_wait_but_still_finishes_the_run(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    slow = [o for o in SLOW_RUN if not o.startswith("target.fixed_latency_ms")] + ["target.fixed_latency_ms=3000"]
+    proc = subprocess.Popen(_cli("run", *slow, f"run.out_dir={out}"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not out.exists() or not any(out.iterdir()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    run_dir = _only_run_dir(out)
+    deadline = time.monotonic() + 30
+    while json.loads((run_dir / "run.json").read_text()).get("status") != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the second Ctrl-C only after the run said it saw the first
+        if line.startswith("interrupted:"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)  # far less than the 30 s drain bound
+    assert proc.returncode == 130, stderr
+    assert "aborted" in stderr
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "interrupted"
+    assert info["counts"]["abandoned_in_flight"] >= 1

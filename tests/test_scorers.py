@@ -7,6 +7,7 @@ import json
 import pytest
 
 from evals.errors import UserInputError
+from evals.judge import JudgeUnavailable
 from evals.scorers import (
     JudgeScorer,
     choice_letter,
@@ -254,7 +255,8 @@ def test_judge_scorer_with_plain_callable() -> None:
     assert judge(sample, "Lyon") == 0.0
     assert "REFERENCE:\nParis" in prompts[0] and "TASK:\nCapital of France?" in prompts[0]
     assert judge(sample, "") == 0.0 and len(prompts) == 2  # empty answers never reach the judge
-    assert JudgeScorer(lambda p: "no verdict here")(sample, "Paris") == 0.0
+    with pytest.raises(JudgeUnavailable, match="no verdict"):  # unscored, never scored as wrong
+        JudgeScorer(lambda p: "no verdict here")(sample, "Paris")
     graded = JudgeScorer(lambda p: "partly right\nSCORE: 0.5", graded=True)
     assert graded(sample, "Paris-ish") == 0.5
     out = score_response([ScorerSpec("judge", {"rubric": "Be strict."})], sample, "Paris", judge=judge)

@@ -24,7 +24,8 @@ TIMING: tuple[tuple[str, str, str], ...] = (
                            "then across requests"),
     ("server_latency", "server_latency_ms", "Converse metrics.latencyMs, Invoke X-Amzn-Bedrock-Invocation-Latency, "
                                             "stream invocationMetrics"),
-    ("client_overhead", "client_overhead_ms", "e2e_latency − server_latency: network, TLS, queueing and client time"),
+    ("client_overhead", "client_overhead_ms",
+     "last attempt − server_latency: network, TLS, queueing and client time (retries and backoff apart)"),
     ("attempts, throttled", "attempts, throttles", "HTTP attempts per request and how many ended in a throttle; a "
                             "failed request is a record with status=error, never a wrong answer and never dropped"),
     ("tokens", "input_tokens, output_tokens", "as reported by the service, never a client-side tokenizer"),

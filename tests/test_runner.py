@@ -1,0 +1,108 @@
+"""Runner behaviour that end-to-end runs cannot provoke on demand: scorer failures, fatal errors, stops.
+
+The sender here is a plain object returning transport Outcomes, so these tests exercise the runner's own
+bookkeeping; the transport and emulator are tested end to end elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from evals.budget import Budget
+from evals.cards import Pricing
+from evals.limiter import RegionLimiters
+from evals.records import RecordWriter, RunDirectory
+from evals.runner import Runner
+from evals.schedule import ClosedLoop, ConstantRate
+from evals.transport import Outcome
+from evals.types import InferenceParams, Reply, Request, Sample
+
+
+def _requests(n: int) -> list[Request]:
+    return [
+        Request(request_id=f"r{i}", index=i, suite="s", suite_version="1", sample=Sample(id=f"q{i}", prompt="p"),
+                params=InferenceParams(max_tokens=8), api="converse", region="us-east-1", tier="default",
+                model_id="m", repeat=0)
+        for i in range(n)
+    ]
+
+
+class FakeSender:
+    def __init__(self, fatal_after: int | None = None, delay_s: float = 0.0) -> None:
+        self.calls = 0
+        self.fatal_after = fatal_after
+        self.delay_s = delay_s
+        self.lock = threading.Lock()
+
+    def send(self, request: Request, t_intended_ns: int, metadata: Mapping[str, str]) -> Outcome:
+        with self.lock:
+            self.calls += 1
+            fatal = self.fatal_after is not None and self.calls > self.fatal_after
+        t0 = time.perf_counter_ns()
+        time.sleep(self.delay_s)
+        t1 = time.perf_counter_ns()
+        if fatal:
+            return Outcome("error", None, "UnrecognizedClientException", "fatal", "bad key", 403, 1, 0, 0.0,
+                           t_intended_ns, t0, None, t1, (t1 - t0) / 1e6)
+        reply = Reply(text="answer", stop_reason="end_turn", input_tokens=3, output_tokens=2, server_latency_ms=0.1)
+        return Outcome("ok", reply, None, None, None, 200, 1, 0, 0.0, t_intended_ns, t0, None, t1, (t1 - t0) / 1e6)
+
+
+def _runner(tmp_path: Path, sender: FakeSender, score) -> tuple[Runner, RunDirectory]:
+    run = RunDirectory.create(tmp_path, "run")
+    runner = Runner(
+        run_id="run", origin_ns=time.perf_counter_ns(), sender=sender, writer=RecordWriter(run.records_file),
+        pricing=Pricing(0.001, 0.002), limiters=RegionLimiters(["us-east-1"], 10_000, 10**9, enabled=True),
+        budget=Budget(Pricing(0.001, 0.002), None, None), score=score, metadata_for=lambda r: {},
+        max_tokens_for=lambda r: 8,
+    )
+    return runner, run
+
+
+def _records(run: RunDirectory) -> list[dict]:
+    return [json.loads(line) for line in run.records_file.read_text().splitlines()]
+
+
+def test_a_scorer_that_raises_leaves_the_answer_unscored_and_keeps_every_record(tmp_path: Path) -> None:
+    def score(request: Request, text: str) -> dict[str, float]:
+        if request.index % 2:
+            raise RuntimeError("scorer bug")
+        return {"exact": 1.0}
+
+    for strategy in (ClosedLoop(1), ConstantRate(500.0)):
+        runner, run = _runner(tmp_path / type(strategy).__name__, FakeSender(), score)
+        runner.execute(_requests(6), strategy, drain_timeout_s=5)
+        runner.writer.close()
+        records = _records(run)
+        assert len(records) == 6 and all(r["status"] == "ok" for r in records)
+        broken = [r for r in records if r["index"] % 2]
+        assert all(r["score"] is None and r["score_error"] == "RuntimeError: scorer bug" for r in broken)
+        assert all(r["score"] == 1.0 for r in records if not r["index"] % 2)
+        assert runner.budget.state.tokens_reserved == 0
+
+
+def test_a_fatal_error_halts_the_run(tmp_path: Path) -> None:
+    sender = FakeSender(fatal_after=2)
+    runner, run = _runner(tmp_path, sender, lambda r, t: {"exact": 1.0})
+    runner.execute(_requests(20), ClosedLoop(1), drain_timeout_s=5)
+    runner.writer.close()
+    records = _records(run)
+    assert [r["status"] for r in records] == ["ok", "ok", "error"]
+    assert runner.tally.stop_reason == "fatal" and "UnrecognizedClientException" in runner.tally.stop_detail
+    assert sender.calls == 3
+
+
+def test_requests_queued_before_a_stop_are_not_sent(tmp_path: Path) -> None:
+    sender = FakeSender(delay_s=0.05)
+    runner, run = _runner(tmp_path, sender, lambda r, t: {"exact": 1.0})
+    runner.max_in_flight = 2
+    threading.Timer(0.08, runner.interrupt).start()
+    runner.execute(_requests(200), ConstantRate(1000.0), drain_timeout_s=5)
+    runner.writer.close()
+    assert runner.tally.stop_reason == "interrupted"
+    assert sender.calls <= 6  # only what was in flight around the stop, not the queue behind it
+    assert len(_records(run)) == sender.calls
