@@ -83,6 +83,7 @@ class RunConf:
     resume: str | None = None  # RUN_DIR to resume
     max_tokens_total: int | None = None
     max_cost_usd: float | None = None
+    stop_at_half_width: float | None = None  # stop once every cell's score is within ± this (anytime-valid)
     client_bound_lag_ms: float = 10.0  # send-lag p99 above this flags the run client-bound
     drain_timeout_s: float = 30.0  # bound on waiting for in-flight requests at Ctrl-C
     progress: bool = True

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 import numpy as np
+
+from evals.rundata import group_by_cell
 
 
 def send_lag_p99(records: Sequence[Mapping[str, Any]]) -> float | None:
@@ -21,12 +22,8 @@ def _fmt(value: float | None, digits: int = 0) -> str:
 
 def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per (suite, region, api, tier): counts, latency p50/p90, accuracy over scored requests."""
-    cells: dict[tuple[str, str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
-    for rec in records:
-        if not rec.get("warmup"):
-            cells[(rec["suite"], rec["region"], rec["api"], rec["tier"])].append(rec)
     rows = []
-    for (suite, region, api, tier), recs in sorted(cells.items()):
+    for (suite, region, api, tier), recs in group_by_cell(records).items():
         ok = [r for r in recs if r["status"] == "ok"]
         lat = np.array([r["latency_ms"] for r in ok if r["latency_ms"] is not None])
         scores = [r["score"] for r in ok if r.get("score") is not None]

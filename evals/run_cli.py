@@ -31,6 +31,9 @@ from evals.runner import Runner, progress_bar
 from evals.schedule import ClosedLoop, Strategy, make_strategy
 from evals.types import Request, Suite
 
+# run.json status for each reason the runner stopped early (no reason: completed)
+STATUS_BY_STOP_REASON = {"interrupted": "interrupted", "budget": "budget-stopped", "fatal": "failed",
+                         "precision": "completed"}
 # plan-size cap for closed-loop runs bounded only by duration
 DURATION_PLAN_CAP = 200_000
 
@@ -70,6 +73,7 @@ def _check_ranges(cfg: DictConfig) -> None:
         ("load.max_requests", cfg.load.max_requests, 1, False), ("load.duration_s", cfg.load.duration_s, 0, True),
         ("load.rate", cfg.load.rate, 0, True), ("run.max_tokens_total", cfg.run.max_tokens_total, 0, True),
         ("run.max_cost_usd", cfg.run.max_cost_usd, 0, True), ("run.drain_timeout_s", cfg.run.drain_timeout_s, 0, False),
+        ("run.stop_at_half_width", cfg.run.stop_at_half_width, 0, True),
         ("transport.max_attempts", cfg.transport.max_attempts, 1, False),
     ]
     for key, value, low, strict in checks:
@@ -352,6 +356,20 @@ def _judge_scorer(cfg: DictConfig, spec: RunSpec, endpoints: dict[str, Any] | No
     return JudgeScorer(complete=client.complete), client
 
 
+def _precision_stop(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory):
+    """`run.stop_at_half_width`: the early stop fed with every record (a resumed run's earlier ones first)."""
+    if cfg.run.stop_at_half_width is None:
+        return None
+    from evals.precision import PrecisionStop
+    from evals.rundata import CellKey
+
+    cells = {CellKey(s.name, r, a, t) for s in spec.suites for r in spec.regions for a in spec.apis for t in spec.tiers}
+    stop = PrecisionStop(cfg.run.stop_at_half_width, cells)
+    for record in run_dir.iter_records():
+        stop.observe(record)
+    return stop.observe
+
+
 def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
     """Validate, run and report one configuration; returns the process exit code."""
     spec = validate(cfg)
@@ -380,6 +398,7 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
             run_id=run_dir.path.name,
             origin_ns=time.perf_counter_ns() - max(elapsed_ns, 0),
             session=len(run_info.get("resumes", [])),
+            on_record=_precision_stop(cfg, spec, run_dir),
             sender=transport,
             writer=writer,
             pricing=spec.card.pricing,
@@ -427,8 +446,7 @@ def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dic
             judge_client: Any, writer_late: int) -> str:
     """Final run.json (status, counts, flags), the terminal summary and the report."""
     records = list(run_dir.iter_records())
-    status = {"interrupted": "interrupted", "budget": "budget-stopped", "fatal": "failed"}.get(
-        runner.tally.stop_reason or "", "completed")
+    status = STATUS_BY_STOP_REASON.get(runner.tally.stop_reason or "", "completed")
     open_loop = any(not isinstance(s, ClosedLoop) for s, _ in spec.groups)
     lag_p99 = send_lag_p99(records) if open_loop else None
     run_info.update({

@@ -37,7 +37,7 @@ class RunTally:
     errors: int = 0
     throttled: int = 0
     abandoned: int = 0
-    stop_reason: str | None = None  # None | "interrupted" | "budget" | "fatal"
+    stop_reason: str | None = None  # None | "interrupted" | "budget" | "fatal" | "precision"
     stop_detail: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -72,6 +72,7 @@ class Runner:
     duration_s: float | None = None
     max_in_flight: int = 256
     session: int = 0
+    on_record: Callable[[dict[str, Any]], str | None] | None = None  # a reason string stops the run early
 
     def _one(self, request: Request, t_intended_ns: int) -> None:
         """Send one request and write its record; called on a worker thread."""
@@ -110,12 +111,15 @@ class Runner:
         self.tally.add(record)
         if outcome.error_class == "fatal":  # bad credentials, unknown region...: every request would fail
             self._halt("fatal", f"{outcome.error_code}: {outcome.error_message}")
+        elif self.on_record is not None and (reason := self.on_record(record)):
+            self._halt("precision", reason)
         if self.progress is not None:
             self.progress.set_postfix(errors=self.tally.errors, throttled=self.tally.throttled, refresh=False)
             self.progress.update(1)
 
     def _halt(self, reason: str, detail: str | None = None) -> None:
-        """Stop dispatching for good: "interrupted" (Ctrl-C), "budget" (a cap would be passed) or "fatal"."""
+        """Stop dispatching for good: "interrupted" (Ctrl-C), "budget" (a cap would be passed), "fatal" or
+        "precision" (every cell's score is known precisely enough)."""
         with self.tally.lock:
             if self.tally.stop_reason is None:
                 self.tally.stop_reason = reason

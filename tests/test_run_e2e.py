@@ -294,3 +294,18 @@ def test_second_ctrl_c_aborts_the_wait_but_still_finishes_the_run(tmp_path: Path
     info = json.loads((run_dir / "run.json").read_text())
     assert info["status"] == "interrupted"
     assert info["counts"]["abandoned_in_flight"] >= 1
+
+
+def test_precision_stop_ends_the_run_once_every_cell_is_known_well_enough(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, records, info = run_ok(
+        tmp_path, capsys, "suite=reasoning", "suite.generator.n=1500", "suite.sample_size=1500", "apis=[converse]",
+        "regions=[us-east-1]", "target.engine=oracle", "target.oracle_accuracy=0.9", "run.stop_at_half_width=0.06",
+        "load.concurrency=4",
+    )
+    assert info["status"] == "completed" and "within ±0.06" in info["stop_detail"]
+    assert 100 < len(records) < 1500
+    scores = [r["score"] for r in records]
+    interval = wilson_interval(int(sum(scores)), len(scores))
+    assert interval.high - interval.low < 2 * 0.06  # a fixed-n interval at the stop is at least as narrow
