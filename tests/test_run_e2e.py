@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from evals.cli import main
+from evals.schema import RECORD_FIELDS
 from evals.stats import wilson_interval
 
 FAST = ["target.latency_profile=zero", "run.report=false", "run.progress=false"]
@@ -41,7 +42,10 @@ def test_every_api_on_two_regions_with_streaming_card(tmp_path: Path, capsys: py
     assert Counter((r["api"], r["region"]) for r in records) == {
         (a, g): 4 for a in apis for g in ("us-east-1", "us-west-2")
     }
+    documented = (Path(__file__).parent.parent / "docs" / "running.md").read_text()
+    assert all(f"| `{name}` |" in documented for name in RECORD_FIELDS)
     for rec in records:
+        assert set(rec) == set(RECORD_FIELDS)  # records carry exactly the documented schema
         assert rec["status"] == "ok", rec["error_message"]
         assert rec["input_tokens"] > 0 and rec["output_tokens"] > 0
         assert rec["server_latency_ms"] is not None
