@@ -438,18 +438,52 @@ def main(argv: list[str]) -> int:
     base, cand, checks, not_applicable, warnings = run_gate(base_dirs, cand_dirs, rules, args.allow_model_change)
     code = exit_code(overall(checks), rules.inconclusive)
     text = markdown(base, cand, rules, checks, not_applicable, warnings, rules.inconclusive, code)
-    print(text, end="")
     targets = [Path(p) for p in (os.environ.get("GITHUB_STEP_SUMMARY"), args.summary) if p]
-    try:
-        for target in targets:
-            with target.open("a", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-        if args.junit is not None:
-            target = args.junit
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.tmp")
-            junit(checks, rules.inconclusive).write(tmp, encoding="utf-8", xml_declaration=True)
-            os.replace(tmp, target)
-    except OSError as err:
-        raise UserInputError(f"{target}: cannot write: {err.strerror or err}") from None
+    write_outputs(text, checks, rules.inconclusive, args.junit, targets)
     return code
+
+
+def write_outputs(text: str, checks: Sequence[Check], policy: str, junit_path: Path | None,
+                  summaries: Sequence[Path]) -> None:
+    """Print the verdict and write the JUnit file and the summaries, or fail before any of it.
+
+    Everything that can fail on a bad path is done first: the JUnit file is written to a temporary file
+    beside its target and every summary file is opened for appending. Only then is the verdict printed,
+    appended and the JUnit file renamed into place, so a bad path gives one error line (exit 2) and no
+    verdict, no partial summary and no JUnit file.
+    """
+    tmp: Path | None = None
+    handles: list[Any] = []
+    created: list[Path] = []
+    target: Path | None = None
+    try:
+        try:
+            if junit_path is not None:
+                target = junit_path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.tmp")
+                junit(checks, policy).write(tmp, encoding="utf-8", xml_declaration=True)
+            for target in summaries:
+                existed = target.exists()
+                handles.append(target.open("a", encoding="utf-8"))
+                if not existed:
+                    created.append(target)
+        except OSError as err:
+            for made in created:  # a summary file this call created stays absent, as before the call
+                made.unlink(missing_ok=True)
+            raise UserInputError(f"{target}: cannot write: {err.strerror or err}") from None
+        print(text, end="")
+        for target, fh in zip(summaries, handles, strict=True):
+            try:
+                fh.write(text + "\n")
+                fh.flush()
+            except OSError as err:
+                raise UserInputError(f"{target}: cannot write: {err.strerror or err}") from None
+        if tmp is not None and junit_path is not None:
+            os.replace(tmp, junit_path)
+            tmp = None
+    finally:
+        for fh in handles:
+            fh.close()
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)

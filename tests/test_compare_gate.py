@@ -225,6 +225,36 @@ def test_gate_markdown_escapes_untrusted_labels(tmp_path: Path, capsys: pytest.C
     assert "<img" not in out and "&lt;img" in out and "\\|pwn" in out
 
 
+def test_gate_bad_output_path_fails_before_printing_a_verdict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A JUnit or summary target that cannot be written: one error line, exit 2, no verdict, nothing written."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    base = make_run(tmp_path, "a", items=40, seed=1)
+    cand = make_run(tmp_path, "b", items=40, seed=2)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    summary = tmp_path / "summary.md"
+    summary.write_text("# earlier step\n", encoding="utf-8")
+    bad_junit = blocker / "gate.xml"  # its parent is a file
+    assert gate(base, cand, "--junit", bad_junit, "--summary", summary) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and str(bad_junit) in err
+    assert summary.read_text(encoding="utf-8") == "# earlier step\n"
+
+    junit = tmp_path / "ok" / "gate.xml"
+    bad_summary = tmp_path / "a-dir"
+    bad_summary.mkdir()
+    new_summary = tmp_path / "new-summary.md"
+    assert gate(base, cand, "--junit", junit, "--summary", new_summary, "--summary", bad_summary) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and str(bad_summary) in err
+    assert not junit.exists() and not new_summary.exists()
+    assert [p.name for p in junit.parent.iterdir()] == []  # no temporary JUnit file left behind
+
+    assert gate(base, cand, "--junit", junit, "--summary", summary) in (0, 1, 3)
+    assert "## bedrock-evals gate:" in capsys.readouterr().out and junit.exists()
+
+
 # ---------------------------------------------------------------------------------------------- compare
 
 
@@ -319,6 +349,20 @@ def test_compare_metric_paired_mcnemar_and_exact_constant(tmp_path: Path) -> Non
     assert acc.comparison.p_two_sided == 1.0 and "mcnemar" in acc.comparison.method
     cost = compare_metric(METRICS["cost_per_request"], base, cand)
     assert cost.comparison.estimate == 1.0 and cost.comparison.upper_1s == 1.0 and cost.comparison.available
+
+
+def test_compare_out_path_that_is_a_file_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = make_run(tmp_path, "a", items=20, seed=1)
+    cand = make_run(tmp_path, "b", items=20, seed=2)
+    taken = tmp_path / "taken.txt"
+    taken.write_text("keep me", encoding="utf-8")
+    assert _compare(base, cand, "--out", taken) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip() == f"error: {taken}: output path exists and is not a directory"
+    assert taken.read_text(encoding="utf-8") == "keep me"
+    assert _compare(base, cand, "--out", taken / "sub") == 2  # a file in the way of the parent
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(taken / "sub") in err and "cannot write" in err
 
 
 # ---------------------------------------------------------------------------------------------- emulator

@@ -128,7 +128,8 @@ def test_merged_report_of_two_runs_compares_regions(tmp_path: Path) -> None:
     assert [r["run_id"] for r in summary["runs"]] == ["run-west", "run-east"]
     assert len(summary["cells"]) == 2
     (row,) = summary["comparisons"]["region"]
-    assert (row["best"], row["other"]) == ("us-east-1", "us-west-2")
+    assert (row["reference"], row["other"]) == ("us-east-1", "us-west-2")
+    assert row["reference_from"] == "configured order"
     ratio = row["latency"]["ratio"]
     assert 1.8 < ratio["estimate"] < 2.2 and ratio["low"] > 1.0 and row["p_bh"]["latency"] < 0.05
     assert row["verdict"]["latency"].endswith("% slower")
@@ -261,8 +262,9 @@ def test_sweep_levels_get_their_own_rows_and_pairing(tmp_path: Path) -> None:
     low = summary["load_levels"][0]["latency_ms"]["p50"]
     assert low["estimate"] == pytest.approx(float(np.quantile([100.0 + i for i in range(25)], 0.5)))
     (row,) = summary["comparisons"]["api"]
-    assert row["latency"]["paired"] and row["latency"]["pairs"] == 50  # (item, repeat, level), not 25
-    assert row["accuracy"]["pairs"] == 50
+    # the item is the unit: its two sweep levels are averaged, not counted as two independent pairs
+    assert row["latency"]["paired"] and row["latency"]["pairs"] == 25
+    assert row["accuracy"]["pairs"] == 25
     assert "plot-latency-level" in (run / "report.html").read_text()
 
 
@@ -290,9 +292,139 @@ def test_a_directory_of_runs_stands_for_all_of_them(tmp_path: Path) -> None:
         render_run([tmp_path / "notes"])
 
 
-def test_merged_runs_repeating_items_pair_in_run_order(tmp_path: Path) -> None:
+def test_merged_runs_repeating_items_pair_by_item(tmp_path: Path) -> None:
     runs = [_region_run(tmp_path, f"run-{region}-{seed}", region, 1.0 + seed, right=10, n=12)
             for seed in (0, 1) for region in ("us-east-1", "us-west-2")]
     summary = json.loads((render_run(runs, tmp_path / "out").parent / "summary.json").read_text())
     (row,) = summary["comparisons"]["region"]
-    assert row["latency"]["pairs"] == 24 and row["accuracy"]["pairs"] == 24  # not 12: repeats across runs kept
+    # each item's two runs are averaged per arm: 12 items, not 24 pairs treated as independent
+    assert row["latency"]["pairs"] == 12 and row["accuracy"]["pairs"] == 12
+
+
+# ------------------------------------------------------------------ resumed runs, references, pairing, exports
+
+
+def test_resumed_run_throughput_excludes_the_downtime_between_sessions(tmp_path: Path) -> None:
+    """Two sessions of 10 s at 20 requests/s, 1,000 s apart: each session gets its own steady window."""
+    recs = []
+    for session, start in ((0, 0.0), (1, 1_000_000.0)):
+        for i in range(200):
+            t = start + i * 50.0
+            recs.append(record(request_id=f"r{session}-{i}", index=len(recs), sample_id=f"s{i}", session=session,
+                               t_sent_ms=t, t_done_ms=t + 100.0, latency_ms=100.0, output_tokens=10))
+    run = write_run(tmp_path, "run-resumed", recs, resumes=[{"at": "2026-01-01T00:16:40+00:00"}])
+    render_run([run], formats=())
+    tp = _cell(json.loads((run / "summary.json").read_text()), region="us-east-1")["throughput"]
+    assert tp["available"] and tp["windows"] == 2
+    assert tp["window_seconds"] < 25  # two ~10 s windows, not the 1,010 s span
+    assert tp["requests_per_s"]["estimate"] == pytest.approx(20.0, rel=0.1)
+    assert tp["output_tokens_per_s"]["estimate"] == pytest.approx(200.0, rel=0.1)
+    assert "summed length" in tp["note"]
+
+
+def _two_region_run(parent: Path, run_id: str, configured: list[str] | None, slow: str) -> Path:
+    rng = np.random.default_rng(3)
+    recs = []
+    for region in ("us-east-1", "us-west-2"):
+        for i in range(60):
+            lat = float(rng.lognormal(5, 0.2)) * (2.0 if region == slow else 1.0)
+            recs.append(record(request_id=f"{region}-{i}", index=len(recs), sample_id=f"s{i}", region=region,
+                               latency_ms=lat, t_sent_ms=i * 20.0, t_done_ms=i * 20.0 + lat))
+    cells = {"apis": ["converse"], "regions": configured, "tiers": ["default"]} if configured else {}
+    return write_run(parent, run_id, recs, cells=cells)
+
+
+def test_comparisons_use_the_configured_reference_not_the_fastest(tmp_path: Path) -> None:
+    # configured order puts the slow region first: it is the reference, and the other region is faster
+    run = _two_region_run(tmp_path, "run-ref", ["us-west-2", "us-east-1"], slow="us-west-2")
+    render_run([run], formats=())
+    summary = json.loads((run / "summary.json").read_text())
+    (row,) = summary["comparisons"]["region"]
+    assert (row["reference"], row["other"], row["reference_from"]) == ("us-west-2", "us-east-1", "configured order")
+    assert "best" not in row and set(row["geomean_ms"]) == {"reference", "other"}
+    assert row["latency"]["ratio"]["estimate"] < 0.6 and row["verdict"]["latency"].endswith("% faster")
+    html = (run / "report.html").read_text()
+    assert "against the best" not in html and "reference" in html
+    # nothing configured: the first level in sorted order, whichever is faster
+    other = _two_region_run(tmp_path, "run-sorted", None, slow="us-east-1")
+    render_run([other], formats=())
+    (row,) = json.loads((other / "summary.json").read_text())["comparisons"]["region"]
+    assert (row["reference"], row["reference_from"]) == ("us-east-1", "sorted order")
+    assert row["latency"]["ratio"]["estimate"] < 0.6
+
+
+def _arms_by_item(repeats: int, right: dict[str, int], mixed: bool = False, items: int = 30) -> list[dict]:
+    recs = []
+    for region, n_right in right.items():
+        for i in range(items):
+            for rep in range(repeats):
+                score = float(i < n_right) if not (mixed and i % 3 == 0) else float(rep % 2)
+                lat = 100.0 + i + rep + (50.0 if region == "us-west-2" else 0.0)
+                recs.append(record(request_id=f"{region}-{i}-{rep}", index=len(recs), sample_id=f"s{i}",
+                                   region=region, repeat=rep, score=score, latency_ms=lat,
+                                   t_sent_ms=len(recs) * 10.0, t_done_ms=len(recs) * 10.0 + lat))
+    return recs
+
+
+def test_report_accuracy_pairs_by_item_like_compare(tmp_path: Path) -> None:
+    """4 repeats per item with item-level correctness: 6 discordant items, not 24 independent pairs."""
+    from evals.compare.metrics import METRICS, compare_metric
+    from evals.rundata import load_run
+
+    run = write_run(tmp_path, "run-items", _arms_by_item(4, {"us-east-1": 20, "us-west-2": 14}))
+    render_run([run], formats=())
+    (row,) = json.loads((run / "summary.json").read_text())["comparisons"]["region"]
+    acc = row["accuracy"]
+    assert acc["paired"] and acc["pairs"] == 30 and acc["discordant"] == {"base_only": 6, "other_only": 0}
+    assert acc["p_two_sided"] == pytest.approx(stats.binomtest(0, 6, 0.5).pvalue)
+    assert acc["estimate"] == pytest.approx(-0.2)
+    # the same pairing and test as compare and gate
+    records = load_run(run).measured()
+    east = [r for r in records if r["region"] == "us-east-1"]
+    west = [r for r in records if r["region"] == "us-west-2"]
+    for metric, got in ((METRICS["accuracy"], acc), (METRICS["latency"], row["latency"]["ratio"])):
+        res = compare_metric(metric, east, west)
+        assert res.unit_of_analysis == "items (paired)" and res.n_base == 30
+        c = res.comparison
+        assert (got["estimate"], got["low"], got["high"], got["p_two_sided"]) == pytest.approx(
+            (c.estimate, c.low, c.high, c.p_two_sided))
+    assert row["latency"]["pairs"] == 30
+
+
+def test_report_accuracy_with_mixed_repeats_uses_the_paired_bootstrap(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "run-mixed", _arms_by_item(2, {"us-east-1": 20, "us-west-2": 14}, mixed=True))
+    render_run([run], formats=())
+    (row,) = json.loads((run / "summary.json").read_text())["comparisons"]["region"]
+    acc = row["accuracy"]
+    assert acc["pairs"] == 30 and acc["kind"] == "mean score" and "bootstrap" in acc["method"]
+
+
+def test_report_pairs_with_compares_overlap_threshold(tmp_path: Path) -> None:
+    """17 of 20 items shared (85 %): below compare's 90 %, so neither latency nor accuracy is paired."""
+    recs = _arms_by_item(1, {"us-east-1": 10}, items=20)
+    for i, rec in enumerate(_arms_by_item(1, {"us-west-2": 10}, items=20)):
+        sample = f"s{i}" if i < 17 else f"t{i}"
+        recs.append(dict(rec, sample_id=sample, index=100 + i))
+    run = write_run(tmp_path, "run-overlap", recs)
+    render_run([run], formats=())
+    (row,) = json.loads((run / "summary.json").read_text())["comparisons"]["region"]
+    assert row["latency"]["paired"] is False and row["latency"]["pairs"] == 0
+    assert row["accuracy"]["paired"] is False and "unpaired" in row["accuracy"]["note"]
+
+
+def test_csv_export_defuses_formulas_in_prompts_and_service_text(tmp_path: Path) -> None:
+    import csv
+
+    starts = ("=1+1", "+SUM(A1)", "-2+3", "@cmd")
+    recs = [record(request_id=f"r{i}", index=i, sample_id=f"s{i}", prompt=p, stop_reason=p, model_id=p,
+                   score_error=p) for i, p in enumerate(starts)]
+    recs.append(record(request_id="e", index=9, sample_id="=s9", status="error", error_code="=X"))
+    run = write_run(tmp_path, "run-csv", recs)
+    render_run([run], formats=("csv",))
+    with (run / "records.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for row, text in zip(rows, starts, strict=False):
+        for field in ("prompt", "stop_reason", "model_id", "score_error"):
+            assert row[field] == "'" + text, (field, row[field])
+    assert rows[-1]["error_code"] == "'=X" and rows[-1]["sample_id"] == "'=s9"
+    assert rows[0]["session"] in ("", "0")

@@ -80,9 +80,19 @@ def default_out(base: Arm, cand: Arm, by: dict[str, str] | None) -> Path:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Text (HTML or already-serialised strict JSON) via a temporary file and a rename."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_out(out: Path) -> None:
+    """Fail before any work when the output directory cannot be one (a file is in the way)."""
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"{out}: output path exists and is not a directory")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -124,6 +134,8 @@ def main(argv: list[str]) -> int:
     if not 0 < args.alpha < 1:
         raise UserInputError(f"--alpha: must be in (0, 1), got {args.alpha}")
     metrics = _metrics(args.metrics)
+    if args.out is not None:
+        _check_out(args.out)
     margins = reference_margins(args.rules)
     by: dict[str, str] | None = None
     if args.by is not None:
@@ -149,9 +161,14 @@ def main(argv: list[str]) -> int:
 
     html = render_html(data)
     out = args.out or default_out(base, cand, by)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "compare.json", json.dumps(data, indent=2, allow_nan=False) + "\n")
-    _write_atomic(out / "compare.html", html)
+    _check_out(out)
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_atomic(out / "compare.json", text)
+        _write_atomic(out / "compare.html", html)
+    except OSError as err:
+        raise UserInputError(f"{out}: cannot write: {err.strerror or err}") from None
     counts = data["summary"]
     print(f"{counts['worse']} worse, {counts['better']} better, {counts['no significant difference']} no significant "
           f"difference, {counts['too few samples']} too few samples over {len(matched.cells)} cells "

@@ -203,12 +203,75 @@ class MetricComparison:
         return effect > margin
 
 
-def _paired_items(base: dict[Any, list[float]], cand: dict[Any, list[float]]) -> list[Any] | None:
-    """Items to pair on, or None when the arms did not run (nearly) the same items."""
+# ---------------------------------------------------------------------------------------------- pairing
+# The one definition of "paired by item" for compare, gate and the run report (`evals.report.comparisons`).
+
+
+def items_of(records: Sequence[Record], value: Callable[[Record], float | None]) -> dict[Any, list[float]]:
+    """The values of each item (`sample_id`) over all its repeats, runs and sweep levels."""
+    groups: dict[Any, list[float]] = defaultdict(list)
+    for rec in records:
+        v = value(rec)
+        if v is not None:
+            groups[rec.get("sample_id")].append(v)
+    return groups
+
+
+def paired_items(base: Mapping[Any, Sequence[float]], cand: Mapping[Any, Sequence[float]]) -> list[Any] | None:
+    """Items to pair on, or None when the arms did not run (nearly) the same items: at least 2 shared items,
+    and at least PAIRING_OVERLAP of each arm's items shared."""
     common = [k for k in base if k in cand and k is not None]
     if len(common) < 2 or len(common) < PAIRING_OVERLAP * max(len(base), len(cand)):
         return None
     return sorted(common, key=str)
+
+
+@dataclass(frozen=True)
+class ItemPairs:
+    """One summary per item and arm, in the same item order: the item is the unit of a paired test."""
+
+    items: list[Any]
+    base: np.ndarray
+    cand: np.ndarray
+
+    @property
+    def binary(self) -> bool:
+        return bool(np.isin(self.base, (0.0, 1.0)).all() and np.isin(self.cand, (0.0, 1.0)).all())
+
+
+def pair_by_item(base: Sequence[Record], cand: Sequence[Record], value: Callable[[Record], float | None],
+                 summary: str = "mean") -> ItemPairs | None:
+    """Pair two arms by item: each item's values averaged over its repeats and runs (`mean`, for scores) or
+    their geometric mean (`geomean`, for latency-like values); None when the arms share too few items."""
+    bx, by = items_of(base, value), items_of(cand, value)
+    common = paired_items(bx, by)
+    if common is None:
+        return None
+    if summary == "geomean":
+        def avg(v: Sequence[float]) -> float:
+            return float(np.exp(np.mean(np.log(v))))
+    elif summary == "mean":
+        def avg(v: Sequence[float]) -> float:
+            return float(np.mean(v))
+    else:
+        raise ValueError(f"unknown item summary {summary!r}")
+    return ItemPairs(common, np.array([avg(bx[k]) for k in common]), np.array([avg(by[k]) for k in common]))
+
+
+def paired_score_comparison(pairs: ItemPairs, confidence: float = 0.95) -> Comparison:
+    """Scores paired by item: exact McNemar when every item's averaged score is 0 or 1, else a paired bootstrap."""
+    if pairs.binary:
+        return stats.paired_proportion_diff(pairs.base, pairs.cand, confidence)
+    return stats.paired_bootstrap_diff(pairs.base, pairs.cand, confidence, seed=BOOTSTRAP_SEED,
+                                       n_resamples=N_RESAMPLES)
+
+
+def unpaired_score_comparison(xs: Sequence[float], ys: Sequence[float], confidence: float = 0.95) -> Comparison:
+    """Scores of arms that did not run the same items: difference of proportions for 0/1 scores, Welch t else."""
+    ax, ay = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    if np.isin(ax, (0.0, 1.0)).all() and np.isin(ay, (0.0, 1.0)).all():
+        return stats.proportion_diff(int(ax.sum()), ax.size, int(ay.sum()), ay.size, confidence)
+    return _welch_mean_diff(ax, ay, confidence)
 
 
 def _welch_mean_diff(x: np.ndarray, y: np.ndarray, confidence: float) -> Comparison:
@@ -264,20 +327,12 @@ def compare_metric(
         return result(stats.proportion_diff(kx, len(xs), ky, len(ys), confidence), "requests")
 
     if metric.kind is Kind.SCORE:
-        items_x, items_y = _by(base, metric, "sample_id"), _by(cand, metric, "sample_id")
-        common = _paired_items(items_x, items_y)
-        if common is not None:
-            px = np.array([np.mean(items_x[k]) for k in common])
-            py = np.array([np.mean(items_y[k]) for k in common])
-            binary = np.isin(px, (0.0, 1.0)).all() and np.isin(py, (0.0, 1.0)).all()
-            c = (stats.paired_proportion_diff(px, py, confidence) if binary else
-                 stats.paired_bootstrap_diff(px, py, confidence, seed=BOOTSTRAP_SEED, n_resamples=N_RESAMPLES))
-            return MetricComparison(metric, bx, by, len(common), len(common), c, "items (paired)")
-        ax, ay = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-        if np.isin(ax, (0.0, 1.0)).all() and np.isin(ay, (0.0, 1.0)).all():
-            return result(stats.proportion_diff(int(ax.sum()), ax.size, int(ay.sum()), ay.size, confidence),
-                          "requests")
-        return result(_welch_mean_diff(ax, ay, confidence), "requests")
+        pairs = pair_by_item(base, cand, metric.value, "mean")
+        if pairs is not None:
+            n = len(pairs.items)
+            return MetricComparison(metric, bx, by, n, n, paired_score_comparison(pairs, confidence),
+                                    "items (paired)")
+        return result(unpaired_score_comparison(xs, ys, confidence), "requests")
 
     runs_x = {k: v for k, v in _by(base, metric, "run_id").items() if len(v) >= 2}
     runs_y = {k: v for k, v in _by(cand, metric, "run_id").items() if len(v) >= 2}
@@ -294,17 +349,15 @@ def compare_metric(
         c = stats.quantile_ratio_bootstrap(xs, ys, metric.quantile, confidence, seed=BOOTSTRAP_SEED,
                                            n_resamples=N_RESAMPLES)
         return result(c, "requests")
-    items_x, items_y = _by(base, metric, "sample_id"), _by(cand, metric, "sample_id")
-    common = _paired_items(items_x, items_y)
-    if common is not None:
+    pairs = pair_by_item(base, cand, metric.value, "geomean")
+    if pairs is not None:
         # each item's geometric mean (over repeats and runs), the item being the unit
-        gx = [float(np.exp(np.mean(np.log(items_x[k])))) for k in common]
-        gy = [float(np.exp(np.mean(np.log(items_y[k])))) for k in common]
-        c = stats.paired_log_ratio(gx, gy, confidence)
-        d = np.log(gy) - np.log(gx)
+        n = len(pairs.items)
+        c = stats.paired_log_ratio(pairs.base, pairs.cand, confidence)
+        d = np.log(pairs.cand) - np.log(pairs.base)
         if not c.available and _constant(d):
-            c = _exact(float(np.exp(d[0])), Scale.RATIO, c.method, len(common), len(common), confidence)
-        return MetricComparison(metric, bx, by, len(common), len(common), c, "items (paired)")
+            c = _exact(float(np.exp(d[0])), Scale.RATIO, c.method, n, n, confidence)
+        return MetricComparison(metric, bx, by, n, n, c, "items (paired)")
     c = stats.latency_ratio(xs, ys, confidence)
     if not c.available and _constant(xs, ys):
         c = _exact(by / bx, Scale.RATIO, c.method, len(xs), len(ys), confidence)

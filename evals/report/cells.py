@@ -109,12 +109,22 @@ def _window_of(recs: Sequence[Record]) -> Window | None:
     return window if window.seconds > 0 else None
 
 
-def throughput(recs_by_run: Mapping[str, Sequence[Record]]) -> dict[str, Any]:
-    """Output tokens/s and successful requests/s over the steady window, with batch-means intervals.
+def by_session(recs: Sequence[Record]) -> dict[tuple[str, int], list[Record]]:
+    """Records per (run, session): each session of a resumed run is its own stretch of load, so it gets its own
+    steady window (the downtime between sessions is not part of any window)."""
+    out: dict[tuple[str, int], list[Record]] = defaultdict(list)
+    for r in recs:
+        out[(str(r.get("run_id", "")), int(r.get("session") or 0))].append(r)
+    return dict(sorted(out.items()))
 
-    Each run has its own clock, so for a cell spread over several runs the runs' steady windows are laid end
-    to end: the rate is completions in all steady windows over their total length. Little's law is checked
-    on every completion (errors too) inside the window.
+
+def throughput(recs_by_session: Mapping[Any, Sequence[Record]]) -> dict[str, Any]:
+    """Output tokens/s and successful requests/s over the steady windows, with batch-means intervals.
+
+    Every run and every session of a resumed run (`by_session`) has its own steady window (warm-up and drain
+    tail cut). The windows are laid end to end: the rate is the completions in all steady windows over their
+    summed length, so the downtime between sessions (or runs) never counts. Little's law is checked on every
+    completion (errors too) inside the windows.
     """
     tokens_all: list[np.ndarray] = []
     ok_done: list[np.ndarray] = []
@@ -122,7 +132,7 @@ def throughput(recs_by_run: Mapping[str, Sequence[Record]]) -> dict[str, Any]:
     end_all: list[np.ndarray] = []
     offset = 0.0
     methods = []
-    for recs in recs_by_run.values():
+    for recs in recs_by_session.values():
         window = _window_of(recs)
         if window is None:
             continue
@@ -148,7 +158,9 @@ def throughput(recs_by_run: Mapping[str, Sequence[Record]]) -> dict[str, Any]:
     little = littles_law_check(mean_in_flight(sent, end, window.start, window.end), rate_all, latency)
     return {
         "available": True,
-        "note": "" if len(methods) == 1 else f"{len(methods)} runs' steady windows laid end to end",
+        "windows": len(methods),
+        "note": "" if len(methods) == 1 else (f"{len(methods)} steady windows (one per run and session) laid end "
+                                              "to end: completions in them over their summed length"),
         "window_seconds": clean(window.seconds),
         "warmup_method": window.warmup_method,
         "output_tokens_per_s": interval_dict(tp.output_tokens_per_s),
@@ -163,7 +175,7 @@ def throughput(recs_by_run: Mapping[str, Sequence[Record]]) -> dict[str, Any]:
 
 
 def steady_start_s(recs: Sequence[Record]) -> float | None:
-    """Start of the steady window of one run's records (seconds on the run clock), for shading plots."""
+    """Start of the steady window of one session's records (seconds on the run clock), for shading plots."""
     window = _window_of(recs)
     return window.start if window is not None else None
 
@@ -178,9 +190,7 @@ def cell_figures(key: CellKey, recs: Sequence[Record]) -> dict[str, Any]:
     n, n_ok = len(recs), len(ok)
     errors = n - n_ok
     streamed = key.api in STREAMING_APIS
-    by_run: dict[str, list[Record]] = defaultdict(list)
-    for r in recs:
-        by_run[str(r.get("run_id", ""))].append(r)
+    runs = sorted({str(r.get("run_id", "")) for r in recs})
     costs = column(recs, "cost_usd")
     total_cost = float(costs.sum()) if costs.size else None
     acc = score_interval(recs)
@@ -192,7 +202,7 @@ def cell_figures(key: CellKey, recs: Sequence[Record]) -> dict[str, Any]:
         "key": key._asdict(),
         "label": key.label(),
         "model_ids": sorted({str(r.get("model_id")) for r in recs}),
-        "runs": sorted(by_run),
+        "runs": runs,
         "counts": {
             "requests": n,
             "ok": n_ok,
@@ -219,7 +229,7 @@ def cell_figures(key: CellKey, recs: Sequence[Record]) -> dict[str, Any]:
             "mean_bytes": _mean_of(column(with_images, "image_bytes")),
             "mean_pixels": _mean_of(column(with_images, "image_pixels")),
         },
-        "throughput": throughput(by_run),
+        "throughput": throughput(by_session(recs)),
         "cost": {
             "total_usd": clean(total_cost),
             "per_1k_requests_usd": clean(total_cost / n * 1000) if total_cost is not None and n else None,
@@ -241,9 +251,6 @@ def level_figures(key: CellKey, recs: Sequence[Record]) -> list[dict[str, Any]]:
     for level in sorted(by_level):
         lrecs = by_level[level]
         ok = [r for r in lrecs if r["status"] == "ok"]
-        by_run: dict[str, list[Record]] = defaultdict(list)
-        for r in lrecs:
-            by_run[str(r.get("run_id", ""))].append(r)
         rows.append({
             "key": key._asdict(),
             "label": key.label(),
@@ -253,6 +260,6 @@ def level_figures(key: CellKey, recs: Sequence[Record]) -> list[dict[str, Any]]:
             "error_rate": interval_dict(wilson_interval(len(lrecs) - len(ok), len(lrecs))),
             "latency_ms": percentiles(column(ok, "latency_ms")),
             "send_lag_ms": percentiles(column(lrecs, "send_lag_ms")),
-            "throughput": throughput(by_run),
+            "throughput": throughput(by_session(lrecs)),
         })
     return rows

@@ -17,15 +17,18 @@ from evals.schema import RECORD_FIELDS
 
 FORMATS = ("csv", "parquet")
 BATCH = 4_000
-UNTRUSTED_TEXT = ("sample_id", "suite", "error_message", "response_text", "expected", "cluster")
+# text that comes from suites, prompts, the service or the model: never trusted by a spreadsheet
+UNTRUSTED_TEXT = ("run_id", "request_id", "sample_id", "suite", "suite_version", "cluster", "region", "api", "tier",
+                  "model_id", "error_code", "error_class", "error_message", "stop_reason", "prompt", "response_text",
+                  "expected", "score_error", "aws_request_id")
 FORMULA_PATTERN = r"^[=+\-@\t\r]"
 
 
 def _types() -> dict[str, Any]:
     import pyarrow as pa
 
-    ints = ("schema", "index", "repeat", "attempts", "throttles", "input_tokens", "output_tokens", "image_count",
-            "image_bytes", "image_pixels", "prompt_chars")
+    ints = ("schema", "session", "index", "repeat", "attempts", "throttles", "input_tokens", "output_tokens",
+            "image_count", "image_bytes", "image_pixels", "prompt_chars")
     floats = ("load_level", "backoff_ms", "t_intended_ms", "t_sent_ms", "send_lag_ms", "t_first_token_ms",
               "t_done_ms", "latency_ms", "last_attempt_ms", "ttft_ms", "tpot_ms", "server_latency_ms",
               "client_overhead_ms", "score", "cost_usd")

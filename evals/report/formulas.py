@@ -45,17 +45,24 @@ METHODS: tuple[tuple[str, str], ...] = (
     ("latency percentiles", "distribution-free order-statistic interval (scipy quantile_test); shown only when "
                             "n·min(p, 1−p) ≥ 10 (p50: n ≥ 20, p90: n ≥ 100, p99: n ≥ 1000), otherwise greyed "
                             "with the reason"),
-    ("throughput", "warm-up dropped (MSER-5), drain tail cut at the last send; batch-means interval over 20 "
-                   "batches; Little's law check flags a gap > 10 %"),
-    ("latency comparison", "ratio of geometric means: paired t on log latency when both arms ran the same (item, "
-                           "repeat) pairs, Welch t otherwise; Hodges-Lehmann shift with its distribution-free "
-                           "interval; Mann-Whitney A = P(other > best); bootstrap ratios of p50 and p90 (on at most "
+    ("throughput", "warm-up dropped (MSER-5), drain tail cut at the last send, in each run and in each session of "
+                   "a resumed run; rate = completions in all steady windows / their summed length (downtime "
+                   "between sessions never counts); batch-means interval over 20 batches; Little's law check "
+                   "flags a gap > 10 %"),
+    ("comparison reference", "each level against a fixed reference: the first level in the run's configured "
+                             "order (run.json cells), else the first in sorted order; never the best level picked "
+                             "from the same data"),
+    ("latency comparison", "ratio of geometric means: paired t on per-item log geometric means (repeats and runs "
+                           "averaged, the item the unit) when both arms share at least 90 % of their items, Welch t "
+                           "on requests otherwise; Hodges-Lehmann shift with its distribution-free interval; "
+                           "Mann-Whitney A = P(other > reference); bootstrap ratios of p50 and p90 (on at most "
                            "5,000 and 1,000 values per arm, seeded subsamples)"),
-    ("accuracy comparison", "paired by (item, repeat): Newcombe interval with exact McNemar p for 0/1 scores, "
-                            "paired bootstrap otherwise"),
+    ("accuracy comparison", "paired by item (each item's scores averaged over its repeats and runs): Newcombe "
+                            "interval with exact McNemar p when every averaged score is 0/1, paired bootstrap "
+                            "otherwise; unpaired when the arms share too few items"),
     ("many comparisons", "Benjamini-Hochberg adjusted p-values over every comparison in the report"),
     ("minimum detectable effect", "(z₀.₉₇₅ + z₀.₈) × sd / √n ≈ 2.8 sd/√n: the smallest effect the data could "
-                                  "detect at α = .05 with power .8 (accuracy without discordant pairs: at p = 0.5)"),
+                                  "detect at α = .05 with power .8 (accuracy without discordant items: at p = 0.5)"),
     ("verdicts", "a difference when the adjusted p < .05; otherwise \"no difference detected\" when the MDE is "
                  "within 10 % (latency) or 5 points (accuracy), and \"too few samples to tell\" when it is not"),
 )

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from evals.rundata import CellKey, RunData
 
-from .cells import STREAMING_APIS, steady_start_s
+from .cells import STREAMING_APIS, by_session, steady_start_s
 
 Record = Mapping[str, Any]
 
@@ -122,9 +122,11 @@ def _shade_warmup(ax: Any, runs: Sequence[RunData], offsets: Mapping[str, float]
         if warm:
             end = min(starts) if starts else max(warm)
             spans.append((min(warm), max(end, max(warm)), "0.75", "warm-up requests (excluded)"))
-        steady = steady_start_s(measured) if measured else None
-        if starts and steady is not None and steady > min(starts):
-            spans.append((min(starts), steady, "0.9", "before the steady window (not in throughput)"))
+        for session in by_session(measured).values():  # each session of a resumed run has its own window
+            first = [r["t_sent_ms"] / 1000 for r in session if r.get("t_sent_ms") is not None]
+            steady = steady_start_s(session)
+            if first and steady is not None and steady > min(first):
+                spans.append((min(first), steady, "0.9", "before the steady window (not in throughput)"))
         for lo, hi, color, label in spans:
             ax.axvspan(lo + off, hi + off, color=color, zorder=0, linewidth=0,
                        label=None if label in labelled else label)

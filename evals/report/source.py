@@ -22,7 +22,7 @@ from .samples import SamplePicker
 NUMERIC = (
     "index", "repeat", "attempts", "throttles", "backoff_ms", "t_sent_ms", "t_done_ms", "send_lag_ms", "latency_ms",
     "ttft_ms", "tpot_ms", "server_latency_ms", "client_overhead_ms", "input_tokens", "output_tokens", "image_count",
-    "image_bytes", "image_pixels", "score", "cost_usd", "load_level",
+    "image_bytes", "image_pixels", "score", "cost_usd", "load_level", "session",
 )
 LABELS = ("suite", "region", "api", "tier", "model_id", "status", "error_code", "error_class")
 ERROR_MESSAGE_CAP = 500

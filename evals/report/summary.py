@@ -10,11 +10,11 @@ from evals import __version__
 from evals.rundata import RunData, group_by_cell
 
 from .cells import cell_figures, level_figures
-from .comparisons import all_comparisons
+from .comparisons import all_comparisons, configured_order
 from .provenance import headline, run_facts
 from .samples import errors_by_code
 
-SUMMARY_SCHEMA_VERSION = 1
+SUMMARY_SCHEMA_VERSION = 2  # 2: comparisons name a fixed "reference" level (was "best")
 
 
 def build_summary(runs: Sequence[RunData]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -40,7 +40,7 @@ def build_summary(runs: Sequence[RunData]) -> tuple[dict[str, Any], dict[str, An
         },
         "cells": cell_rows,
         "load_levels": [row for key, recs in cells.items() for row in level_figures(key, recs)],
-        "comparisons": all_comparisons(cells),
+        "comparisons": all_comparisons(cells, configured_order([run.info for run in runs])),
         "errors_by_code": errors_by_code(measured),
     }
     extras = {"cells_map": cells, "measured": measured}
