@@ -370,6 +370,27 @@ def _precision_stop(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory):
     return stop.observe
 
 
+class _Interrupts:
+    """First Ctrl-C: stop sending and drain; second: stop waiting. Before the runner exists, remembers it."""
+
+    def __init__(self) -> None:
+        self.runner: Runner | None = None
+        self.count = 0
+
+    def on_sigint(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+        print("\ninterrupted: no new requests; waiting for in-flight ones", file=sys.stderr)
+        if self.runner is not None:
+            self.runner.interrupt()
+
+    def attach(self, runner: Runner) -> None:
+        self.runner = runner
+        if self.count:
+            runner.interrupt()
+
+
 def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
     """Validate, run and report one configuration; returns the process exit code."""
     spec = validate(cfg)
@@ -389,6 +410,9 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
         for region in spec.regions:  # build clients now so their set-up cost never lands in a request
             transport.client(region)
         judge, judge_client = _judge_scorer(cfg, spec, endpoints, concurrency)
+        # Ctrl-C is handled from before the run directory exists, so a run never shows "running" unguarded
+        interrupts = _Interrupts()
+        previous = signal.signal(signal.SIGINT, interrupts.on_sigint)
         run_dir, run_info, finished = _open_run_dir(cfg, spec, target_info, resumed)
         writer = RecordWriter(run_dir.records_file)
         bar = progress_bar(sum(r.request_id not in finished for _, g in spec.groups for r in g), cfg.run.progress)
@@ -412,21 +436,13 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
             duration_s=cfg.load.duration_s,
             max_in_flight=int(cfg.load.max_in_flight),
         )
-        previous = signal.getsignal(signal.SIGINT)
-
-        def on_sigint(signum: int, frame: Any) -> None:
-            if runner.stop.is_set():
-                raise KeyboardInterrupt
-            print("\ninterrupted: no new requests; waiting for in-flight ones", file=sys.stderr)
-            runner.interrupt()
-
-        signal.signal(signal.SIGINT, on_sigint)
+        interrupts.attach(runner)
         try:
             for strategy, requests in spec.groups:
                 runner.execute([r for r in requests if r.request_id not in finished], strategy,
                                cfg.run.drain_timeout_s)
         except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for requests in flight, still finish the run
-            runner.interrupt()
+            runner.abort()
             print("aborted: requests still in flight stay unrecorded; a resume sends them", file=sys.stderr)
         finally:
             signal.signal(signal.SIGINT, previous)

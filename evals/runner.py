@@ -37,6 +37,7 @@ class RunTally:
     errors: int = 0
     throttled: int = 0
     abandoned: int = 0
+    in_flight: int = 0
     stop_reason: str | None = None  # None | "interrupted" | "budget" | "fatal" | "precision"
     stop_detail: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -85,7 +86,13 @@ class Runner:
         if not self.limiters.acquire(request.region, reservation[0], self.stop):
             self.budget.settle(reservation, None, None)
             return
-        outcome = self.sender.send(request, t_intended_ns, self.metadata_for(request))
+        with self.tally.lock:
+            self.tally.in_flight += 1
+        try:
+            outcome = self.sender.send(request, t_intended_ns, self.metadata_for(request))
+        finally:
+            with self.tally.lock:
+                self.tally.in_flight -= 1
         reply = outcome.reply if outcome.status == "ok" else None
         self.budget.settle(reservation, reply.input_tokens if reply else 0, reply.output_tokens if reply else 0)
         scores, score_error = None, None
@@ -128,6 +135,12 @@ class Runner:
 
     def interrupt(self) -> None:
         self._halt("interrupted")
+
+    def abort(self) -> None:
+        """Stop waiting for requests in flight: they count as abandoned and stay unrecorded."""
+        self._halt("interrupted")
+        with self.tally.lock:
+            self.tally.abandoned += self.tally.in_flight
 
     def execute(self, requests: Sequence[Request], strategy: Strategy, drain_timeout_s: float) -> None:
         """Run one group (a whole plan, or one sweep level); `duration_s` bounds its dispatch window."""

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from evals.cli import main
+from evals.emulator import Emulator, EmulatorOptions
 from evals.schema import RECORD_FIELDS
 from evals.stats import wilson_interval
 
@@ -274,30 +275,27 @@ def test_multirun_gives_one_run_directory_per_job(tmp_path: Path) -> None:
 
 def test_second_ctrl_c_aborts_the_wait_but_still_finishes_the_run(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    slow = [o for o in SLOW_RUN if not o.startswith("target.fixed_latency_ms")] + ["target.fixed_latency_ms=3000"]
-    proc = subprocess.Popen(_cli("run", *slow, f"run.out_dir={out}"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not out.exists() or not any(out.iterdir()):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.05)
-    run_dir = _only_run_dir(out)
-    deadline = time.monotonic() + 30
-    while json.loads((run_dir / "run.json").read_text()).get("status") != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    assert proc.stderr is not None
-    for line in proc.stderr:  # the second Ctrl-C only after the run said it saw the first
-        if line.startswith("interrupted:"):
-            break
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=30)  # far less than the 30 s drain bound
+    slow = {"latency_profile": "fixed", "fixed_latency_ms": 3000}
+    with Emulator(EmulatorOptions.from_dict(slow)) as emu:
+        overrides = [o for o in SLOW_RUN if not o.startswith("target.")]
+        proc = subprocess.Popen(_cli("run", *overrides, f"target.endpoints_file={emu.endpoints_file}",
+                                     f"run.out_dir={out}"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while emu.stats()["total_requests"] < 3:  # three requests in flight (closed loop of 3)
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.stderr is not None
+        for line in proc.stderr:  # the second Ctrl-C only after the run said it saw the first
+            if line.startswith("interrupted:"):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)  # far less than the 30 s drain bound
     assert proc.returncode == 130, stderr
     assert "aborted" in stderr
-    info = json.loads((run_dir / "run.json").read_text())
+    info = json.loads((_only_run_dir(out) / "run.json").read_text())
     assert info["status"] == "interrupted"
-    assert info["counts"]["abandoned_in_flight"] >= 1
+    assert info["counts"]["abandoned_in_flight"] == 3 and info["counts"]["records"] == 0
 
 
 def test_precision_stop_ends_the_run_once_every_cell_is_known_well_enough(
