@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from evals.errors import UserInputError
 from evals.paths import MODEL_CARD_DIR
+from evals.yamlfile import read_yaml_mapping
 
 STREAMING_APIS = ("converse_stream", "invoke_stream")
 ALL_APIS = ("converse", "invoke", "converse_stream", "invoke_stream")
@@ -166,13 +165,7 @@ def card_from_mapping(data: Mapping[str, Any], origin: str = "model card") -> Mo
 
 
 def load_card_file(path: Path) -> ModelCard:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise UserInputError(f"{path}: cannot read model card: {err}") from None
-    if not isinstance(data, Mapping):
-        raise UserInputError(f"{path}: a model card must be a mapping")
-    return card_from_mapping(data, origin=str(path))
+    return card_from_mapping(read_yaml_mapping(path, "model card"), origin=str(path))
 
 
 def load_cards(card_dir: Path = MODEL_CARD_DIR) -> dict[str, ModelCard]:

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from evals.cards import ModelCard
 from evals.emulator.options import EmulatorOptions
-from evals.errors import UserInputError
+from evals.yamlfile import read_yaml_mapping
 
 DEFAULT_CALIBRATION = {
     "ttft_base_ms": 300.0,
@@ -45,13 +43,7 @@ ZERO_PLAN = Plan(0.0, ())
 
 
 def load_network(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise UserInputError(f"{path}: cannot read network table: {err}") from None
-    if not isinstance(data, dict):
-        raise UserInputError(f"{path}: network table must be a mapping")
-    return data
+    return read_yaml_mapping(path, "network table", empty_ok=True)
 
 
 class LatencyModel:

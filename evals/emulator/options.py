@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from evals.errors import UserInputError
 from evals.paths import CONF_DIR
+from evals.yamlfile import read_yaml_mapping
 
 DEFAULT_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
 LATENCY_PROFILES = ("realistic", "zero", "fixed")
@@ -199,10 +198,4 @@ def _sub(cls: type, value: Any, origin: str, cast: type) -> Any:
 
 def load_config_file(path: Path) -> dict[str, Any]:
     """Read a YAML config file into a mapping (errors name the file)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise UserInputError(f"{path}: cannot read emulator config: {err}") from None
-    if not isinstance(data, Mapping):
-        raise UserInputError(f"{path}: emulator config must be a mapping")
-    return dict(data)
+    return read_yaml_mapping(path, "emulator config", empty_ok=True)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 from evals.cards import ModelCard
 from evals.errors import UserInputError
@@ -22,6 +21,7 @@ from evals.suites import sources
 from evals.suites.generators import GENERATORS
 from evals.suites.items import Item
 from evals.types import InferenceParams, Sample, ScorerSpec, Suite
+from evals.yamlfile import read_yaml_mapping
 
 SOURCES = ("jsonl", "generator", "hf")
 DEFINITION_KEYS = {
@@ -38,13 +38,7 @@ def _read_yaml(path: Path, key: str) -> dict[str, Any]:
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in SUITES_DIR.glob("*.yaml")))
         raise UserInputError(f"{key}: no suite definition {path} (built-in: {known})")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise UserInputError(f"{path}: cannot read suite definition: {str(err).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise UserInputError(f"{path}: a suite definition must be a mapping")
-    return data
+    return read_yaml_mapping(path, "suite definition")
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
