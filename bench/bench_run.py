@@ -30,12 +30,18 @@ from evals.cli import main as cli_main
 from evals.emulator import Emulator, EmulatorOptions
 
 MODEL = "us.meta.llama4-maverick-17b-instruct-v1:0"
+STREAM_MODEL = "us.meta.llama3-3-70b-instruct-v1:0"
 # Quotas would cap a throughput benchmark at the card's 800 requests/minute: lift them on both sides.
 NO_QUOTA = {"quota_scale": 10_000.0}
 
 
-def raw_loop(endpoints: dict[str, Any], concurrency: int, total: int) -> dict[str, Any]:
-    """The reference: plain boto3 converse calls from `concurrency` threads, timed around each call."""
+def raw_loop(endpoints: dict[str, Any], concurrency: int, total: int, stream_model: str | None = None,
+             max_tokens: int = 64) -> dict[str, Any]:
+    """The reference: plain boto3 calls from `concurrency` threads, timed around each call.
+
+    With `stream_model`, ConverseStream to that model, also timing the first content delta (TTFT). A warm-up
+    round (two calls per thread) opens the connections first, as the harness's clients are ready before a run.
+    """
     ep = endpoints["regions"]["us-east-1"]
     creds = endpoints["credentials"]
     client = boto3.session.Session(
@@ -43,33 +49,49 @@ def raw_loop(endpoints: dict[str, Any], concurrency: int, total: int) -> dict[st
         region_name="us-east-1",
     ).client("bedrock-runtime", endpoint_url=ep["http"],
              config=Config(max_pool_connections=concurrency + 4, retries={"mode": "standard", "max_attempts": 3}))
-    client.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "warm up"}]}])
-    counter = iter(range(total))
-    lock = threading.Lock()
-    latencies: list[float] = []
 
-    def worker() -> None:
-        while True:
-            with lock:
-                i = next(counter, None)
-            if i is None:
-                return
-            t0 = time.perf_counter_ns()
-            client.converse(
-                modelId=MODEL,
-                messages=[{"role": "user", "content": [{"text": f"What is {i} + {i}? Reply with the number."}]}],
-                inferenceConfig={"maxTokens": 64},
-            )
-            latencies.append((time.perf_counter_ns() - t0) / 1e6)
+    def call(i: int) -> tuple[float, float | None]:
+        messages = [{"role": "user", "content": [{"text": f"What is {i} + {i}? Reply with the number."}]}]
+        t0 = time.perf_counter_ns()
+        if stream_model is None:
+            client.converse(modelId=MODEL, messages=messages, inferenceConfig={"maxTokens": max_tokens})
+            return (time.perf_counter_ns() - t0) / 1e6, None
+        response = client.converse_stream(modelId=stream_model, messages=messages,
+                                          inferenceConfig={"maxTokens": max_tokens})
+        first = None
+        for event in response["stream"]:
+            if first is None and "contentBlockDelta" in event:
+                first = time.perf_counter_ns()
+        done = time.perf_counter_ns()
+        return (done - t0) / 1e6, ((first or done) - t0) / 1e6
 
+    def drive(count: int) -> list[tuple[float, float | None]]:
+        counter = iter(range(count))
+        lock = threading.Lock()
+        results: list[tuple[float, float | None]] = []
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                results.append(call(i))
+
+        threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+
+    drive(2 * concurrency)
     cpu0, t0 = time.process_time(), time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = drive(total)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {"rps": total / wall, "cpu_ms_per_req": cpu / total * 1000, "latency_ms": np.array(latencies)}
+    return {"rps": total / wall, "cpu_ms_per_req": cpu / total * 1000,
+            "latency_ms": np.array([lat for lat, _ in results]),
+            "ttft_ms": np.array([ttft for _, ttft in results if ttft is not None])}
 
 
 def harness_run(endpoints_file: Path, out: Path, *overrides: str) -> tuple[list[dict[str, Any]], float]:
@@ -141,15 +163,19 @@ def bench_timing(tmp: Path, concurrency: int, total: int, stream_tokens: int = 8
     # 8 output tokens over the 80 ms after the first: 100 tokens/s per stream, the cards' decode rates
     opts = {"latency_profile": "fixed", "fixed_latency_ms": 120.0, "fixed_ttft_ms": 40.0, "seed": 1, **NO_QUOTA}
     with Emulator(EmulatorOptions.from_dict(opts)) as emu:
+        raw = raw_loop(emu.endpoints, concurrency, total, stream_model=STREAM_MODEL, max_tokens=stream_tokens)
         records, _ = harness_run(emu.endpoints_file, tmp / "timing-stream", "model=llama3-3-70b",
                                  "apis=[converse_stream]", "suite=reasoning", f"suite.generator.n={total}",
                                  f"suite.sample_size={total}", f"load.concurrency={concurrency}",
                                  f"suite.params.max_tokens={stream_tokens}")
     ok = [r for r in records if r["status"] == "ok"]
-    name = f"bedrock-evals run, ConverseStream, {stream_tokens} tokens"
-    for label, field, inject in ((f"{name}: TTFT", "ttft_ms", 40.0), (f"{name}: e2e", "latency_ms", 120.0)):
-        p50, p99 = np.percentile(np.array([r[field] for r in ok]) - inject, [50, 99])
-        print(f"| {label} ({len(ok)} ok) | {inject:.0f} | {p50:+.2f} ms | {p99:+.2f} ms |")
+    name = f"ConverseStream, {stream_tokens} tokens"
+    for field, inject in (("ttft_ms", 40.0), ("latency_ms", 120.0)):
+        what = "TTFT" if field == "ttft_ms" else "e2e"
+        for label, values in ((f"raw boto3 loop, {name}: {what} (reference)", raw[field]),
+                              (f"bedrock-evals run, {name}: {what}", np.array([r[field] for r in ok]))):
+            p50, p99 = np.percentile(values - inject, [50, 99])
+            print(f"| {label} ({len(values)} ok) | {inject:.0f} | {p50:+.2f} ms | {p99:+.2f} ms |")
 
 
 def bench_poisson(tmp: Path, rate: float, duration: float) -> None:
