@@ -151,16 +151,21 @@ def latency_ratio(x: ArrayLike, y: ArrayLike, confidence: float = 0.95) -> Compa
         return unavailable_comparison(Scale.RATIO, method, xa.size, ya.size, "needs at least 2 values per group",
                                       confidence=confidence)
     lx, ly = _log_positive(xa, "x"), _log_positive(ya, "y")
+    return _welch_on_logs(lx, ly, confidence, method, "no variation in either group")
+
+
+def _welch_on_logs(lx: np.ndarray, ly: np.ndarray, confidence: float, method: str, flat_note: str,
+                   note: str = "") -> Comparison:
+    """Ratio exp(mean(ly) - mean(lx)) with Welch's t on log-scale values (requests or per-run summaries)."""
     est = float(ly.mean() - lx.mean())
-    sx, sy = float(lx.std(ddof=1)), float(ly.std(ddof=1))
     if np.ptp(lx) == 0 and np.ptp(ly) == 0:
-        return unavailable_comparison(Scale.RATIO, method, xa.size, ya.size, "no variation in either group",
+        return unavailable_comparison(Scale.RATIO, method, lx.size, ly.size, flat_note,
                                       estimate=math.exp(est), confidence=confidence)
     res = {alt: stats.ttest_ind(ly, lx, equal_var=False, alternative=alt)
            for alt in ("two-sided", "greater", "less")}
-    mde = mde_log_ratio(sx, sy, xa.size, ya.size)
+    mde = mde_log_ratio(float(lx.std(ddof=1)), float(ly.std(ddof=1)), lx.size, ly.size)
     return _t_comparison(res["two-sided"], res["greater"], res["less"], est, confidence, method,
-                         xa.size, ya.size, mde)
+                         lx.size, ly.size, mde, note=note)
 
 
 def paired_log_ratio(x: ArrayLike, y: ArrayLike, confidence: float = 0.95) -> Comparison:
@@ -460,13 +465,4 @@ def run_level_ratio(
         return unavailable_comparison(Scale.RATIO, method, vx.size, vy.size,
                                       f"needs at least 2 runs per arm, have {vx.size} and {vy.size}",
                                       estimate=est, confidence=confidence)
-    est = float(vy.mean() - vx.mean())
-    sx, sy = float(vx.std(ddof=1)), float(vy.std(ddof=1))
-    if np.ptp(vx) == 0 and np.ptp(vy) == 0:
-        return unavailable_comparison(Scale.RATIO, method, vx.size, vy.size, "run summaries do not vary",
-                                      estimate=math.exp(est), confidence=confidence)
-    res = {alt: stats.ttest_ind(vy, vx, equal_var=False, alternative=alt)
-           for alt in ("two-sided", "greater", "less")}
-    return _t_comparison(res["two-sided"], res["greater"], res["less"], est, confidence, method,
-                         vx.size, vy.size, mde_log_ratio(sx, sy, vx.size, vy.size),
-                         note="n_x and n_y count runs")
+    return _welch_on_logs(vx, vy, confidence, method, "run summaries do not vary", note="n_x and n_y count runs")
