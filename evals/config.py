@@ -49,6 +49,7 @@ class LoadConf:
     duration_s: float | None = None
     max_requests: int | None = None
     warmup_requests: int = 0
+    ramp_s: float = 0.0  # closed loop: worker k starts at k x ramp_s / concurrency
     max_in_flight: int = 256  # open-loop worker pool; lag shows when it is not enough
     sweep_of: str = "concurrency"  # sweep levels are concurrency (closed) or rate (poisson)
     levels: list[float] = field(default_factory=list)

@@ -105,7 +105,8 @@ def _plan_groups(cfg: DictConfig, card: ModelCard, suites: tuple[Suite, ...], ap
         if level is not None:
             kind = "closed" if load.sweep_of == "concurrency" else "poisson"
             concurrency, rate = (int(level), None) if kind == "closed" else (load.concurrency, level)
-        make_strategy(kind, concurrency=concurrency, rate=rate, seed=run.seed, count=1)  # checks kind and rate
+        make_strategy(kind, concurrency=concurrency, rate=rate, seed=run.seed, count=1,
+                      ramp_s=load.ramp_s)  # checks kind, rate and ramp
         target = None
         if load.duration_s is not None:
             target = math.ceil(rate * load.duration_s) if kind != "closed" else DURATION_PLAN_CAP
@@ -114,7 +115,8 @@ def _plan_groups(cfg: DictConfig, card: ModelCard, suites: tuple[Suite, ...], ap
             target += load.warmup_requests
         if target is not None:
             plan = extend_plan(plan, target)
-        strategy = make_strategy(kind, concurrency=concurrency, rate=rate, seed=run.seed, count=len(plan))
+        strategy = make_strategy(kind, concurrency=concurrency, rate=rate, seed=run.seed, count=len(plan),
+                                 ramp_s=load.ramp_s)
         groups.append((strategy, tuple(plan)))
     return tuple(groups)
 

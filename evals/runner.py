@@ -149,17 +149,26 @@ class Runner:
         start_ns = time.perf_counter_ns()
         deadline_ns = start_ns + int(self.duration_s * 1e9) if self.duration_s else None
         if isinstance(strategy, ClosedLoop):
-            self._closed(requests, strategy.concurrency, deadline_ns, drain_timeout_s)
+            self._closed(requests, strategy, start_ns, deadline_ns, drain_timeout_s)
         else:
             self._open(requests, strategy, start_ns, deadline_ns, drain_timeout_s)
 
     def _closed(
-        self, requests: Sequence[Request], concurrency: int, deadline_ns: int | None, drain_timeout_s: float
+        self,
+        requests: Sequence[Request],
+        strategy: ClosedLoop,
+        start_ns: int,
+        deadline_ns: int | None,
+        drain_timeout_s: float,
     ) -> None:
         it = iter(requests)
         lock = threading.Lock()
 
-        def worker() -> None:
+        def worker(k: int) -> None:
+            begin_ns = start_ns + int(strategy.worker_start_s(k) * 1e9)
+            while (remaining := (begin_ns - time.perf_counter_ns()) / 1e9) > 0:
+                if self.stop.wait(min(remaining, 0.05)):
+                    return
             while not self.stop.is_set():
                 now = time.perf_counter_ns()
                 if deadline_ns is not None and now >= deadline_ns:
@@ -170,7 +179,8 @@ class Runner:
                     return
                 self._one(request, now)
 
-        threads = [threading.Thread(target=worker, daemon=True, name=f"closed-{i}") for i in range(concurrency)]
+        threads = [threading.Thread(target=worker, args=(k,), daemon=True, name=f"closed-{k}")
+                   for k in range(strategy.concurrency)]
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads) and not self.stop.wait(0.1):

@@ -36,6 +36,7 @@ def test_overrides_reach_typed_nodes() -> None:
         ("target.faults.throttel=0.5", "target.faults.throttel"),
         ("apis=[converse,telepathy]", "telepathy"),
         ("load=poisson", "load.rate"),
+        ("load.ramp_s=-1", "load.ramp_s"),
     ],
 )
 def test_bad_config_is_one_line_exit_2_and_writes_nothing(

@@ -103,3 +103,14 @@ def test_make_strategy_validates() -> None:
         make_strategy("poisson", concurrency=1, rate=None, seed=0, count=1)
     with pytest.raises(UserInputError, match=r"load\.strategy"):
         make_strategy("bursty", concurrency=1, rate=1.0, seed=0, count=1)
+    with pytest.raises(UserInputError, match=r"load\.ramp_s"):
+        make_strategy("closed", concurrency=2, rate=None, seed=0, count=1, ramp_s=-0.5)
+    with pytest.raises(UserInputError, match=r"load\.ramp_s"):
+        make_strategy("poisson", concurrency=1, rate=5.0, seed=0, count=1, ramp_s=1.0)
+
+
+def test_closed_loop_ramp_spreads_worker_starts_evenly() -> None:
+    loop = make_strategy("closed", concurrency=4, rate=None, seed=0, count=1, ramp_s=2.0)
+    assert isinstance(loop, ClosedLoop)
+    assert [loop.worker_start_s(k) for k in range(4)] == [0.0, 0.5, 1.0, 1.5]
+    assert ClosedLoop(4).worker_start_s(3) == 0.0

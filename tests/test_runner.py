@@ -96,6 +96,18 @@ def test_a_fatal_error_halts_the_run(tmp_path: Path) -> None:
     assert sender.calls == 3
 
 
+def test_a_ramped_closed_loop_starts_its_workers_apart_and_all_before_the_first_completion(tmp_path: Path) -> None:
+    runner, run = _runner(tmp_path, FakeSender(delay_s=0.8), lambda r, t: {"exact": 1.0})
+    runner.execute(_requests(4), ClosedLoop(4, ramp_s=0.4), drain_timeout_s=5)
+    runner.writer.close()
+    records = _records(run)
+    sent = sorted(r["t_sent_ms"] - min(r["t_sent_ms"] for r in records) for r in records)
+    # worker k never starts before k x 100 ms; none waits for a completion (the first lands at 800 ms)
+    assert all(s >= k * 100 - 1 for k, s in enumerate(sent)), sent
+    assert sent[-1] < 800, sent
+    assert all(r["send_lag_ms"] < 50 for r in records)  # a worker's first request is intended when it starts
+
+
 def test_requests_queued_before_a_stop_are_not_sent(tmp_path: Path) -> None:
     sender = FakeSender(delay_s=0.05)
     runner, run = _runner(tmp_path, sender, lambda r, t: {"exact": 1.0})
