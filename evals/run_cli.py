@@ -75,6 +75,7 @@ def _check_ranges(cfg: DictConfig) -> None:
         ("run.max_cost_usd", cfg.run.max_cost_usd, 0, True), ("run.drain_timeout_s", cfg.run.drain_timeout_s, 0, False),
         ("run.stop_at_half_width", cfg.run.stop_at_half_width, 0, True),
         ("transport.max_attempts", cfg.transport.max_attempts, 1, False),
+        ("transport.processes", cfg.transport.processes, 1, False),
     ]
     for key, value, low, strict in checks:
         if value is not None and (value <= low if strict else value < low):
@@ -244,6 +245,19 @@ def _make_transport(cfg: DictConfig, card: ModelCard, endpoints: dict[str, Any] 
     return Transport(settings, family=card.family, endpoints=endpoints, concurrency=concurrency)
 
 
+def _make_sender(cfg: DictConfig, spec: RunSpec, transport: Any, endpoints: dict[str, Any] | None,
+                 concurrency: int) -> Any:
+    """The run's transport itself, or with `transport.processes` > 1 worker processes with their own clients."""
+    if cfg.transport.processes == 1:
+        for region in spec.regions:  # build clients now so their set-up cost never lands in a request
+            transport.client(region)
+        return transport
+    from evals.process_sender import ProcessSender
+
+    return ProcessSender(transport.settings, spec.card.family, endpoints, processes=cfg.transport.processes,
+                         concurrency=concurrency, regions=spec.regions)
+
+
 def _max_concurrency(cfg: DictConfig) -> int:
     load = cfg.load
     if load.strategy == "sweep" and load.sweep_of == "concurrency":
@@ -405,12 +419,13 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
     scorers = {s.name: s.scorers for s in spec.suites}
     concurrency = _max_concurrency(cfg)
 
-    with open_target(cfg) as endpoints:
+    with open_target(cfg) as endpoints, contextlib.ExitStack() as cleanup:
         target_info = describe_target(cfg, endpoints)
         oracle = target_info.get("engine") == "oracle"
         transport = _make_transport(cfg, spec.card, endpoints, concurrency)
-        for region in spec.regions:  # build clients now so their set-up cost never lands in a request
-            transport.client(region)
+        sender = _make_sender(cfg, spec, transport, endpoints, concurrency)
+        if sender is not transport:  # closed last: after the records file, so nothing lands after its close
+            cleanup.callback(sender.close)
         judge, judge_client = _judge_scorer(cfg, spec, endpoints, concurrency)
         # Ctrl-C is handled from before the run directory exists, so a run never shows "running" unguarded
         interrupts = _Interrupts()
@@ -425,7 +440,7 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
             origin_ns=time.perf_counter_ns() - max(elapsed_ns, 0),
             session=len(run_info.get("resumes", [])),
             on_record=_precision_stop(cfg, spec, run_dir),
-            sender=transport,
+            sender=sender,
             writer=writer,
             pricing=spec.card.pricing,
             limiters=RegionLimiters(list(spec.regions), spec.card.quotas.requests_per_minute,

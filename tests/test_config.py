@@ -37,6 +37,7 @@ def test_overrides_reach_typed_nodes() -> None:
         ("apis=[converse,telepathy]", "telepathy"),
         ("load=poisson", "load.rate"),
         ("load.ramp_s=-1", "load.ramp_s"),
+        ("transport.processes=0", "transport.processes"),
     ],
 )
 def test_bad_config_is_one_line_exit_2_and_writes_nothing(

@@ -32,11 +32,16 @@ def run_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str], *overrides: str) 
     return run_dir, records, info
 
 
-def test_every_api_on_two_regions_with_streaming_card(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_every_api_on_two_regions_with_streaming_card(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], processes: int
+) -> None:
     _, records, info = run_ok(
         tmp_path, capsys, "model=llama3-3-70b", "suite=reasoning", "suite.sample_size=4",
         "apis=[converse,invoke,converse_stream,invoke_stream]", "regions=[us-east-1,us-west-2]",
+        f"transport.processes={processes}",
     )
+    assert info["config"]["transport"]["processes"] == processes
     assert info["status"] == "completed"
     assert len(records) == info["planned"] == 4 * 4 * 2
     apis = ("converse", "invoke", "converse_stream", "invoke_stream")
@@ -194,17 +199,20 @@ def test_resume_after_sigkill_gives_exactly_one_record_per_request(tmp_path: Pat
     assert info["status"] == "completed" and len(info["resumes"]) == 1
 
 
-def test_ctrl_c_stops_sending_and_marks_interrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_ctrl_c_stops_sending_and_marks_interrupted(tmp_path: Path, processes: int) -> None:
     out = tmp_path / "out"
-    proc = subprocess.Popen(_cli("run", *SLOW_RUN, f"run.out_dir={out}"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    # requests long enough that the Ctrl-C lands while some are in flight
+    args = [a if not a.startswith("target.fixed_latency_ms=") else "target.fixed_latency_ms=1500" for a in SLOW_RUN]
+    proc = subprocess.Popen(_cli("run", *args, f"run.out_dir={out}", f"transport.processes={processes}"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 60
     while not out.exists() or not any(out.iterdir()):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     run_dir = _only_run_dir(out)
-    _wait_for_records(run_dir / "records.jsonl", 5, 60)
-    proc.send_signal(signal.SIGINT)
+    _wait_for_records(run_dir / "records.jsonl", 4, 60)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the run, its emulator and its sender processes
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert stdout.strip().splitlines()[-1] == str(run_dir)
@@ -213,6 +221,8 @@ def test_ctrl_c_stops_sending_and_marks_interrupted(tmp_path: Path) -> None:
     records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
     assert len(records) == info["counts"]["records"] < 120
     assert len({r["request_id"] for r in records}) == len(records)
+    # the requests in flight at the Ctrl-C were drained, not cut off: the emulator kept answering them
+    assert all(r["status"] == "ok" for r in records), Counter(r["error_code"] for r in records)
 
 
 def test_sweep_runs_each_level_with_its_own_requests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -63,8 +63,11 @@ def main(argv: list[str]) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    parent = os.environ.get(PARENT_ENV)
+    # Started by a run: a Ctrl-C at the terminal reaches the whole process group, and the run drains its
+    # requests in flight before it stops us (SIGTERM); answering them is our part, so SIGINT is ignored.
+    signal.signal(signal.SIGINT, signal.SIG_IGN if parent else lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server.start()
     endpoints = server.endpoints()
     if options.endpoints_file:
@@ -75,7 +78,6 @@ def main(argv: list[str]) -> int:
     print(f"admin: {endpoints['admin']}")
     where = options.endpoints_file or "-"
     print(f"{READY_PREFIX} pid={endpoints['pid']} endpoints_file={where}", flush=True)
-    parent = os.environ.get(PARENT_ENV)
     while not stop.wait(1.0):
         if parent and os.getppid() != int(parent):  # the process that started us is gone: do not linger
             break
