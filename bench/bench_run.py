@@ -4,7 +4,8 @@ Side by side in one process and against one emulator:
 1. throughput and client CPU per request: `bedrock-evals run` (zero latency profile) vs a raw boto3 Converse
    loop at the same concurrency; targets: harness >= 0.7x the raw rate, CPU/request <= 1.5x;
 2. timing accuracy: with a fixed injected latency (and TTFT on a streaming card) at concurrency 32, measured
-   e2e latency minus the injected one at p50 (target <= 1 ms) and p99 (target <= 5 ms);
+   e2e latency minus the injected one at p50 (target <= 1 ms) and p99 (target <= 5 ms), at the cards' own
+   latencies and at ten times faster, with `transport.processes` 1 and 2, and once without `load.ramp_s`;
 3. open loop: Poisson arrivals at 100 requests/s for 30 s; achieved rate within 2 % and send-lag p99 <= 5 ms.
 
 Usage: .venv/bin/python bench/bench_run.py [--quick]
