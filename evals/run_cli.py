@@ -27,7 +27,7 @@ from evals.errors import UserInputError
 from evals.limiter import RegionLimiters
 from evals.plan import build_plan, check_cells, extend_plan
 from evals.records import RunDirectory, new_run_id, provenance, utc_now
-from evals.runner import Runner, progress_bar
+from evals.runner import Runner, Sender, progress_bar
 from evals.schedule import ClosedLoop, Strategy, make_strategy
 from evals.types import Request, Suite
 
@@ -246,7 +246,7 @@ def _make_transport(cfg: DictConfig, card: ModelCard, endpoints: dict[str, Any] 
 
 
 def _make_sender(cfg: DictConfig, spec: RunSpec, transport: Any, endpoints: dict[str, Any] | None,
-                 concurrency: int) -> Any:
+                 concurrency: int) -> Sender:
     """The run's transport itself, or with `transport.processes` > 1 worker processes with their own clients."""
     if cfg.transport.processes == 1:
         for region in spec.regions:  # build clients now so their set-up cost never lands in a request
