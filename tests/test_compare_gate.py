@@ -394,8 +394,15 @@ def emulator_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_emulator_gate_aa_slow_and_worse(emulator_runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
                                          ) -> None:
     r = emulator_runs
-    assert gate(r["base"], r["aa"]) == 0, capsys.readouterr().out
-    capsys.readouterr()
+    # A/A: never FAIL. Latency draws are independent between the two runs, so a p90 whose bound lands just past
+    # its margin is INCONCLUSIVE (exit 3) now and then; accuracy, with the same answers, is always PASS.
+    code = gate(r["base"], r["aa"])
+    out = capsys.readouterr().out
+    assert code in (0, 3) and "| **FAIL**" not in out, out
+    verdicts = [(line.split("|")[1].strip(), line.split("|")[2].strip()) for line in out.splitlines()
+                if line.startswith("| **")]
+    assert [v for v, rule in verdicts if rule == "accuracy"] == ["**PASS**", "**PASS**"]
+    assert sum(v == "**PASS**" for v, _ in verdicts) >= len(verdicts) - 2, out
     assert gate(r["base"], r["slow"]) == 1
     failed = [line.split("|")[2].strip() for line in capsys.readouterr().out.splitlines()
               if line.startswith("| **FAIL**")]
