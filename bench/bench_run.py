@@ -178,6 +178,8 @@ TIMING_CASES = (
     # Ten times faster than the model: 640 and 267 requests/s through one client process.
     TimingCase("Converse, stress 50 ms", 50.0),
     TimingCase("ConverseStream, stress: TTFT 40 ms, 8 tokens at 100/s", 120.0, ttft_ms=40.0),
+    # Four times the cards' decode rate: 8,500 stream deltas/s, where one client process saturates.
+    TimingCase("ConverseStream, heavy: TTFT 40 ms, 32 tokens at 400/s", 120.0, ttft_ms=40.0, tokens=32),
     # What the ramp is for: workers started together stay in lock-step and their completions queue.
     TimingCase("Converse, card-like 500 ms, no ramp", 500.0, ramp=False),
 )
@@ -198,12 +200,16 @@ def bench_timing(tmp: Path, concurrency: int, total: int, cases: tuple[TimingCas
         stream = case.ttft_ms is not None
         if stream:
             opts["fixed_ttft_ms"] = case.ttft_ms
+        late_p99 = []  # the emulator's own lateness per arm: its share of the excess
         with Emulator(EmulatorOptions.from_dict(opts)) as emu:
+            emu.reset()
             raw = raw_loop(emu.endpoints, concurrency, total, stream_model=STREAM_MODEL if stream else None,
                            max_tokens=case.tokens, ramp_s=case.ramp_s)
+            late_p99.append(emu.stats()["first_write_late_ms"]["p99"])
             model = ["model=llama3-3-70b", "apis=[converse_stream]"] if stream else ["apis=[converse]"]
             arms = []
             for processes in (1, 2):
+                emu.reset()
                 # warm-up as the raw loop's (two per worker), flagged in the records and left out here
                 records, _ = harness_run(emu.endpoints_file, tmp / f"timing-{n}-{processes}", *model,
                                          "suite=reasoning", f"suite.generator.n={total}", f"suite.sample_size={total}",
@@ -211,6 +217,7 @@ def bench_timing(tmp: Path, concurrency: int, total: int, cases: tuple[TimingCas
                                          f"load.warmup_requests={2 * concurrency}",
                                          f"suite.params.max_tokens={case.tokens}", f"transport.processes={processes}")
                 arms.append([r for r in records if r["status"] == "ok" and not r["warmup"]])
+                late_p99.append(emu.stats()["first_write_late_ms"]["p99"])
         metrics = [("e2e", "latency_ms", case.total_ms)]
         if stream:
             metrics.insert(0, ("TTFT", "ttft_ms", case.ttft_ms))
@@ -220,6 +227,8 @@ def bench_timing(tmp: Path, concurrency: int, total: int, cases: tuple[TimingCas
                 p50, p99 = np.percentile(values - inject, [50, 99])
                 cells.append(f"{p50:+.2f} / {p99:+.2f} ms ({len(values)})")
             print(f"| {case.label} | {what} ({inject:.0f} ms) | {' | '.join(cells)} |")
+        print(f"| {case.label} | emulator's own lateness, p99 of {'first tokens' if stream else 'answers'} | "
+              + " | ".join(f"+{late:.2f} ms" for late in late_p99) + " |")
 
 
 def bench_poisson(tmp: Path, rate: float, duration: float) -> None:

@@ -122,3 +122,19 @@ def test_zero_profile_is_fast(make_client):
         client.converse(modelId=MAVERICK, messages=user(f"fast {i}"), inferenceConfig={"maxTokens": 20})
         samples.append(time.perf_counter() - started)
     assert statistics.median(samples) < 0.005  # far below any Nagle/delayed-ACK stall (~40 ms)
+
+
+def test_stats_report_how_late_answers_and_first_tokens_were_written(fixed):
+    fixed.reset()
+    client = client_for(fixed, "us-east-1")
+    client.converse(modelId=MAVERICK, messages=user("on time?"), inferenceConfig={"maxTokens": 5})
+    resp = client.converse_stream(modelId=LLAMA33, messages=user("first token on time?"),
+                                  requestMetadata={"evals.target_output_tokens": "11"})
+    for _event in resp["stream"]:
+        pass
+    late = fixed.stats()["first_write_late_ms"]
+    assert late["n"] == 2
+    # measured from each deadline: the stream's first token against its 60 ms TTFT, not its 150 ms total
+    assert 0 <= late["p50"] <= late["max"] < 50, late
+    fixed.reset()
+    assert fixed.stats()["first_write_late_ms"] == {"n": 0}

@@ -299,9 +299,11 @@ def serve_request(app: App, h: Handler, region: str, scheme: str) -> None:
         if faults.stall_s:
             time.sleep(faults.stall_s)
         if op in STREAMING_OPS:
-            _stream(ex, op, req, gen, plan, faults, t0, rng)
+            late_s = _stream(ex, op, req, gen, plan, faults, t0, rng)
         else:
-            _unary(ex, op, req, gen, plan, faults, t0)
+            late_s = _unary(ex, op, req, gen, plan, faults, t0)
+        if late_s is not None and not (faults.stall_s or faults.trickle_s):
+            app.stats.count_lateness(late_s)
         reserved = (card, reserve - req.input_tokens - gen.output_tokens)  # give back the unused part
     except ResetConnection:
         status = 0
@@ -337,13 +339,15 @@ def _reset(h: Handler) -> None:
 
 
 def _unary(ex: Exchange, op: str, req: GenRequest, gen: Generation, plan: Plan, faults: FaultPlan,
-           t0: float) -> None:
-    sleep_until(t0 + plan.server_total_s)
+           t0: float) -> float:
+    """Answer at the planned time; returns how late the answer was written (seconds past its deadline)."""
+    due = t0 + plan.server_total_s
+    sleep_until(due)
     latency_ms = round((time.perf_counter() - t0) * 1000)
     if op == "Converse":
         ex.send(200, [("Content-Type", "application/json"), ("x-amzn-RequestId", ex.rid)],
                 json_bytes(responses.converse(req, gen, latency_ms)), reset=faults.connection_reset)
-        return
+        return time.perf_counter() - due
     ex.send(
         200,
         [
@@ -356,11 +360,15 @@ def _unary(ex: Exchange, op: str, req: GenRequest, gen: Generation, plan: Plan, 
         json_bytes(responses.invoke(req, gen, ex.rid)),
         reset=faults.connection_reset,
     )
+    return time.perf_counter() - due
 
 
 def _stream(ex: Exchange, op: str, req: GenRequest, gen: Generation, plan: Plan, faults: FaultPlan,
-            t0: float, rng: random.Random) -> None:
-    """Send the event stream, each token at its planned time; frames due together go in one write."""
+            t0: float, rng: random.Random) -> float | None:
+    """Send the event stream, each token at its planned time; frames due together go in one write.
+
+    Returns how late the first token was written (seconds past its deadline), None when the stream was cut.
+    """
     headers = [("Content-Type", "application/vnd.amazon.eventstream"), ("x-amzn-RequestId", ex.rid)]
     if op == "InvokeModelWithResponseStream":
         headers.append(("X-Amzn-Bedrock-Content-Type", "application/json"))
@@ -373,6 +381,7 @@ def _stream(ex: Exchange, op: str, req: GenRequest, gen: Generation, plan: Plan,
     ex.start_stream(headers)
     pending = bytearray(responses.converse_start(rng.randrange(64))) if op == "ConverseStream" else bytearray()
     first_byte_ms: int | None = None
+    first_late_s: float | None = None
     for i, piece in enumerate(pieces):
         if cut is not None and i == cut:
             ex.chunk(bytes(pending))
@@ -380,10 +389,12 @@ def _stream(ex: Exchange, op: str, req: GenRequest, gen: Generation, plan: Plan,
                 raise ResetConnection
             ex.chunk(exception_frame(MIDSTREAM_TYPE, MIDSTREAM_MESSAGE))
             ex.end_stream()
-            return
+            return None
         if due[i] > time.perf_counter():
             ex.chunk(bytes(pending))
             pending.clear()
+            if i > 0 and first_late_s is None:  # the first token went out in this write
+                first_late_s = time.perf_counter() - due[0]
             sleep_until(due[i])
         if first_byte_ms is None:
             first_byte_ms = round((time.perf_counter() - t0) * 1000)
@@ -401,7 +412,10 @@ def _stream(ex: Exchange, op: str, req: GenRequest, gen: Generation, plan: Plan,
         latency_ms = round((time.perf_counter() - t0) * 1000)
         pending += responses.converse_end(req, gen, latency_ms, rng.randrange(64))
     ex.chunk(bytes(pending))
+    if first_late_s is None:  # the first token went out with later ones, in this last write
+        first_late_s = time.perf_counter() - due[0]
     ex.end_stream()
+    return first_late_s
 
 
 class AdminHandler(BaseHTTPRequestHandler):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from typing import Any
 
 _ATTEMPT = re.compile(r"attempt=(\d+)")
+LATENESS_SAMPLES = 200_000  # the most recent answers kept for lateness percentiles
 
 
 class Stats:
@@ -28,6 +30,7 @@ class Stats:
             self.finished = 0
             self.auth_failures = 0
             self.total = 0
+            self.late_s: deque[float] = deque(maxlen=LATENESS_SAMPLES)
 
     def count_request(self, operation: str, region: str, sdk_request: str | None) -> int:
         """Count one arriving request; returns its sequence number (seeds fault draws)."""
@@ -55,6 +58,11 @@ class Stats:
             if kind == "auth":
                 self.auth_failures += 1
 
+    def count_lateness(self, late_s: float) -> None:
+        """How long after its planned time an answer (or a stream's first token) was written."""
+        with self._lock:
+            self.late_s.append(late_s)
+
     def count_faults(self, names: list[str]) -> None:
         with self._lock:
             for name in names:
@@ -74,4 +82,17 @@ class Stats:
                 "auth": dict(self.auth),
                 "auth_failures": self.auth_failures,
                 "server_us_mean": self.busy_s / self.finished * 1e6 if self.finished else 0.0,
+                "first_write_late_ms": _percentiles_ms(list(self.late_s)),
             }
+
+
+def _percentiles_ms(values_s: list[float]) -> dict[str, float | int]:
+    """Nearest-rank p50/p99/max in ms (stdlib only: the emulator starts without numpy)."""
+    if not values_s:
+        return {"n": 0}
+    ordered = sorted(values_s)
+
+    def rank(q: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] * 1000
+
+    return {"n": len(ordered), "p50": rank(0.50), "p99": rank(0.99), "max": ordered[-1] * 1000}
