@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import json
 import resource
@@ -31,6 +32,7 @@ from botocore.config import Config
 
 from evals.cli import main as cli_main
 from evals.emulator import Emulator, EmulatorOptions
+from evals.gcpause import freeze_startup_objects
 
 MODEL = "us.meta.llama4-maverick-17b-instruct-v1:0"
 STREAM_MODEL = "us.meta.llama3-3-70b-instruct-v1:0"
@@ -92,9 +94,11 @@ def raw_loop(endpoints: dict[str, Any], concurrency: int, total: int, stream_mod
         return results
 
     drive(2 * concurrency)
+    freeze_startup_objects()  # as a run does: no full collection walks the bench's heap mid-measurement
     cpu0, t0 = time.process_time(), time.perf_counter()
     results = drive(total, ramp_s)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    gc.unfreeze()
     return {"rps": total / wall, "cpu_ms_per_req": cpu / total * 1000,
             "latency_ms": np.array([lat for lat, _ in results]),
             "ttft_ms": np.array([ttft for _, ttft in results if ttft is not None])}
@@ -200,7 +204,7 @@ def bench_timing(tmp: Path, concurrency: int, total: int, cases: tuple[TimingCas
         stream = case.ttft_ms is not None
         if stream:
             opts["fixed_ttft_ms"] = case.ttft_ms
-        late_p99 = []  # the emulator's own lateness per arm: its share of the excess
+        late_p99 = []  # the emulator's own lateness per arm (warm-ups included): its share of the excess
         with Emulator(EmulatorOptions.from_dict(opts)) as emu:
             emu.reset()
             raw = raw_loop(emu.endpoints, concurrency, total, stream_model=STREAM_MODEL if stream else None,

@@ -5,7 +5,8 @@ build the next requests; at a few hundred requests/s that wait lands inside meas
 process keeps pacing, limits, budget, scoring and records, and each worker process only turns (request,
 intended time, metadata) into a transport Outcome with its own boto3 clients. Worker timestamps are
 `time.perf_counter_ns`, CLOCK_MONOTONIC on Linux and shared by every process on the machine, so they sit on
-the run's timeline unchanged.
+the run's timeline unchanged. Hand-written over a socket pair per worker because ProcessPoolExecutor runs one
+task at a time per process, and a sender needs dozens of requests in flight in each.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ class ProcessSender:
                 ours, theirs = socket.socketpair()
                 with theirs:
                     process = subprocess.Popen([sys.executable, "-m", "evals.sender_worker", str(theirs.fileno())],
-                                               pass_fds=[theirs.fileno()], env=env)
+                                               pass_fds=[theirs.fileno()], env=env,
+                                               stdout=subprocess.DEVNULL)  # the run's stdout ends with its dir
                 worker = _Worker(f"sender process {k} (pid {process.pid})", process, Connection(ours.detach()))
                 self._workers.append(worker)
                 worker.conn.send(spec)

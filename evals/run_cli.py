@@ -24,6 +24,7 @@ from evals.cards import ModelCard, card_from_mapping, load_card
 from evals.config import Config, compose_config
 from evals.console import print_summary, send_lag_p99
 from evals.errors import UserInputError
+from evals.gcpause import GcPauses
 from evals.limiter import RegionLimiters
 from evals.plan import build_plan, check_cells, extend_plan
 from evals.records import RunDirectory, new_run_id, provenance, utc_now
@@ -454,10 +455,12 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
             max_in_flight=int(cfg.load.max_in_flight),
         )
         interrupts.attach(runner)
+        gc_pauses = GcPauses()
         try:
-            for strategy, requests in spec.groups:
-                runner.execute([r for r in requests if r.request_id not in finished], strategy,
-                               cfg.run.drain_timeout_s)
+            with gc_pauses:
+                for strategy, requests in spec.groups:
+                    runner.execute([r for r in requests if r.request_id not in finished], strategy,
+                                   cfg.run.drain_timeout_s)
         except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for requests in flight, still finish the run
             runner.abort()
             print("aborted: requests still in flight stay unrecorded; a resume sends them", file=sys.stderr)
@@ -470,6 +473,7 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
             if judge_client is not None:
                 judge_client.sender.close()
 
+    run_info["client_gc"] = gc_pauses.summary()  # the run process's own stalls, to tell them from the service's
     status = _finish(cfg, spec, run_dir, run_info, runner, judge_client, writer.late)
     print(run_dir.path)
     return {"completed": 0, "budget-stopped": 0, "interrupted": 130, "failed": 1}[status]

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+from evals.gcpause import freeze_startup_objects
 from evals.transport import LocalEndpoints, Outcome, Transport, TransportSettings
 from evals.types import Request
 
@@ -40,6 +41,7 @@ def serve(conn: Connection) -> None:
     except Exception as err:
         conn.send(("failed", f"{type(err).__name__}: {err}"))
         return
+    freeze_startup_objects()  # a full collection would stall every request in flight
     conn.send(("ready", None))
     reply_lock = threading.Lock()
 

@@ -42,6 +42,7 @@ def test_every_api_on_two_regions_with_streaming_card(
         f"transport.processes={processes}",
     )
     assert info["config"]["transport"]["processes"] == processes
+    assert set(info["client_gc"]) == {"collections", "total_pause_ms", "max_pause_ms"}
     assert info["status"] == "completed"
     assert len(records) == info["planned"] == 4 * 4 * 2
     apis = ("converse", "invoke", "converse_stream", "invoke_stream")

@@ -118,3 +118,20 @@ def test_requests_queued_before_a_stop_are_not_sent(tmp_path: Path) -> None:
     assert runner.tally.stop_reason == "interrupted"
     assert sender.calls <= 6  # only what was in flight around the stop, not the queue behind it
     assert len(_records(run)) == sender.calls
+
+
+def test_gc_pauses_freezes_start_up_objects_and_times_each_collection() -> None:
+    import gc
+
+    from evals.gcpause import GcPauses
+
+    start_up = [{"n": i} for i in range(50_000)]  # stands in for suites, Hydra and service models
+    with GcPauses() as pauses:
+        assert gc.get_freeze_count() >= len(start_up)  # out of every collection's walk
+        gc.collect()
+        gc.collect()
+    assert gc.get_freeze_count() == 0  # given back to the collector once the run is done
+    summary = pauses.summary()
+    assert summary["collections"] >= 2
+    assert 0 < summary["max_pause_ms"] <= summary["total_pause_ms"]
+    del start_up

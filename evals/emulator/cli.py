@@ -12,6 +12,7 @@ from typing import Any
 
 from evals.emulator.options import ENGINES, LATENCY_PROFILES, EmulatorOptions, load_config_file
 from evals.errors import UserInputError
+from evals.gcpause import freeze_startup_objects
 
 READY_PREFIX = "emulator ready"
 PARENT_ENV = "BEDROCK_EVALS_EMULATOR_PARENT_PID"
@@ -69,6 +70,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN if parent else lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server.start()
+    freeze_startup_objects()  # a full collection would stall every answer in flight
     endpoints = server.endpoints()
     if options.endpoints_file:
         server.write_endpoints(Path(options.endpoints_file))
