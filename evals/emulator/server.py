@@ -340,34 +340,32 @@ def _reset(h: Handler) -> None:
 
 def _unary(ex: Exchange, op: str, req: GenRequest, gen: Generation, plan: Plan, faults: FaultPlan,
            t0: float) -> float:
-    """Answer at the planned time; returns how late the answer was written (seconds past its deadline)."""
+    """Answer at the planned time; returns how late the write began (seconds past the deadline)."""
     due = t0 + plan.server_total_s
     sleep_until(due)
     latency_ms = round((time.perf_counter() - t0) * 1000)
     if op == "Converse":
-        ex.send(200, [("Content-Type", "application/json"), ("x-amzn-RequestId", ex.rid)],
-                json_bytes(responses.converse(req, gen, latency_ms)), reset=faults.connection_reset)
-        return time.perf_counter() - due
-    ex.send(
-        200,
-        [
+        headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", ex.rid)]
+        body = json_bytes(responses.converse(req, gen, latency_ms))
+    else:
+        headers = [
             ("Content-Type", "application/json"),
             ("x-amzn-RequestId", ex.rid),
             ("X-Amzn-Bedrock-Invocation-Latency", str(latency_ms)),
             ("X-Amzn-Bedrock-Output-Token-Count", str(gen.output_tokens)),
             ("X-Amzn-Bedrock-Input-Token-Count", str(req.input_tokens)),
-        ],
-        json_bytes(responses.invoke(req, gen, ex.rid)),
-        reset=faults.connection_reset,
-    )
-    return time.perf_counter() - due
+        ]
+        body = json_bytes(responses.invoke(req, gen, ex.rid))
+    late_s = time.perf_counter() - due
+    ex.send(200, headers, body, reset=faults.connection_reset)
+    return late_s
 
 
 def _stream(ex: Exchange, op: str, req: GenRequest, gen: Generation, plan: Plan, faults: FaultPlan,
             t0: float, rng: random.Random) -> float | None:
     """Send the event stream, each token at its planned time; frames due together go in one write.
 
-    Returns how late the first token was written (seconds past its deadline), None when the stream was cut.
+    Returns how late the write of the first token began (seconds past its deadline), None if the stream was cut.
     """
     headers = [("Content-Type", "application/vnd.amazon.eventstream"), ("x-amzn-RequestId", ex.rid)]
     if op == "InvokeModelWithResponseStream":
@@ -391,10 +389,10 @@ def _stream(ex: Exchange, op: str, req: GenRequest, gen: Generation, plan: Plan,
             ex.end_stream()
             return None
         if due[i] > time.perf_counter():
+            if i > 0 and first_late_s is None:  # the first token goes out in this write
+                first_late_s = time.perf_counter() - due[0]
             ex.chunk(bytes(pending))
             pending.clear()
-            if i > 0 and first_late_s is None:  # the first token went out in this write
-                first_late_s = time.perf_counter() - due[0]
             sleep_until(due[i])
         if first_byte_ms is None:
             first_byte_ms = round((time.perf_counter() - t0) * 1000)
@@ -411,9 +409,9 @@ def _stream(ex: Exchange, op: str, req: GenRequest, gen: Generation, plan: Plan,
     if op == "ConverseStream":
         latency_ms = round((time.perf_counter() - t0) * 1000)
         pending += responses.converse_end(req, gen, latency_ms, rng.randrange(64))
-    ex.chunk(bytes(pending))
-    if first_late_s is None:  # the first token went out with later ones, in this last write
+    if first_late_s is None:  # the first token goes out with later ones, in this last write
         first_late_s = time.perf_counter() - due[0]
+    ex.chunk(bytes(pending))
     ex.end_stream()
     return first_late_s
 
