@@ -32,12 +32,20 @@ from evals.types import Request
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 2.0
 WORKER_EXITED = "SenderProcessExited"
+WORKER_BUG = "SenderError"
+
+
+@dataclass(frozen=True)
+class _Exited:
+    reason: str
 
 
 @dataclass
 class _Slot:
+    """One request in flight: its worker's Outcome, the worker's error text, or why the worker went away."""
+
     done: threading.Event = field(default_factory=threading.Event)
-    result: Outcome | str | None = None
+    result: Outcome | str | _Exited | None = None
 
 
 @dataclass
@@ -117,7 +125,7 @@ class ProcessSender:
         with self._lock:
             live = [w for w in self._workers if w.exited is None]
             if not live:
-                return _exited_outcome(t_intended_ns, self._workers[0].exited or "no sender process")
+                return _failed(t_intended_ns, WORKER_EXITED, self._workers[0].exited or "no sender process")
             worker = min(live, key=lambda w: len(w.pending))
             self._tickets += 1
             ticket = self._tickets
@@ -129,11 +137,13 @@ class ProcessSender:
         except (OSError, ValueError) as err:
             with self._lock:
                 worker.pending.pop(ticket, None)
-            return _exited_outcome(t_intended_ns, f"{worker.name}: {err}")
+            return _failed(t_intended_ns, WORKER_EXITED, f"{worker.name}: {err}")
         slot.done.wait()
         if isinstance(slot.result, Outcome):
             return slot.result
-        return _exited_outcome(t_intended_ns, str(slot.result))
+        if isinstance(slot.result, _Exited):
+            return _failed(t_intended_ns, WORKER_EXITED, slot.result.reason)
+        return _failed(t_intended_ns, WORKER_BUG, f"{worker.name}: {slot.result}")  # raised in Transport.send
 
     def _receive(self, worker: _Worker) -> None:
         """Hand each answer to the thread waiting for it; if the worker dies, fail what it held."""
@@ -155,7 +165,7 @@ class ProcessSender:
             orphans = list(worker.pending.values())
             worker.pending.clear()
         for slot in orphans:
-            slot.result = reason
+            slot.result = _Exited(reason)
             slot.done.set()
 
     def close(self) -> None:
@@ -179,11 +189,11 @@ class ProcessSender:
         self.close()
 
 
-def _exited_outcome(t_intended_ns: int, message: str) -> Outcome:
+def _failed(t_intended_ns: int, code: str, message: str) -> Outcome:
     """A request its worker could not answer: a fatal error record (the run halts), never a silent loss."""
     now = time.perf_counter_ns()
     return Outcome(
-        status="error", reply=None, error_code=WORKER_EXITED, error_class=classify(WORKER_EXITED, None),
+        status="error", reply=None, error_code=code, error_class=classify(code, None),
         error_message=message, http_status=None, attempts=0, throttles=0, backoff_ms=0.0,
         t_intended_ns=t_intended_ns, t_sent_ns=now, t_first_token_ns=None, t_done_ns=now, last_attempt_ms=0.0,
     )

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -28,9 +28,13 @@ from evals.gcpause import GcPauses
 from evals.limiter import RegionLimiters
 from evals.plan import build_plan, check_cells, extend_plan
 from evals.records import RunDirectory, new_run_id, provenance, utc_now
-from evals.runner import Runner, Sender, progress_bar
+from evals.runner import Runner, progress_bar
 from evals.schedule import ClosedLoop, Strategy, make_strategy
 from evals.types import Request, Suite
+
+if TYPE_CHECKING:  # imported late at run time: boto3 and the sender processes are not needed to validate
+    from evals.process_sender import ProcessSender
+    from evals.transport import Transport, TransportSettings
 
 # run.json status for each reason the runner stopped early (no reason: completed)
 STATUS_BY_STOP_REASON = {"interrupted": "interrupted", "budget": "budget-stopped", "fatal": "failed",
@@ -230,11 +234,11 @@ def _resume_config(overrides: list[str]) -> tuple[DictConfig, RunDirectory] | No
     return cfg, run_dir  # type: ignore[return-value]
 
 
-def _make_transport(cfg: DictConfig, card: ModelCard, endpoints: dict[str, Any] | None, concurrency: int):
-    from evals.transport import Transport, TransportSettings
+def _transport_settings(cfg: DictConfig, concurrency: int) -> TransportSettings:
+    from evals.transport import TransportSettings
 
     tc = cfg.transport
-    settings = TransportSettings(
+    return TransportSettings(
         retry_mode=tc.retry_mode,
         max_attempts=tc.max_attempts,
         connect_timeout_s=tc.connect_timeout_s,
@@ -243,20 +247,28 @@ def _make_transport(cfg: DictConfig, card: ModelCard, endpoints: dict[str, Any] 
         invoke_body_style=tc.invoke_body_style,
         auth=cfg.target.auth,
     )
-    return Transport(settings, family=card.family, endpoints=endpoints, concurrency=concurrency)
 
 
-def _make_sender(cfg: DictConfig, spec: RunSpec, transport: Any, endpoints: dict[str, Any] | None,
-                 concurrency: int) -> Sender:
-    """The run's transport itself, or with `transport.processes` > 1 worker processes with their own clients."""
+def _make_transport(cfg: DictConfig, card: ModelCard, endpoints: dict[str, Any] | None,
+                    concurrency: int) -> Transport:
+    from evals.transport import Transport
+
+    return Transport(_transport_settings(cfg, concurrency), family=card.family, endpoints=endpoints,
+                     concurrency=concurrency)
+
+
+def _make_sender(cfg: DictConfig, spec: RunSpec, endpoints: dict[str, Any] | None,
+                 concurrency: int) -> Transport | ProcessSender:
+    """The run's own transport, or with `transport.processes` > 1 worker processes with their own clients."""
     if cfg.transport.processes == 1:
+        transport = _make_transport(cfg, spec.card, endpoints, concurrency)
         for region in spec.regions:  # build clients now so their set-up cost never lands in a request
             transport.client(region)
         return transport
     from evals.process_sender import ProcessSender
 
-    return ProcessSender(transport.settings, spec.card.family, endpoints, processes=cfg.transport.processes,
-                         concurrency=concurrency, regions=spec.regions)
+    return ProcessSender(_transport_settings(cfg, concurrency), spec.card.family, endpoints,
+                         processes=cfg.transport.processes, concurrency=concurrency, regions=spec.regions)
 
 
 def _max_concurrency(cfg: DictConfig) -> int:
@@ -423,10 +435,8 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
     with open_target(cfg) as endpoints, contextlib.ExitStack() as cleanup:
         target_info = describe_target(cfg, endpoints)
         oracle = target_info.get("engine") == "oracle"
-        transport = _make_transport(cfg, spec.card, endpoints, concurrency)
-        sender = _make_sender(cfg, spec, transport, endpoints, concurrency)
-        if sender is not transport:  # closed last: after the records file, so nothing lands after its close
-            cleanup.callback(sender.close)
+        sender = _make_sender(cfg, spec, endpoints, concurrency)
+        cleanup.callback(sender.close)  # closed last: after the records file, so nothing lands after its close
         judge, judge_client = _judge_scorer(cfg, spec, endpoints, concurrency)
         # Ctrl-C is handled from before the run directory exists, so a run never shows "running" unguarded
         interrupts = _Interrupts()
@@ -469,7 +479,6 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
             writer.close()
             if bar is not None:
                 bar.close()
-            transport.close()
             if judge_client is not None:
                 judge_client.sender.close()
 
