@@ -11,6 +11,7 @@ import json
 import math
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -400,24 +401,45 @@ def _precision_stop(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory):
 
 
 class _Interrupts:
-    """First Ctrl-C: stop sending and drain; second: stop waiting. Before the runner exists, remembers it."""
+    """First Ctrl-C: stop sending and drain; second: stop waiting for requests in flight.
+
+    The handler only counts. A signal handler runs in the main thread between any two bytecodes, inside
+    whatever lock that thread holds (an Event's, the tally's, a stream's) or inside a gc callback that would
+    swallow its exception; so acting on a Ctrl-C (events, locks, printing) happens on a watcher thread instead.
+    """
+
+    POLL_S = 0.05
 
     def __init__(self) -> None:
-        self.runner: Runner | None = None
         self.count = 0
+        self.attached = False
+        self._done = threading.Event()
 
     def on_sigint(self, signum: int, frame: Any) -> None:
         self.count += 1
-        if self.count > 1:
-            raise KeyboardInterrupt
-        print("\ninterrupted: no new requests; waiting for in-flight ones", file=sys.stderr)
-        if self.runner is not None:
-            self.runner.interrupt()
+        if self.count > 1 and not self.attached:
+            raise KeyboardInterrupt  # still setting up: nothing is in flight, stop here
 
     def attach(self, runner: Runner) -> None:
-        self.runner = runner
-        if self.count:
-            runner.interrupt()
+        """Act on Ctrl-Cs from now on (including one that came while the run was being set up)."""
+        self.attached = True
+        threading.Thread(target=self._watch, args=(runner,), daemon=True, name="interrupts").start()
+
+    def detach(self) -> None:
+        self._done.set()
+
+    def _watch(self, runner: Runner) -> None:
+        seen = 0
+        while seen < 2 and not self._done.wait(self.POLL_S):
+            if seen == 0 and self.count >= 1:
+                seen = 1
+                runner.interrupt()
+                print("\ninterrupted: no new requests; waiting for in-flight ones", file=sys.stderr)
+            if self.count >= 2:
+                seen = 2
+                # said before it is done: once aborted, the main thread may finish and exit at once
+                print("aborted: requests still in flight stay unrecorded; a resume sends them", file=sys.stderr)
+                runner.abort()
 
 
 def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
@@ -471,10 +493,8 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
                 for strategy, requests in spec.groups:
                     runner.execute([r for r in requests if r.request_id not in finished], strategy,
                                    cfg.run.drain_timeout_s)
-        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for requests in flight, still finish the run
-            runner.abort()
-            print("aborted: requests still in flight stay unrecorded; a resume sends them", file=sys.stderr)
         finally:
+            interrupts.detach()
             signal.signal(signal.SIGINT, previous)
             writer.close()
             if bar is not None:

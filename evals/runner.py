@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -68,6 +68,7 @@ class Runner:
     metadata_for: Callable[[Request], Mapping[str, str]]
     max_tokens_for: Callable[[Request], int]
     stop: threading.Event = field(default_factory=threading.Event)
+    aborted: threading.Event = field(default_factory=threading.Event)  # stop waiting for requests in flight
     tally: RunTally = field(default_factory=RunTally)
     progress: tqdm | None = None
     duration_s: float | None = None
@@ -140,7 +141,10 @@ class Runner:
         """Stop waiting for requests in flight: they count as abandoned and stay unrecorded."""
         self._halt("interrupted")
         with self.tally.lock:
+            if self.aborted.is_set():
+                return
             self.tally.abandoned += self.tally.in_flight
+            self.aborted.set()
 
     def execute(self, requests: Sequence[Request], strategy: Strategy, drain_timeout_s: float) -> None:
         """Run one group (a whole plan, or one sweep level); `duration_s` bounds its dispatch window."""
@@ -185,10 +189,12 @@ class Runner:
             t.start()
         while any(t.is_alive() for t in threads) and not self.stop.wait(0.1):
             pass
-        # After a stop, in-flight requests get a bounded time to land; the rest are left to a resume.
+        # After a stop, in-flight requests get a bounded time to land (an abort ends the wait); the rest are left
+        # to a resume.
         bound = time.monotonic() + drain_timeout_s
-        for t in threads:
-            t.join(timeout=max(bound - time.monotonic(), 0))
+        while any(t.is_alive() for t in threads) and (left := bound - time.monotonic()) > 0:
+            if self.aborted.wait(min(left, 0.05)):
+                return  # abort() counted what was in flight
         self.tally.abandoned += sum(1 for t in threads if t.is_alive())
 
     def _open(
@@ -212,16 +218,22 @@ class Runner:
             if self.stop.is_set():
                 break
             futures.append(pool.submit(self._one, request, due_ns))
-        bound = time.monotonic() + drain_timeout_s
-        for fut in futures:
-            timeout = max(bound - time.monotonic(), 0) if self.stop.is_set() else None
-            try:
-                fut.result(timeout=timeout)
-            except TimeoutError:
-                break
-        abandoned = sum(1 for f in futures if not f.done())
-        self.tally.abandoned += abandoned
-        pool.shutdown(wait=abandoned == 0, cancel_futures=True)
+        # Wait for every request sent; after a stop only for a bounded time, and not at all after an abort.
+        pending: set[Future[None]] = set(futures)
+        bound: float | None = None
+        while pending and not self.aborted.is_set():
+            slice_s = 0.05
+            if self.stop.is_set():
+                bound = bound if bound is not None else time.monotonic() + drain_timeout_s
+                if (left := bound - time.monotonic()) <= 0:
+                    break
+                slice_s = min(slice_s, left)
+            done, pending = wait(pending, timeout=slice_s)
+            for fut in done:
+                fut.result()  # a bug in _one surfaces here, as it would in a closed loop's thread
+        if not self.aborted.is_set():
+            self.tally.abandoned += len(pending)
+        pool.shutdown(wait=not pending, cancel_futures=True)
 
 
 def progress_bar(total: int, enabled: bool) -> tqdm | None:

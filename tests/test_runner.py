@@ -108,6 +108,19 @@ def test_a_ramped_closed_loop_starts_its_workers_apart_and_all_before_the_first_
     assert all(r["send_lag_ms"] < 50 for r in records)  # a worker's first request is intended when it starts
 
 
+def test_an_abort_ends_the_wait_for_requests_in_flight(tmp_path: Path) -> None:
+    for strategy in (ClosedLoop(2), ConstantRate(1000.0)):
+        runner, run = _runner(tmp_path / type(strategy).__name__, FakeSender(delay_s=3.0), lambda r, t: {"x": 1.0})
+        runner.max_in_flight = 2
+        threading.Timer(0.2, runner.abort).start()
+        started = time.monotonic()
+        runner.execute(_requests(10), strategy, drain_timeout_s=30)
+        assert time.monotonic() - started < 2.5  # not the 3 s the requests take, nor the 30 s drain bound
+        runner.writer.close()
+        assert runner.tally.stop_reason == "interrupted" and runner.tally.abandoned == 2
+        assert _records(run) == []
+
+
 def test_requests_queued_before_a_stop_are_not_sent(tmp_path: Path) -> None:
     sender = FakeSender(delay_s=0.05)
     runner, run = _runner(tmp_path, sender, lambda r, t: {"exact": 1.0})
