@@ -6,6 +6,7 @@ import importlib
 import sys
 
 from evals.errors import UserInputError
+from evals.untrusted import for_terminal
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("evals.run_cli", "plan, run and report a suite (Hydra overrides follow)"),
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.main(rest) or 0)
     except UserInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {for_terminal(err)}", file=sys.stderr)
         return err.exit_code
 
 

@@ -91,6 +91,9 @@ class RunConf:
     progress: bool = True
     report: bool = True
     history: bool = True  # index the run in <out_dir>/history.sqlite (bedrock-evals history)
+    max_error_rate: float = 0.5  # more failed requests than this share: exit 4 and a red banner
+    send_refused: bool = False  # target=aws: send cells the model card refuses, to measure the refusal
+    resume_force: bool = False  # resume even though the suite data, model card or config changed
 
 
 @dataclass

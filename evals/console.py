@@ -9,6 +9,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from evals.rundata import group_by_cell
+from evals.untrusted import for_terminal
 
 
 def send_lag_p99(records: Sequence[Mapping[str, Any]]) -> float | None:
@@ -44,8 +45,9 @@ def print_summary(records: Sequence[Mapping[str, Any]], run_info: Mapping[str, A
              f"{'p50 ms':>9}{'p90 ms':>9}{'score':>7}"
     print(header, file=out)
     for row in summary_rows(records):
+        suite, region, api, tier = (for_terminal(row[k]) for k in ("suite", "region", "api", "tier"))
         print(
-            f"{row['suite'][:13]:<14}{row['region']:<11}{row['api']:<16}{row['tier']:<8}{row['n']:>6}{row['ok']:>6}"
+            f"{suite[:13]:<14}{region:<11}{api:<16}{tier:<8}{row['n']:>6}{row['ok']:>6}"
             f"{row['errors']:>5}{row['throttled']:>5}{_fmt(row['p50_ms'], 1):>9}{_fmt(row['p90_ms'], 1):>9}"
             f"{_fmt(row['accuracy'], 3):>7}",
             file=out,
@@ -57,5 +59,8 @@ def print_summary(records: Sequence[Mapping[str, Any]], run_info: Mapping[str, A
     if flags.get("client_bound"):
         print(f"warning: client-bound run: send-lag p99 {flags['send_lag_p99_ms']} ms; the client, not the "
               "service, limited the offered load", file=out)
-    print(f"status: {run_info.get('status')}" + (f" ({run_info['stop_detail']})" if run_info.get("stop_detail")
-                                                  else ""), file=out)
+    headline = (run_info.get("outcome") or {}).get("headline")
+    if headline:
+        print(f"FAILED: {for_terminal(headline)}", file=out)
+    detail = run_info.get("stop_detail")
+    print(f"status: {run_info.get('status')}" + (f" ({for_terminal(detail)})" if detail else ""), file=out)

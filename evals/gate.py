@@ -32,6 +32,7 @@ from evals.errors import UserInputError
 from evals.paths import CONF_DIR
 from evals.rundata import CellKey
 from evals.stats import Direction, GateDecision, MarginKind, Scale, Verdict
+from evals.untrusted import for_markdown
 
 DEFAULT_RULES = CONF_DIR / "gate" / "default.yaml"
 POLICIES = ("inconclusive", "pass", "fail")
@@ -245,14 +246,12 @@ def exit_code(verdict: Verdict, policy: str) -> int:
 
 # ---------------------------------------------------------------------------------------------- output
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def md_escape(text: object) -> str:
     """Untrusted text (suite names, regions, paths) shown in Markdown: no HTML, no table or link syntax."""
-    s = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
-    return _MD_SPECIAL.sub(r"\\\1", s)
+    return for_markdown(text)
 
 
 def _fmt_value(metric: Metric, v: float) -> str:

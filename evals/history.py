@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
@@ -24,6 +23,7 @@ from evals.compare.arms import model_of
 from evals.compare.metrics import METRICS, summarise, values_of
 from evals.errors import UserInputError
 from evals.rundata import group_by_cell, load_run
+from evals.untrusted import for_terminal
 
 DB_NAME = "history.sqlite"
 DEFAULT_DB = Path("reports") / DB_NAME
@@ -42,9 +42,6 @@ CREATE TABLE IF NOT EXISTS cells (
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
 """
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def default_db(run_dir: Path) -> Path:
     """The index beside a run directory: `<out_dir>/history.sqlite`."""
     return Path(run_dir).resolve().parent / DB_NAME
@@ -162,7 +159,7 @@ def list_runs(db: Path | None = None) -> list[dict[str, object]]:
 
 def _clean(value: object) -> str:
     """Terminal-safe text: run ids and cell names come from files anyone could have written."""
-    return _CONTROL.sub("?", "-" if value is None else str(value))
+    return for_terminal("-" if value is None else value)
 
 
 def _fmt(metric: str, value: float | None) -> str:

@@ -28,21 +28,32 @@ def request_id(
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
-def check_cells(card: ModelCard, apis: Sequence[str], regions: Sequence[str], tiers: Sequence[str]) -> None:
-    """Reject names that are not APIs, regions or tiers at all; the card's refusals are measured, not hidden.
+def check_unique(key: str, values: Sequence[object]) -> None:
+    """A list that names a value twice would send and count its requests twice; an empty one sends nothing."""
+    if not values:
+        raise UserInputError(f"{key}: must name at least one value, got []")
+    seen: set[object] = set()
+    for value in values:
+        if value in seen:
+            raise UserInputError(f"{key}: {value!r} is listed twice; each value may appear once")
+        seen.add(value)
 
-    A streaming API on a card without streaming, or a tier the card lacks, is still sent: the service's
-    refusal is recorded as an error, which is what a user comparing APIs needs to see.
+
+def check_cells(card: ModelCard, apis: Sequence[str], regions: Sequence[str], tiers: Sequence[str]) -> None:
+    """Reject names that are not APIs, regions or tiers at all, empty lists and duplicates.
+
+    What a known name cannot do on this card (a region it is not served in, a tier it lacks, streaming it does
+    not support) is `evals.card_checks.card_refusals`, decided by the caller.
     """
     known_apis = {"converse", "invoke", "converse_stream", "invoke_stream"}
+    for key, values in (("apis", apis), ("regions", regions), ("tiers", tiers)):
+        check_unique(key, values)
     for api in apis:
         if api not in known_apis:
             raise UserInputError(f"apis: unknown API {api!r} (one of {', '.join(sorted(known_apis))})")
     for tier in tiers:
         if tier not in ("default", "priority", "flex", "reserved"):
             raise UserInputError(f"tiers: unknown service tier {tier!r} (default, priority, flex, reserved)")
-    if not apis or not regions or not tiers:
-        raise UserInputError("apis, regions and tiers must each name at least one value")
 
 
 def build_plan(

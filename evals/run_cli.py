@@ -27,8 +27,10 @@ from evals.console import print_summary, send_lag_p99
 from evals.errors import UserInputError
 from evals.gcpause import GcPauses
 from evals.limiter import RegionLimiters
-from evals.plan import build_plan, check_cells, extend_plan
+from evals.outcome import Outcome, assess, exit_code, final_status
+from evals.plan import build_plan, extend_plan
 from evals.records import RunDirectory, new_run_id, provenance, utc_now
+from evals.run_checks import check_error_rate, check_levels, run_cells
 from evals.runner import Runner, progress_bar
 from evals.schedule import ClosedLoop, Strategy, make_strategy
 from evals.types import Request, Suite
@@ -97,8 +99,6 @@ def _check_ranges(cfg: DictConfig) -> None:
 def _plan_groups(cfg: DictConfig, card: ModelCard, suites: tuple[Suite, ...], apis, regions, tiers):
     load, run = cfg.load, cfg.run
     if load.strategy == "sweep":
-        if not load.levels:
-            raise UserInputError("load.levels: a sweep needs at least one level")
         if load.sweep_of not in ("concurrency", "rate"):
             raise UserInputError(f"load.sweep_of: must be concurrency or rate, got {load.sweep_of!r}")
         levels: list[float | None] = [float(v) for v in load.levels]
@@ -134,10 +134,9 @@ def validate(cfg: DictConfig) -> RunSpec:
     if cfg.target.kind not in ("local", "aws"):
         raise UserInputError(f"target.kind: must be local or aws, got {cfg.target.kind!r}")
     _check_ranges(cfg)
-    apis = tuple(cfg.apis)
-    regions = tuple(cfg.regions) if cfg.regions else card.source_regions
-    tiers = tuple(cfg.tiers)
-    check_cells(card, apis, regions, tiers)
+    check_error_rate(cfg)
+    check_levels(cfg)
+    apis, regions, tiers = run_cells(cfg, card)
     if cfg.target.kind == "local":
         from evals.emulator.options import EmulatorOptions
 
@@ -503,22 +502,24 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
                 judge_client.sender.close()
 
     run_info["client_gc"] = gc_pauses.summary()  # the run process's own stalls, to tell them from the service's
-    status = _finish(cfg, spec, run_dir, run_info, runner, judge_client, writer.late)
+    status, outcome = _finish(cfg, spec, run_dir, run_info, runner, judge_client, writer.late)
     print(run_dir.path)
-    return {"completed": 0, "budget-stopped": 0, "interrupted": 130, "failed": 1}[status]
+    return exit_code(status, outcome)
 
 
 def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dict[str, Any], runner: Runner,
-            judge_client: Any, writer_late: int) -> str:
+            judge_client: Any, writer_late: int) -> tuple[str, Outcome]:
     """Final run.json (status, counts, flags), the terminal summary and the report."""
     records = list(run_dir.iter_records())
-    status = STATUS_BY_STOP_REASON.get(runner.tally.stop_reason or "", "completed")
+    outcome = assess(records, cfg.run.max_error_rate)
+    status = final_status(STATUS_BY_STOP_REASON.get(runner.tally.stop_reason or "", "completed"), outcome)
     open_loop = any(not isinstance(s, ClosedLoop) for s, _ in spec.groups)
     lag_p99 = send_lag_p99(records) if open_loop else None
     run_info.update({
         "status": status,
         "finished_at": utc_now(),
-        "stop_detail": runner.budget.exhausted_reason if status == "budget-stopped" else runner.tally.stop_detail,
+        "stop_detail": runner.budget.exhausted_reason if status == "budget-stopped"
+        else runner.tally.stop_detail or (outcome.headline() or None),
         "counts": {"planned": spec.planned, "records": len(records),
                    "ok": sum(r["status"] == "ok" for r in records),
                    "errors": sum(r["status"] == "error" for r in records),
@@ -528,6 +529,7 @@ def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dic
                    "cost_usd": round(runner.budget.state.cost_used, 6)},
         "flags": {"send_lag_p99_ms": lag_p99,
                   "client_bound": bool(lag_p99 is not None and lag_p99 > cfg.run.client_bound_lag_ms)},
+        "outcome": outcome.to_json(),
     })
     if judge_client is not None:
         t = judge_client.tally
@@ -543,4 +545,4 @@ def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dic
         from evals.report import render_run
 
         render_run([run_dir.path])
-    return status
+    return status, outcome

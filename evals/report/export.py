@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.schema import RECORD_FIELDS
+from evals.untrusted import CSV_UNSAFE_RE2
 
 FORMATS = ("csv", "parquet")
 BATCH = 4_000
@@ -81,6 +82,9 @@ def _for_csv(table: Any, records: Sequence[Mapping[str, Any]]) -> Any:
         elif name in UNTRUSTED_TEXT:
             risky = pc.fill_null(pc.match_substring_regex(col, FORMULA_PATTERN), False)
             table = table.set_column(i, name, pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col))
+    for i, name in enumerate(table.column_names):  # no NUL, escape or bidi override reaches a spreadsheet
+        if pa.types.is_string(table.column(i).type):
+            table = table.set_column(i, name, pc.replace_substring_regex(table.column(i), CSV_UNSAFE_RE2, "\ufffd"))
     return table
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import io
+import sys
+import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -23,6 +25,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from evals.rundata import CellKey, RunData
+from evals.untrusted import for_terminal
 
 from .cells import STREAMING_APIS, by_session, steady_start_s
 
@@ -296,9 +299,13 @@ def all_plots(runs: Sequence[RunData], cells: Mapping[CellKey, Sequence[Record]]
          lambda: throughput_over_time(runs, offsets)),
     ]
     out = []
-    with rc_context(STYLE):
+    with rc_context(STYLE), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         for pid, title, caption, make in specs:
             fig = make()
             if fig is not None:
                 out.append({"id": pid, "title": title, "caption": caption, "uri": _uri(fig)})
+    # a missing-glyph warning quotes the untrusted label's characters: shown neutralised, once each
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"warning: {for_terminal(message)}", file=sys.stderr)
     return out

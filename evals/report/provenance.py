@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from evals.outcome import DEFAULT_MAX_ERROR_RATE, assess
 from evals.rundata import RunData
 
 from .figures import clean
@@ -84,7 +85,13 @@ def run_facts(run: RunData) -> dict[str, Any]:
         "send_lag_p99_ms": _get(info, "flags", "send_lag_p99_ms"),
         "resumes": len(info.get("resumes") or []),
         "records": len(run.records),
+        "outcome": assess(run.records, _max_error_rate(config)).to_json(),
     }
+
+
+def _max_error_rate(config: Mapping[str, Any]) -> float:
+    value = _get(config, "run", "max_error_rate")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else DEFAULT_MAX_ERROR_RATE
 
 
 def headline(facts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -102,4 +109,5 @@ def headline(facts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "client_bound": [{"run_id": f["run_id"], "send_lag_p99_ms": f["send_lag_p99_ms"]}
                          for f in facts if f["client_bound"]],
         "resumed": [{"run_id": f["run_id"], "resumes": f["resumes"]} for f in facts if f["resumes"]],
+        "failed": [{"run_id": f["run_id"], **f["outcome"]} for f in facts if f["outcome"]["verdict"] != "ok"],
     }

@@ -1,0 +1,154 @@
+"""Cells refused up front and loud outcomes: a run's numbers are what was asked, or it says loudly that they are not.
+
+Every bad-input case asserts one line naming the key, exit 2, no traceback and no run directory; every faulty run
+asserts its exact record count, its final status, its exit code, the terminal line and the report's red banner.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from evals.card_checks import card_refusals
+from evals.cards import load_card
+from evals.cli import main
+from evals.outcome import EXIT_FAILED, EXIT_MOSTLY_FAILED, assess
+
+FAST = ["target.latency_profile=zero", "run.progress=false", "run.history=false"]
+ONE_CELL = ["suite=reasoning", "suite.sample_size=4", "apis=[converse]", "regions=[us-east-1]"]
+
+
+def refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], *overrides: str) -> str:
+    """Run with bad input: exit 2, exactly one line on stderr, nothing on stdout, no run directory."""
+    code = main(["run", *FAST, f"run.out_dir={tmp_path / 'out'}", *overrides])
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing half-written
+    return lines[0]
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("apis=[converse,converse]", "apis: 'converse' is listed twice"),
+    ("regions=[us-east-1,us-east-1]", "regions: 'us-east-1' is listed twice"),
+    ("tiers=[default,default]", "tiers: 'default' is listed twice"),
+    ("regions=[]", "regions: must name at least one value"),
+    ("apis=[]", "apis: must name at least one value"),
+    ("tiers=[]", "tiers: must name at least one value"),
+])
+def test_duplicate_or_empty_cell_lists_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   override: str, key: str) -> None:
+    line = refused(tmp_path, capsys, "suite=reasoning", "suite.sample_size=2", "apis=[converse]",
+                   "regions=[us-east-1]", override)
+    assert key in line
+
+
+@pytest.mark.parametrize("levels", ["[2,2]", "[]", "[1,2,1]"])
+def test_sweep_levels_duplicate_or_empty_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     levels: str) -> None:
+    line = refused(tmp_path, capsys, *ONE_CELL, "load=sweep", f"load.levels={levels}")
+    assert line.startswith("error: load.levels: ")
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["apis=[converse_stream]"], "apis: 'converse_stream': model card 'llama4-maverick' does not support streaming"),
+    (["tiers=[priority]"], "tiers: 'priority': model card 'llama4-maverick' does not offer this service tier"),
+    (["model=llama3-3-70b", "regions=[us-west-1]"], "regions: 'us-west-1': model card 'llama3-3-70b' is not served"),
+])
+def test_what_the_card_refuses_is_refused_before_any_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], overrides: list[str], expected: str
+) -> None:
+    line = refused(tmp_path, capsys, "suite=reasoning", "suite.sample_size=2", "apis=[converse]",
+                   "regions=[us-east-1]", *overrides)
+    assert line.startswith(f"error: {expected}")
+
+
+def test_send_refused_is_only_for_aws(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = refused(tmp_path, capsys, *ONE_CELL, "tiers=[priority]", "run.send_refused=true")
+    assert line.startswith("error: run.send_refused: only on target=aws")
+
+
+def test_card_refusals_is_one_answer_for_every_dimension() -> None:
+    card = load_card("llama4-maverick")
+    got = card_refusals(card, ["converse", "invoke_stream"], ["us-east-1", "eu-west-1"], ["default", "flex"])
+    assert [(r.key, r.value) for r in got] == [("apis", "invoke_stream"), ("regions", "eu-west-1"),
+                                               ("tiers", "flex")]
+    assert card_refusals(card, ["converse", "invoke"], list(card.source_regions), ["default"]) == []
+
+
+def test_max_error_rate_out_of_range_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert refused(tmp_path, capsys, *ONE_CELL, "run.max_error_rate=1.5").startswith("error: run.max_error_rate:")
+
+
+def test_assess_judges_records() -> None:
+    ok, err = {"status": "ok"}, {"status": "error", "error_code": "ThrottlingException"}
+    assert assess([ok, ok, err]).verdict == "ok"
+    mostly = assess([ok, err, err], max_error_rate=0.5)
+    assert mostly.verdict == "mostly-failed" and mostly.top_errors == (("ThrottlingException", 2),)
+    assert assess([err, err]).verdict == "failed"
+    assert assess([]).verdict == "ok"
+    unreachable = assess([{"status": "error", "error_code": "EndpointConnectionError"}])
+    assert unreachable.unreachable and "the target could not be reached" in unreachable.headline()
+
+
+def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *overrides: str) -> tuple[int, Path, str]:
+    code = main(["run", *FAST, f"run.out_dir={tmp_path}", *overrides])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, Path(out.strip().splitlines()[-1]), err
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_every_request_failing_to_connect_is_a_failed_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A stale endpoints file: nothing listens, so no request is ever answered."""
+    port = _closed_port()
+    url = f"http://127.0.0.1:{port}"
+    stale = tmp_path / "endpoints.json"
+    stale.write_text(json.dumps({
+        "regions": {"us-east-1": {"http": url, "https": url.replace("http", "https"), "ca_file": ""}},
+        "ca_file": "", "credentials": {"access_key_id": "AKIAFAKE", "secret_access_key": "fake", "api_key": "x"},
+    }))
+    code, run_dir, err = _run(tmp_path, capsys, *ONE_CELL, f"target.endpoints_file={stale}",
+                              "transport.max_attempts=1", "transport.connect_timeout_s=2")
+    assert code == EXIT_FAILED
+    info = json.loads((run_dir / "run.json").read_text())
+    records = (run_dir / "records.jsonl").read_text().splitlines()
+    assert len(records) == 4 and info["counts"]["errors"] == 4  # every request is a record, none dropped
+    assert info["status"] == "failed"
+    assert info["outcome"]["verdict"] == "failed" and info["outcome"]["unreachable"]
+    assert "FAILED: every request failed; the target could not be reached" in err
+    html = (run_dir / "report.html").read_text()
+    body = html[html.index("<body>"):]
+    assert body.index('class="banner failed"') < body.index("<header>")  # the red banner opens the report
+    assert "The target could not be reached" in body and "EndpointConnectionError" in body
+
+
+def test_mostly_failed_run_has_its_own_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, run_dir, err = _run(tmp_path, capsys, "suite=reasoning", "suite.sample_size=30", "apis=[converse]",
+                              "regions=[us-east-1]", "target.faults.internal_error=0.8", "transport.max_attempts=1",
+                              "run.max_error_rate=0.3", "target.seed=7")
+    info = json.loads((run_dir / "run.json").read_text())
+    assert len((run_dir / "records.jsonl").read_text().splitlines()) == 30
+    assert 0 < info["counts"]["ok"] and info["counts"]["errors"] > 9  # seeded: 80 % injected faults of 30
+    assert code == EXIT_MOSTLY_FAILED
+    assert info["status"] == "completed" and info["outcome"]["verdict"] == "mostly-failed"
+    assert "above run.max_error_rate=0.3" in err and "InternalServerException" in err
+    html = (run_dir / "report.html").read_text()
+    assert 'class="banner failed"' in html and "mostly failed" in html
+
+
+def test_a_clean_run_has_no_banner(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, run_dir, err = _run(tmp_path, capsys, *ONE_CELL)
+    assert code == 0 and "FAILED" not in err
+    assert 'class="banner failed"' not in (run_dir / "report.html").read_text()
