@@ -140,7 +140,7 @@ def test_mostly_failed_run_has_its_own_exit_code(tmp_path: Path, capsys: pytest.
                               "run.max_error_rate=0.3", "target.seed=7")
     info = json.loads((run_dir / "run.json").read_text())
     assert len((run_dir / "records.jsonl").read_text().splitlines()) == 30
-    assert 0 < info["counts"]["ok"] and info["counts"]["errors"] > 9  # seeded: 80 % injected faults of 30
+    assert info["counts"]["ok"] > 0 and info["counts"]["errors"] > 9  # seeded: 80 % injected faults of 30
     assert code == EXIT_MOSTLY_FAILED
     assert info["status"] == "completed" and info["outcome"]["verdict"] == "mostly-failed"
     assert "above run.max_error_rate=0.3" in err and "InternalServerException" in err
