@@ -15,17 +15,33 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gate": ("evals.gate", "CI regression gate over two runs: exit 0 pass, 1 fail, 2 bad input, 3 inconclusive"),
     "history": ("evals.history", "list indexed runs and a metric's trend"),
     "emulator": ("evals.emulator.cli", "serve the local Bedrock runtime emulator until stopped"),
+    "doctor": ("evals.doctor_cli", "check credentials, model access, routing, streaming and quotas for a target"),
 }
 
 
+def version() -> str:
+    """The installed distribution's version (a checkout installed with `make install` has one too)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("bedrock-evals")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _usage() -> str:
-    lines = ["usage: bedrock-evals COMMAND [ARGS...]", "", "commands:"]
+    lines = ["usage: bedrock-evals [--version] COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<10} {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "`bedrock-evals COMMAND --help` describes a command; `run --help` lists config groups and keys."]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-V", "--version"):
+        print(f"bedrock-evals {version()}")
+        return 0
     if not args or args[0] in ("-h", "--help"):
         print(_usage())
         return 0 if args else 2

@@ -18,7 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from evals.emulator.options import FaultOptions
 from evals.errors import UserInputError
-from evals.paths import CONF_DIR
+from evals.searchpath import split_argv
 
 
 @dataclass
@@ -94,6 +94,8 @@ class RunConf:
     max_error_rate: float = 0.5  # more failed requests than this share: exit 4 and a red banner
     send_refused: bool = False  # target=aws: send cells the model card refuses, to measure the refusal
     resume_force: bool = False  # resume even though the suite data, model card or config changed
+    dry_run: bool = False  # print the plan (requests, tokens, cost, minimum duration) and send nothing
+    preflight: bool = True  # target=aws: run `doctor`'s checks before the first request
 
 
 @dataclass
@@ -135,12 +137,16 @@ def _one_line(err: BaseException) -> str:
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
-    """Compose conf/config.yaml with command-line overrides; any error becomes a one-line UserInputError."""
+    """Compose config.yaml (user folders first, then the shipped conf/) with command-line overrides.
+
+    Any error becomes a one-line UserInputError.
+    """
+    search, overrides = split_argv(overrides)  # user config folders go in front of the shipped conf/
     register_configs()
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="bedrock-evals"):
-            cfg = compose(config_name="config", overrides=overrides)
+        with initialize_config_dir(config_dir=str(search.primary), version_base="1.3", job_name="bedrock-evals"):
+            cfg = compose(config_name="config", overrides=[*overrides, *search.override()])
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException, ValueError) as err:
         raise UserInputError(f"config: {_one_line(err)}") from None

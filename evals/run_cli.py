@@ -183,7 +183,8 @@ def open_target(cfg: DictConfig) -> Iterator[dict[str, Any] | None]:
     from evals.emulator import Emulator
     from evals.emulator.options import EmulatorOptions
 
-    options = EmulatorOptions.from_dict(_emulator_options(cfg), origin="target")
+    cards = [OmegaConf.to_container(cfg.model, resolve=True)]  # the card as composed, a user's card included
+    options = EmulatorOptions.from_dict({**_emulator_options(cfg), "cards": cards}, origin="target")
     with Emulator(options) as emu:
         yield emu.endpoints
 
@@ -296,12 +297,13 @@ def _multirun(argv: list[str]) -> int:
     from hydra.core.hydra_config import HydraConfig
 
     from evals.config import register_configs
-    from evals.paths import CONF_DIR
+    from evals.searchpath import split_argv
 
+    search, argv = split_argv(argv)  # user config folders join the search path as for a single run
     register_configs()
     codes: list[int] = []
 
-    @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+    @hydra.main(config_path=str(search.primary), config_name="config", version_base="1.3")
     def job(cfg: DictConfig) -> int:
         cfg.run.name = f"{cfg.run.name or 'job'}-{HydraConfig.get().job.num}"
         try:
@@ -315,7 +317,7 @@ def _multirun(argv: list[str]) -> int:
     overrides = [a for a in argv if a not in MULTIRUN_FLAGS]
     saved_argv = sys.argv
     with tempfile.TemporaryDirectory(prefix="bedrock-evals-multirun-") as sweep_dir:
-        sys.argv = ["bedrock-evals", "--multirun", *overrides, f"hydra.sweep.dir={sweep_dir}",
+        sys.argv = ["bedrock-evals", "--multirun", *overrides, *search.override(), f"hydra.sweep.dir={sweep_dir}",
                     "hydra.output_subdir=null", "hydra/job_logging=none", "hydra/hydra_logging=none"]
         try:
             job()
@@ -325,6 +327,12 @@ def _multirun(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    from evals.run_help import wants_help
+
+    if wants_help(argv):  # --help, -h, --cfg job: print and exit, nothing composed into a run
+        from evals.run_help import main as help_main
+
+        return help_main(argv)
     if any(a in MULTIRUN_FLAGS for a in argv):
         return _multirun(argv)
     resumed = _resume_config(argv)
@@ -444,6 +452,12 @@ class _Interrupts:
 def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
     """Validate, run and report one configuration; returns the process exit code."""
     spec = validate(cfg)
+    if cfg.run.dry_run or (cfg.target.kind == "aws" and cfg.run.preflight):
+        from evals.doctor_cli import dry_run, preflight
+
+        if cfg.run.dry_run:  # before the emulator starts or anything is written
+            return dry_run(cfg, spec)
+        preflight(cfg, spec)
     from evals.apis.common import effective_max_tokens
     from evals.apis.metadata import build_request_metadata
     from evals.records import RecordWriter

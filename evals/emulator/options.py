@@ -95,6 +95,9 @@ class EmulatorOptions:
     faults: FaultOptions = field(default_factory=FaultOptions)
     regions: tuple[str, ...] = DEFAULT_REGIONS
     card_dir: str | None = None
+    # Model cards given inline (a run passes the card it composed, user cards included); they add to the
+    # card_dir's cards and replace one with the same name.
+    cards: tuple[dict[str, Any], ...] = ()
     network_file: str | None = None
     credentials: Credentials = field(default_factory=Credentials)
     # Base model ids whose CountTokens answers ValidationException (Llama 4 support is unconfirmed).
@@ -129,6 +132,7 @@ class EmulatorOptions:
         out = dataclasses.asdict(self)
         out["regions"] = list(self.regions)
         out["count_tokens_unsupported"] = list(self.count_tokens_unsupported)
+        out["cards"] = [dict(card) for card in self.cards]
         return out
 
     def validate(self, origin: str = "emulator options") -> None:
@@ -164,6 +168,10 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
             return _sub(QuotaOverrides, value, f"{origin}: quotas", float)
         if key == "credentials":
             return _sub(Credentials, value, f"{origin}: credentials", str)
+        if key == "cards":
+            if not isinstance(value, list | tuple) or not all(isinstance(c, Mapping) for c in value):
+                raise ValueError("must be a list of model-card mappings")
+            return tuple(dict(c) for c in value)
         if key in ("regions", "count_tokens_unsupported"):
             if isinstance(value, str):
                 value = [v for v in value.split(",") if v]

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from evals.cards import ModelCard, load_cards
-from evals.emulator import responses
+from evals.cards import ModelCard, card_from_mapping, load_cards
+from evals.emulator import control_plane, responses
 from evals.emulator.auth import Secrets, authenticate
 from evals.emulator.engines import Engine, Generation
 from evals.emulator.eventstream import exception_frame
@@ -114,6 +114,7 @@ class App:
         )
         card_dir = options.model_card_dir() or MODEL_CARD_DIR
         cards = load_cards(card_dir)
+        cards.update((card.name, card) for card in (card_from_mapping(c, "emulator cards") for c in options.cards))
         if not cards:
             raise UserInputError(f"card_dir: no model cards (*.yaml) in {card_dir}")
         return cls(
@@ -257,6 +258,11 @@ def serve_request(app: App, h: Handler, region: str, scheme: str) -> None:
         body = _read_body(h)
     except (OSError, ValueError):
         h.close_connection = True
+        return
+    if control_plane.is_control_plane(h.path):  # the `bedrock` service's calls (doctor), served from the cards
+        reply = control_plane.serve(app.cards, app.secrets, h.command, h.path, h.headers, body, region=region,
+                                    scheme=scheme, rid=rid)
+        ex.send(reply.status, reply.headers, reply.body)
         return
     raw_path = h.path.split("?", 1)[0]
     match = _PATH.fullmatch(raw_path)

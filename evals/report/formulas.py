@@ -5,9 +5,9 @@ Names and formulas match docs/statistics.md and the record schema; they are neve
 
 from __future__ import annotations
 
-from evals.paths import REPO_ROOT
+from evals.paths import DOCS_DIR
 
-STATISTICS_DOC = REPO_ROOT / "docs" / "statistics.md"
+STATISTICS_DOC = DOCS_DIR / "statistics.md"
 
 TIMING: tuple[tuple[str, str, str], ...] = (
     ("t_intended", "t_intended_ms", "when the scheduler meant to send the request (open loop: a pure function of "
