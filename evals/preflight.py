@@ -225,7 +225,7 @@ def check_plan(plan: Plan) -> list[Check]:
     if not refusals:
         return [Check("ok", "plan", f"apis {', '.join(plan.apis)}; tiers {', '.join(plan.tiers)}: "
                                     f"all offered by {plan.card.name}")]
-    return [Check("fail", "plan", f"{r.value}: {r.reason}", f"change {r.key}=") for r in refusals]
+    return [Check("fail", "plan", r.message, f"change {r.key}=") for r in refusals]
 
 
 def check_quotas(cp: ControlPlane, plan: Plan) -> list[Check]:

@@ -7,8 +7,8 @@ found in the regions it is served in (in-region on demand, or as a geo profile's
 profile exists only in its source regions, where it routes to its destinations.
 
 Assumed, not sourced: the error code and message for a model or profile a region does not offer
-(ResourceNotFoundException), `INFERENCE_PROFILE` in `inferenceTypesSupported` for a region that reaches the
-model only through a profile, and the fixed account id and timestamps in ARNs and profile summaries.
+(ResourceNotFoundException); `INFERENCE_PROFILE` in `inferenceTypesSupported` for a region that reaches the
+model only through a profile (what the service lists for such models, though botocore's enum lacks it); and the fixed account id and timestamps in ARNs and profile summaries.
 """
 
 from __future__ import annotations

@@ -1,0 +1,155 @@
+"""The emulator's `bedrock` control-plane calls through an unmodified boto3 `bedrock` client, against the
+service model's shapes, and the preflight checks (`doctor`) built on them."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from botocore.config import Config
+from conftest import LLAMA33, MAVERICK, MAVERICK_BARE, check_shape
+
+from evals.card_checks import card_refusals
+from evals.cards import load_card
+from evals.emulator import Emulator
+from evals.preflight import Plan, Unready, run_checks
+from evals.transport import LocalEndpoints
+
+_BEDROCK = botocore.session.get_session().get_service_model("bedrock")
+
+
+def control_client(emu: Emulator, region: str, auth: str = "sigv4") -> Any:
+    ep = emu.endpoints["regions"][region]
+    creds = emu.endpoints["credentials"]
+    session = boto3.Session(aws_access_key_id=creds["access_key_id"],
+                            aws_secret_access_key=creds["secret_access_key"], region_name=region)
+    if auth == "sigv4":
+        return session.client("bedrock", endpoint_url=ep["http"], config=Config(signature_version="v4"))
+    os.environ["AWS_BEARER_TOKEN_BEDROCK"] = creds["api_key"]
+    try:
+        return session.client("bedrock", endpoint_url=ep["https"], verify=ep["ca_file"],
+                              config=Config(signature_version="bearer"))
+    finally:
+        os.environ.pop("AWS_BEARER_TOKEN_BEDROCK", None)
+
+
+def shape_of(operation: str, parsed: dict[str, Any]) -> None:
+    """Check against the service model; INFERENCE_PROFILE is what the service returns for a profile-only
+    model, though botocore's InferenceType enum lists only ON_DEMAND and PROVISIONED."""
+    body = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
+    if "modelDetails" in body:
+        details = dict(body["modelDetails"])
+        details["inferenceTypesSupported"] = [t for t in details["inferenceTypesSupported"]
+                                              if t != "INFERENCE_PROFILE"]
+        body["modelDetails"] = details
+    check_shape(body, _BEDROCK.operation_model(operation).output_shape)
+
+
+@pytest.mark.parametrize("auth", ["sigv4", "bearer"])
+def test_get_foundation_model_parses_and_follows_the_card(emulator: Emulator, auth: str) -> None:
+    client = control_client(emulator, "us-east-1", auth)
+    got = client.get_foundation_model(modelIdentifier=MAVERICK_BARE)
+    shape_of("GetFoundationModel", got)
+    details = got["modelDetails"]
+    assert details["modelId"] == MAVERICK_BARE
+    assert details["modelArn"] == f"arn:aws:bedrock:us-east-1::foundation-model/{MAVERICK_BARE}"
+    assert details["responseStreamingSupported"] is False  # the Maverick card: streaming false
+    assert details["inferenceTypesSupported"] == ["INFERENCE_PROFILE"]  # no in-region on demand
+    assert details["inputModalities"] == ["TEXT", "IMAGE"]
+    llama = client.get_foundation_model(modelIdentifier="meta.llama3-3-70b-instruct-v1:0")["modelDetails"]
+    assert llama["responseStreamingSupported"] is True
+
+
+def test_a_region_the_card_does_not_serve_has_no_such_model_or_profile(emulator: Emulator) -> None:
+    client = control_client(emulator, "us-west-1")  # llama3-3-70b: neither in-region nor a profile source
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_foundation_model(modelIdentifier="meta.llama3-3-70b-instruct-v1:0")
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_inference_profile(inferenceProfileIdentifier=LLAMA33)
+    east2 = control_client(emulator, "us-east-2")  # in-region on demand there, per the card
+    assert "ON_DEMAND" in east2.get_foundation_model(
+        modelIdentifier="meta.llama3-3-70b-instruct-v1:0")["modelDetails"]["inferenceTypesSupported"]
+
+
+def test_get_inference_profile_routes_like_the_card(emulator: Emulator) -> None:
+    client = control_client(emulator, "us-west-1")
+    got = client.get_inference_profile(inferenceProfileIdentifier=MAVERICK)
+    shape_of("GetInferenceProfile", got)
+    routes = [m["modelArn"].split(":")[3] for m in got["models"]]
+    assert routes == list(load_card("llama4-maverick").inference_profiles[0].routes["us-west-1"])
+    assert got["status"] == "ACTIVE" and got["type"] == "SYSTEM_DEFINED"
+    by_arn = client.get_inference_profile(inferenceProfileIdentifier=got["inferenceProfileArn"])
+    assert by_arn["inferenceProfileId"] == MAVERICK
+
+
+def test_list_inference_profiles_pages_through_every_profile_of_the_region(emulator: Emulator) -> None:
+    client = control_client(emulator, "us-east-1")
+    first = client.list_inference_profiles(maxResults=1)
+    shape_of("ListInferenceProfiles", first)
+    assert len(first["inferenceProfileSummaries"]) == 1 and "nextToken" in first
+    ids = [p["inferenceProfileId"] for page in client.get_paginator("list_inference_profiles").paginate()
+           for p in page["inferenceProfileSummaries"]]
+    assert sorted(ids) == sorted([LLAMA33, MAVERICK])
+    assert client.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"] == []
+    west1 = [p["inferenceProfileId"] for p in control_client(emulator, "us-west-1")
+             .list_inference_profiles()["inferenceProfileSummaries"]]
+    assert west1 == [MAVERICK]
+
+
+def test_control_plane_calls_check_credentials(emulator: Emulator) -> None:
+    ep = emulator.endpoints["regions"]["us-east-1"]
+    bad = boto3.Session(aws_access_key_id="AKIAWRONG", aws_secret_access_key="x", region_name="us-east-1").client(
+        "bedrock", endpoint_url=ep["http"], config=Config(signature_version="v4"))
+    with pytest.raises(bad.exceptions.ClientError) as err:
+        bad.get_foundation_model(modelIdentifier=MAVERICK_BARE)
+    assert err.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def _plan(card: str, apis: tuple[str, ...], regions: tuple[str, ...], tiers: tuple[str, ...] = ("default",)) -> Plan:
+    return Plan(load_card(card), apis, regions, tiers)
+
+
+def test_doctor_checks_pass_for_a_plan_the_card_serves(emulator: Emulator) -> None:
+    checks = run_checks(_plan("llama3-3-70b", ("converse", "converse_stream"), ("us-east-1", "us-east-2")),
+                        LocalEndpoints.from_mapping(emulator.endpoints), "sigv4")
+    assert [c.status for c in checks] == ["ok"] * len(checks)
+    names = [c.name for c in checks]
+    assert names[:3] == ["credentials", "model us-east-1", "routing us-east-1"]
+    assert "routes to us-east-1, us-east-2, us-west-2" in checks[2].detail
+
+
+def test_doctor_fails_streaming_on_a_card_whose_service_does_not_stream(emulator: Emulator) -> None:
+    checks = run_checks(_plan("llama4-maverick", ("converse_stream",), ("us-east-1",)),
+                        LocalEndpoints.from_mapping(emulator.endpoints), "sigv4")
+    failed = {c.name: c for c in checks if c.status == "fail"}
+    assert set(failed) == {"streaming us-east-1", "plan"}
+    assert "responseStreamingSupported is false" in failed["streaming us-east-1"].detail
+    assert failed["streaming us-east-1"].fix
+
+
+def test_doctor_fails_a_region_the_card_does_not_serve(emulator: Emulator) -> None:
+    checks = run_checks(_plan("llama3-3-70b", ("converse",), ("us-west-1",)),
+                        LocalEndpoints.from_mapping(emulator.endpoints), "bearer")
+    assert checks[0].detail.startswith("the emulator's own API key")
+    failed = [c for c in checks if c.status == "fail"]
+    assert [c.name for c in failed] == ["model us-west-1", "plan"]
+    assert "ResourceNotFoundException" in failed[0].detail and "regions=" in failed[0].fix
+
+
+def test_doctor_stops_on_refused_credentials(emulator: Emulator) -> None:
+    wrong = {**emulator.endpoints, "credentials": {**emulator.endpoints["credentials"], "secret_access_key": "no"}}
+    with pytest.raises(Unready, match="credentials: refused"):
+        run_checks(_plan("llama4-maverick", ("converse",), ("us-east-1",)), LocalEndpoints.from_mapping(wrong),
+                   "sigv4")
+
+
+def test_card_refusals_name_the_key_to_change() -> None:
+    card = load_card("llama4-maverick")
+    assert card_refusals(card, ("converse", "invoke"), ("us-east-1",), ("default",)) == []
+    refusals = card_refusals(card, ("converse_stream",), ("eu-west-1",), ("reserved",))
+    assert [(r.key, r.value) for r in refusals] == [("apis", "converse_stream"), ("regions", "eu-west-1"),
+                                                    ("tiers", "reserved")]
+    assert refusals[0].line().startswith("apis: 'converse_stream': model card 'llama4-maverick' does not support")
