@@ -8,7 +8,8 @@ profile exists only in its source regions, where it routes to its destinations.
 
 Assumed, not sourced: the error code and message for a model or profile a region does not offer
 (ResourceNotFoundException); `INFERENCE_PROFILE` in `inferenceTypesSupported` for a region that reaches the
-model only through a profile (what the service lists for such models, though botocore's enum lacks it); and the fixed account id and timestamps in ARNs and profile summaries.
+model only through a profile (what the service lists for such models, though botocore's enum lacks it); and
+the fixed account id and timestamps in ARNs and profile summaries.
 """
 
 from __future__ import annotations
