@@ -25,6 +25,21 @@ class QuotaLimiter:
         while self._events and now - self._events[0][0] >= self.window_s:
             self._tokens_in_window -= self._events.popleft()[1]
 
+    def resume_in(self, tokens: int) -> float:
+        """Seconds until one request of `tokens` would fit the window (0 when it fits now): for the progress
+        display, which says how long a quota wait will last."""
+        with self._cond:
+            now = time.monotonic()
+            self._prune(now)
+            freed_tokens = self._tokens_in_window
+            for i, (_sent, tok) in enumerate(self._events):
+                fits_requests = len(self._events) - i < self.rpm
+                fits_tokens = freed_tokens + tokens <= self.tpm or i == len(self._events)
+                if fits_requests and fits_tokens:
+                    return 0.0 if i == 0 else max(0.0, self.window_s - (now - self._events[i - 1][0]))
+                freed_tokens -= tok
+            return max(0.0, self.window_s - (now - self._events[-1][0])) if self._events else 0.0
+
     def acquire(self, tokens: int, stop: threading.Event | None = None) -> bool:
         """Block until one request of `tokens` fits the window; False if `stop` was set while waiting."""
         with self._cond:
@@ -48,6 +63,11 @@ class RegionLimiters:
 
     def __init__(self, regions: list[str], rpm: int, tpm: int, enabled: bool) -> None:
         self._limiters = {r: QuotaLimiter(rpm, tpm) for r in regions} if enabled else {}
+
+    def resume_in(self, region: str, tokens: int) -> float:
+        """Seconds until a request would pass `acquire` (0: now, or no limiter for the region)."""
+        limiter = self._limiters.get(region)
+        return 0.0 if limiter is None else limiter.resume_in(tokens)
 
     def acquire(self, region: str, tokens: int, stop: threading.Event | None = None) -> bool:
         limiter = self._limiters.get(region)

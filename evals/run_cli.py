@@ -539,6 +539,7 @@ def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dic
                    "errors": sum(r["status"] == "error" for r in records),
                    "throttled": sum(bool(r["throttles"]) for r in records),
                    "abandoned_in_flight": runner.tally.abandoned + writer_late},
+        "quota_waits": runner.tally.quota_summary(),
         "budget": {"tokens_used": runner.budget.state.tokens_used,
                    "cost_usd": round(runner.budget.state.cost_used, 6)},
         "flags": {"send_lag_p99_ms": lag_p99,

@@ -28,6 +28,10 @@ class Sender(Protocol):
     def send(self, request: Request, t_intended_ns: int, metadata: Mapping[str, str]) -> OutcomeLike: ...
 
 
+QUOTA_NOTICE_S = 1.0  # a predicted quota wait longer than this is shown
+QUOTA_COUNT_S = 0.05  # a request held longer than this by the limiter counts as a quota wait
+
+
 @dataclass
 class RunTally:
     """Live counts for the progress bar and run.json."""
@@ -40,7 +44,16 @@ class RunTally:
     in_flight: int = 0
     stop_reason: str | None = None  # None | "interrupted" | "budget" | "fatal" | "precision"
     stop_detail: str | None = None
+    quota_waits: int = 0  # requests that waited for the client-side quota limiter
+    quota_wait_s: float = 0.0
+    quota_wait_longest_s: float = 0.0
+    quota_resume_at: float = 0.0  # monotonic time the announced quota wait ends (0: none announced)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def quota_summary(self) -> dict[str, Any]:
+        """For run.json: how many requests waited for quota and for how long in all."""
+        return {"requests": self.quota_waits, "total_s": round(self.quota_wait_s, 3),
+                "longest_s": round(self.quota_wait_longest_s, 3)}
 
     def add(self, record: Mapping[str, Any]) -> None:
         with self.lock:
@@ -84,7 +97,7 @@ class Runner:
         if reservation is None:
             self._halt("budget")
             return
-        if not self.limiters.acquire(request.region, reservation[0], self.stop):
+        if not self._acquire_quota(request.region, reservation[0]):
             self.budget.settle(reservation, None, None)
             return
         with self.tally.lock:
@@ -124,6 +137,39 @@ class Runner:
         if self.progress is not None:
             self.progress.set_postfix(errors=self.tally.errors, throttled=self.tally.throttled, refresh=False)
             self.progress.update(1)
+
+    def _acquire_quota(self, region: str, tokens: int) -> bool:
+        """The limiter's acquire, timed and counted; a wait of over QUOTA_NOTICE_S is announced with the time it
+        ends, on the progress bar or (without one) as a line on stderr, once per wait."""
+        wait = self.limiters.resume_in(region, tokens)
+        if wait > QUOTA_NOTICE_S:
+            self._announce_quota_wait(region, wait)
+        started = time.monotonic()
+        acquired = self.limiters.acquire(region, tokens, self.stop)
+        waited = time.monotonic() - started
+        with self.tally.lock:
+            if waited > QUOTA_COUNT_S:
+                self.tally.quota_waits += 1
+                self.tally.quota_wait_s += waited
+                self.tally.quota_wait_longest_s = max(self.tally.quota_wait_longest_s, waited)
+            done_waiting = self.tally.quota_resume_at and time.monotonic() >= self.tally.quota_resume_at
+            if done_waiting:
+                self.tally.quota_resume_at = 0.0
+        if done_waiting and self.progress is not None:
+            self.progress.set_postfix(errors=self.tally.errors, throttled=self.tally.throttled)
+        return acquired
+
+    def _announce_quota_wait(self, region: str, wait: float) -> None:
+        now = time.monotonic()
+        with self.tally.lock:
+            if now + wait <= self.tally.quota_resume_at + 1.0:
+                return  # a wait ending at (about) the same time is already on screen
+            self.tally.quota_resume_at = now + wait
+        text = f"waiting for quota ({region}), resumes in {wait:.0f} s"
+        if self.progress is not None:
+            self.progress.set_postfix_str(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     def _halt(self, reason: str, detail: str | None = None) -> None:
         """Stop dispatching for good: "interrupted" (Ctrl-C), "budget" (a cap would be passed), "fatal" or

@@ -127,3 +127,13 @@ def test_input_estimate_counts_images_generously() -> None:
     img = ImageInput("png", b"\x89PNG", 672, 672)
     with_image = Sample(id="b", prompt="x" * 300, images=(img,))
     assert estimate_input_tokens(with_image) - estimate_input_tokens(text) == 5 * 144
+
+
+def test_limiter_predicts_how_long_a_wait_lasts() -> None:
+    limiter = QuotaLimiter(requests_per_minute=2, tokens_per_minute=100, window_s=30)
+    assert limiter.resume_in(10) == 0.0
+    assert limiter.acquire(60) and limiter.acquire(10)
+    assert 29 < limiter.resume_in(10) <= 30  # two requests in the window: the first must leave it
+    tokens = QuotaLimiter(requests_per_minute=100, tokens_per_minute=100, window_s=30)
+    assert tokens.acquire(50) and tokens.acquire(40)
+    assert tokens.resume_in(5) == 0.0 and 29 < tokens.resume_in(20) <= 30

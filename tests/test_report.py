@@ -265,7 +265,41 @@ def test_sweep_levels_get_their_own_rows_and_pairing(tmp_path: Path) -> None:
     # the item is the unit: its two sweep levels are averaged, not counted as two independent pairs
     assert row["latency"]["paired"] and row["latency"]["pairs"] == 25
     assert row["accuracy"]["pairs"] == 25
-    assert "plot-latency-level" in (run / "report.html").read_text()
+    html = (run / "report.html").read_text()
+    assert "plot-sweep" in html and "Knee at concurrency 8.0" in html
+    sweep = summary["sweep"]
+    assert [r["level"] for r in sweep["rows"]] == [1.0, 8.0] and sweep["knee"]["level"] == 8.0
+    assert "p90 latency" in sweep["knee"]["reasons"][0]
+    assert sweep["max_sustainable"]["level"] == 1.0
+
+
+def _closed_level(level: int, requests: int, start_ms: float, latency_ms: float) -> list[dict]:
+    """A closed loop of `level` workers: each sends its next request when the previous one returns."""
+    out = []
+    for i in range(requests):
+        wave, _ = divmod(i, level)
+        sent = start_ms + wave * latency_ms + (i % level) * 0.01
+        out.append(record(request_id=f"l{level}-{i}", sample_id=f"s{i % 16}", load_level=float(level),
+                          latency_ms=latency_ms, t_sent_ms=sent, t_done_ms=sent + latency_ms, output_tokens=10))
+    return out
+
+
+def test_sweep_rate_is_positive_at_every_level_with_non_negative_intervals(tmp_path: Path) -> None:
+    """At concurrency 64 with 64 requests every request is sent at once: the window up to the last send held no
+    completion and the rate read 0.00 [0.00, 0.00]. The full span gives 64 requests / 0.9 s."""
+    recs = []
+    for n, level in enumerate((1, 4, 16, 64)):
+        recs += _closed_level(level, 64, n * 100_000.0, 900.0)
+    for i, r in enumerate(recs):
+        r["index"] = i
+    run = write_run(tmp_path, "run-sweep64", recs, config={"load": {"strategy": "sweep", "sweep_of": "concurrency"}})
+    render_run([run], formats=())
+    rows = json.loads((run / "summary.json").read_text())["sweep"]["rows"]
+    rates = {r["level"]: r["throughput"]["requests_per_s"] for r in rows}
+    for level, rate in rates.items():
+        assert rate["estimate"] == pytest.approx(level / 0.9, rel=0.1), level  # lock-step waves: edge effects
+        assert rate["low"] is None or 0 <= rate["low"] <= rate["estimate"] <= rate["high"]
+    assert rates[64.0]["method"] == "full span" and not rates[64.0]["available"]
 
 
 def test_without_pyarrow_the_report_renders_and_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

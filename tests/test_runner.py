@@ -148,3 +148,17 @@ def test_gc_pauses_freezes_start_up_objects_and_times_each_collection() -> None:
     assert summary["collections"] >= 2
     assert 0 < summary["max_pause_ms"] <= summary["total_pause_ms"]
     del start_up
+
+
+def test_a_long_quota_wait_is_announced_with_its_end_and_counted(tmp_path: Path, capsys) -> None:
+    from evals.limiter import QuotaLimiter
+
+    runner, run = _runner(tmp_path, FakeSender(), lambda r, t: {"exact": 1.0})
+    runner.limiters._limiters["us-east-1"] = QuotaLimiter(2, 10**9, window_s=1.6)  # 2 requests per 1.6 s
+    runner.execute(_requests(3), ClosedLoop(1), drain_timeout_s=5)
+    runner.writer.close()
+    assert len(_records(run)) == 3
+    err = capsys.readouterr().err
+    assert err.count("waiting for quota (us-east-1), resumes in ") == 1 and err.strip().endswith(" s")
+    waits = runner.tally.quota_summary()
+    assert waits["requests"] == 1 and 1.0 < waits["total_s"] < 5 and waits["longest_s"] == waits["total_s"]

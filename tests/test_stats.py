@@ -338,3 +338,32 @@ def test_paired_proportion_diff_coverage() -> None:
         c = S.paired_proportion_diff(a.astype(float), b.astype(float))
         hits += c.low <= true_diff <= c.high
     assert 0.93 <= hits / sims <= 0.97
+
+
+def _closed_loop(rng: np.random.Generator, workers: int, per_worker: int, sigma: float) -> tuple[np.ndarray, ...]:
+    """Completions of a closed loop: each worker sends its next request when the previous one returns."""
+    lat = rng.lognormal(np.log(0.9) - sigma**2 / 2, sigma, (workers, per_worker))  # mean 0.9 s
+    done = np.cumsum(lat, axis=1)
+    sent = done - lat
+    return sent.ravel(), done.ravel(), float(workers / 0.9)
+
+
+def test_closed_loop_rate_interval_covers_the_truth_and_stays_non_negative() -> None:
+    """Simulation against a known rate (workers / mean latency): lock-step waves of completions one latency
+    apart; batches of at least one mean latency keep the batch-means interval's coverage near 95 %."""
+    rng = np.random.default_rng(16)
+    hits, trials = 0, 200
+    for _ in range(trials):
+        sent, done, truth = _closed_loop(rng, 16, 60, 0.15)
+        w = S.Window(5.0, float(sent.max()), "configured")
+        ti = S.throughput_interval(done, np.ones_like(done), w, min_batch_s=0.9)
+        hits += ti.requests_per_s.low <= truth <= ti.requests_per_s.high
+    assert hits / trials >= 0.9
+    # a level shorter than 10 mean latencies has a point estimate and no interval, never a negative bound
+    sent, done, _ = _closed_loop(rng, 16, 4, 0.05)
+    w = S.Window(0.0, float(sent.max()), "none")
+    short = S.throughput_interval(done, np.ones_like(done), w, min_batch_s=0.9)
+    assert not short.requests_per_s.available and "too short" in short.requests_per_s.note
+    assert short.requests_per_s.estimate > 0
+    bursty = S.throughput_interval(done, np.ones_like(done), w)  # 20 tiny batches: waves make the sd huge
+    assert bursty.requests_per_s.low >= 0.0

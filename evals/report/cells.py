@@ -26,6 +26,7 @@ from evals.stats import (
     throughput_interval,
     wilson_interval,
 )
+from evals.stats.results import NAN
 from evals.stats.throughput import Window
 
 from .figures import clean, column, interval_dict
@@ -118,53 +119,96 @@ def by_session(recs: Sequence[Record]) -> dict[tuple[str, int], list[Record]]:
     return dict(sorted(out.items()))
 
 
+MIN_WINDOW_LATENCIES = 10  # a steady window shorter than this many mean latencies falls back to the full span
+
+
+def _span(recs: Sequence[Record]) -> Window | None:
+    """First send to last completion: start-up and drain included (for a closed loop they nearly cancel)."""
+    sent, done = column(recs, "t_sent_ms") / 1000.0, column(recs, "t_done_ms") / 1000.0
+    if sent.size == 0 or done.size == 0 or done.max() <= sent.min():
+        return None
+    return Window(float(sent.min()), float(done.max()), "full span")
+
+
+def _mean_latency_s(recs_by_session: Mapping[Any, Sequence[Record]]) -> float:
+    lat = np.concatenate([column(recs, "latency_ms") for recs in recs_by_session.values()] or [np.zeros(0)])
+    return float(lat.mean()) / 1000.0 if lat.size else 0.0
+
+
+def _laid_end_to_end(recs_by_session: Mapping[Any, Sequence[Record]],
+                     windows: Mapping[Any, Window | None]) -> tuple[float, list[str], dict[str, np.ndarray]]:
+    """Each session's records shifted so its window starts where the previous one ended.
+
+    Returns (summed length, each window's method, arrays: sent and end of every completion, ok completions and
+    their output tokens)."""
+    parts: dict[str, list[np.ndarray]] = {"sent": [], "end": [], "ok_done": [], "tokens": []}
+    offset = 0.0
+    methods = []
+    for key, recs in recs_by_session.items():
+        window = windows[key]
+        if window is None:
+            continue
+        methods.append(window.warmup_method)
+        shift = offset - window.start
+        timed = [r for r in recs if r.get("t_sent_ms") is not None and r.get("t_done_ms") is not None]
+        ok = [r for r in timed if r["status"] == "ok"]
+        parts["sent"].append(column(timed, "t_sent_ms") / 1000.0 + shift)
+        parts["end"].append(column(timed, "t_done_ms") / 1000.0 + shift)
+        parts["ok_done"].append(column(ok, "t_done_ms") / 1000.0 + shift)
+        parts["tokens"].append(np.asarray([r.get("output_tokens") or 0 for r in ok], dtype=float))
+        offset += window.seconds
+    arrays = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
+    return offset, methods, arrays
+
+
 def throughput(recs_by_session: Mapping[Any, Sequence[Record]]) -> dict[str, Any]:
     """Output tokens/s and successful requests/s over the steady windows, with batch-means intervals.
 
     Every run and every session of a resumed run (`by_session`) has its own steady window (warm-up and drain
     tail cut). The windows are laid end to end: the rate is the completions in all steady windows over their
     summed length, so the downtime between sessions (or runs) never counts. Little's law is checked on every
-    completion (errors too) inside the windows.
+    completion (errors too) inside the windows. Batches span at least one mean latency (see
+    `throughput_interval`). When the steady windows together span fewer than 10 mean latencies (a short sweep
+    level: at concurrency 64 with 64 requests all are sent at once and the window before the last send holds
+    no completion), each session's full span is used instead, with no interval.
     """
-    tokens_all: list[np.ndarray] = []
-    ok_done: list[np.ndarray] = []
-    sent_all: list[np.ndarray] = []
-    end_all: list[np.ndarray] = []
-    offset = 0.0
-    methods = []
-    for recs in recs_by_session.values():
-        window = _window_of(recs)
-        if window is None:
-            continue
-        methods.append(window.warmup_method)
-        shift = offset - window.start
-        timed = [r for r in recs if r.get("t_sent_ms") is not None and r.get("t_done_ms") is not None]
-        sent = np.asarray([r["t_sent_ms"] for r in timed], dtype=float) / 1000.0 + shift
-        end = np.asarray([r["t_done_ms"] for r in timed], dtype=float) / 1000.0 + shift
-        ok = [r for r in timed if r["status"] == "ok"]
-        sent_all.append(sent)
-        end_all.append(end)
-        ok_done.append(np.asarray([r["t_done_ms"] for r in ok], dtype=float) / 1000.0 + shift)
-        tokens_all.append(np.asarray([r.get("output_tokens") or 0 for r in ok], dtype=float))
-        offset += window.seconds
-    if offset <= 0:
+    cycle = _mean_latency_s(recs_by_session)
+    windows = {k: _window_of(recs) for k, recs in recs_by_session.items()}
+    steady_s = sum(w.seconds for w in windows.values() if w is not None)
+    fallback = steady_s < MIN_WINDOW_LATENCIES * cycle
+    if fallback:
+        windows = {k: _span(recs) for k, recs in recs_by_session.items()}
+    seconds, methods, a = _laid_end_to_end(recs_by_session, windows)
+    if seconds <= 0:
         return {"available": False, "note": "no steady window: requests were all sent at once or none finished"}
-    window = Window(0.0, offset, "+".join(sorted(set(methods))))
-    tp = throughput_interval(np.concatenate(ok_done), np.concatenate(tokens_all), window)
-    sent, end = np.concatenate(sent_all), np.concatenate(end_all)
-    inside = (end >= window.start) & (end < window.end)
-    rate_all = float(inside.sum()) / window.seconds
-    latency = float((end - sent)[inside].mean()) if inside.any() else 0.0
-    little = littles_law_check(mean_in_flight(sent, end, window.start, window.end), rate_all, latency)
+    window = Window(0.0, seconds, "+".join(sorted(set(methods))))
+    inside = (a["end"] >= 0.0) & ((a["end"] <= seconds) if fallback else (a["end"] < seconds))
+    notes = []
+    if len(methods) > 1:
+        notes.append(f"{len(methods)} windows (one per run and session) laid end to end: completions in them "
+                     "over their summed length")
+    if fallback:
+        note = (f"steady window {steady_s:.1f} s is under {MIN_WINDOW_LATENCIES} mean latencies: rate over the "
+                "full span, first send to last completion (start-up and drain included), no interval")
+        notes.append(note)
+        n_ok, tokens = int(a["ok_done"].size), float(a["tokens"].sum())
+        short = "full span (too short for a steady window): no interval"
+        rps = Interval(n_ok / seconds, NAN, NAN, "full span", n_ok, 0.95, False, short)
+        tps = Interval(tokens / seconds, NAN, NAN, "full span", n_ok, 0.95, False, short)
+    else:
+        tp = throughput_interval(a["ok_done"], a["tokens"], window, min_batch_s=cycle)
+        rps, tps = tp.requests_per_s, tp.output_tokens_per_s
+    latency = float((a["end"] - a["sent"])[inside].mean()) if inside.any() else 0.0
+    little = littles_law_check(mean_in_flight(a["sent"], a["end"], 0.0, seconds),
+                               float(inside.sum()) / seconds, latency)
     return {
         "available": True,
         "windows": len(methods),
-        "note": "" if len(methods) == 1 else (f"{len(methods)} steady windows (one per run and session) laid end "
-                                              "to end: completions in them over their summed length"),
-        "window_seconds": clean(window.seconds),
+        "note": "; ".join(notes),
+        "window_seconds": clean(seconds),
         "warmup_method": window.warmup_method,
-        "output_tokens_per_s": interval_dict(tp.output_tokens_per_s),
-        "requests_per_s": interval_dict(tp.requests_per_s),
+        "output_tokens_per_s": interval_dict(tps),
+        "requests_per_s": interval_dict(rps),
         "little": {
             "mean_in_flight": clean(little.mean_in_flight),
             "predicted_in_flight": clean(little.predicted_in_flight),

@@ -39,7 +39,9 @@ MAX_ACCURACY_ROWS = 60
 STYLE = {
     "svg.fonttype": "none",  # text stays text (escaped), not glyph paths: smaller and selectable
     "svg.hashsalt": "bedrock-evals",  # stable element ids: re-rendering the same records gives the same SVG
-    "font.size": 9,
+    "font.size": 11,  # a 9-inch figure shows at ~860 px: 11 pt labels stay legible at the page's width
+    "legend.fontsize": 10,
+    "axes.titlesize": 11,
     "axes.grid": True,
     "grid.alpha": 0.3,
 }
@@ -106,7 +108,7 @@ def latency_ecdf(cells: Mapping[CellKey, Sequence[Record]]) -> Figure | None:
         ax.set_xlabel("end-to-end latency (ms, log scale)")
         ax.set_ylabel("fraction of requests")
         ax.set_title(f"suite: {suite}", loc="left")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(loc="lower right")
     if len(suites) > len(shown):
         fig.suptitle(f"first {len(shown)} of {len(suites)} suites shown", fontsize=8)
     return fig
@@ -164,7 +166,7 @@ def latency_over_time(runs: Sequence[RunData], offsets: Mapping[str, float]) -> 
     ax.set_yscale("log")
     ax.set_xlabel("send time (s from the first run's start)")
     ax.set_ylabel("latency (ms, log scale)")
-    ax.legend(fontsize=7, loc="upper right", markerscale=2)
+    ax.legend(loc="upper right", markerscale=2)
     return fig
 
 
@@ -178,7 +180,7 @@ def _scatter_by_region(pts: Sequence[Record], xkey: str, ykey: str, xlabel: str,
                    label=region, rasterized=True, linewidths=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=7, markerscale=2)
+    ax.legend(markerscale=2)
     return fig
 
 
@@ -205,7 +207,7 @@ def accuracy_intervals(cells: Sequence[Mapping[str, Any]]) -> Figure | None:
     rows = [c for c in cells if c["score"] is not None][:MAX_ACCURACY_ROWS]
     if not rows:
         return None
-    fig = _figure(9.0, 1.0 + 0.28 * len(rows))
+    fig = _figure(9.0, 1.2 + 0.34 * len(rows))
     ax = fig.subplots()
     y = np.arange(len(rows))[::-1]
     est = np.asarray([c["score"]["estimate"] for c in rows], dtype=float)
@@ -213,38 +215,67 @@ def accuracy_intervals(cells: Sequence[Mapping[str, Any]]) -> Figure | None:
     hi = np.asarray([c["score"]["high"] if c["score"]["high"] is not None else np.nan for c in rows], dtype=float)
     err = np.vstack([np.nan_to_num(est - lo), np.nan_to_num(hi - est)])
     ax.errorbar(est, y, xerr=err, fmt="o", color="tab:blue", capsize=3, markersize=4)
-    ax.set_yticks(y, [c["label"] for c in rows], fontsize=7)
+    ax.set_yticks(y, [c["label"] for c in rows], fontsize=10)
     ax.set_xlim(-0.02, 1.02)
     ax.set_xlabel("accuracy / mean score over scored requests (95 % interval)")
     return fig
 
 
-def latency_by_level(levels: Sequence[Mapping[str, Any]]) -> Figure | None:
-    """p50 and p90 latency (with intervals where available) against the sweep level, one line per cell."""
-    if not levels:
+def _bars(ivs: Sequence[Mapping[str, Any] | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Estimates and asymmetric error bars (0 where an interval is unavailable)."""
+    est = np.asarray([iv["estimate"] if iv and iv["estimate"] is not None else np.nan for iv in ivs], dtype=float)
+    lo = np.asarray([iv["low"] if iv and iv["low"] is not None else np.nan for iv in ivs], dtype=float)
+    hi = np.asarray([iv["high"] if iv and iv["high"] is not None else np.nan for iv in ivs], dtype=float)
+    return est, np.vstack([np.nan_to_num(est - lo), np.nan_to_num(hi - est)])
+
+
+def sweep_plot(curve: Mapping[str, Any] | None) -> Figure | None:
+    """Total achieved requests/s (top) and latency p50/p90 (bottom) against the level on a log axis; knee marked."""
+    if not curve:
         return None
-    fig = _figure(9.0, 3.6)
-    ax = fig.subplots()
-    labels = sorted({row["label"] for row in levels})
-    colors = _colors(labels)
-    for label in labels:
-        rows = [r for r in levels if r["label"] == label and r["latency_ms"] is not None]
-        for q, style in (("p50", "-"), ("p90", "--")):
-            ivs = [r["latency_ms"][q] for r in rows]
-            x = [r["level"] for r in rows]
-            y = np.asarray([iv["estimate"] for iv in ivs], dtype=float)
-            lo = np.asarray([iv["low"] if iv["low"] is not None else np.nan for iv in ivs], dtype=float)
-            hi = np.asarray([iv["high"] if iv["high"] is not None else np.nan for iv in ivs], dtype=float)
-            ax.errorbar(x, y, yerr=np.vstack([np.nan_to_num(y - lo), np.nan_to_num(hi - y)]), linestyle=style,
-                        marker="o", markersize=3, capsize=2, color=colors[label], label=f"{label} {q}")
-    ax.set_xlabel("load level (concurrency or requests/s)")
-    ax.set_ylabel("latency (ms)")
-    ax.legend(fontsize=7)
+    rows = curve["rows"]
+    x = np.asarray([r["level"] for r in rows], dtype=float)
+    fig = _figure(9.0, 5.2)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    rate, err = _bars([r["throughput"].get("requests_per_s") for r in rows])
+    top.errorbar(x, rate, yerr=err, marker="o", capsize=3, color="tab:blue", label="achieved requests/s (total)")
+    if curve["of"] == "rate":
+        top.plot(x, x, linestyle=":", color="0.5", label="offered rate")
+    top.set_ylabel("requests/s")
+    top.set_ylim(bottom=0)
+    for q, style in (("p50", "-"), ("p90", "--")):
+        est, err = _bars([r["latency_ms"][q] if r["latency_ms"] else None for r in rows])
+        bottom.errorbar(x, est, yerr=err, marker="o", capsize=3, linestyle=style, color="tab:orange",
+                        label=f"latency {q}")
+    bottom.set_ylabel("latency (ms)")
+    bottom.set_ylim(bottom=0)
+    bottom.set_xscale("log", base=2)
+    bottom.set_xticks(x, [f"{v:g}" for v in x])
+    bottom.minorticks_off()
+    bottom.set_xlabel("concurrency (log scale)" if curve["of"] == "concurrency" else "offered requests/s (log scale)")
+    if curve["knee"]:
+        knee = curve["knee"]["level"]
+        for ax in (top, bottom):
+            ax.axvline(knee, color="crimson", linestyle=":", label=f"knee ({knee:g})")
+    for ax in (top, bottom):
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 
-def throughput_over_time(runs: Sequence[RunData], offsets: Mapping[str, float], bins: int = 60) -> Figure | None:
-    """Output tokens/s of successful completions per region, in equal time bins."""
+def smoothing_window(span_s: float) -> float:
+    """The moving window for rates over time: a twentieth of the span, in whole seconds between 1 and 60."""
+    return float(min(60, max(1, round(span_s / 20))))
+
+
+def moving_rate(t: np.ndarray, weights: np.ndarray, grid: np.ndarray, window: float) -> np.ndarray:
+    """Sum of `weights` completed in the trailing window (g - window, g] at each grid time, per second."""
+    order = np.argsort(t)
+    t, cum = t[order], np.concatenate([[0.0], np.cumsum(weights[order])])
+    return (cum[np.searchsorted(t, grid, side="right")] - cum[np.searchsorted(t, grid - window, side="right")]) / window
+
+
+def throughput_over_time(runs: Sequence[RunData], offsets: Mapping[str, float], points: int = 400) -> Figure | None:
+    """Output tokens/s of successful completions per region, over a trailing moving window (stated on the axis)."""
     rows = [(r["region"], r["t_done_ms"] / 1000 + offsets.get(run.run_id, 0.0), r.get("output_tokens") or 0)
             for run in runs for r in run.records if r["status"] == "ok" and r.get("t_done_ms") is not None]
     if len(rows) < 2:
@@ -252,19 +283,19 @@ def throughput_over_time(runs: Sequence[RunData], offsets: Mapping[str, float], 
     t = np.asarray([row[1] for row in rows])
     if np.ptp(t) <= 0:
         return None
-    edges = np.linspace(t.min(), t.max(), bins + 1)
-    width = edges[1] - edges[0]
-    fig = _figure(9.0, 3.2)
+    window = smoothing_window(float(np.ptp(t)))
+    grid = np.linspace(t.min(), t.max(), points)
+    fig = _figure(9.0, 3.4)
     ax = fig.subplots()
     _shade_warmup(ax, runs, offsets)
     colors = _colors([row[0] for row in rows])
     for region in sorted(colors):
-        sel = [(tt, tok) for reg, tt, tok in rows if reg == region]
-        counts, _ = np.histogram([s[0] for s in sel], bins=edges, weights=[s[1] for s in sel])
-        ax.step(edges[:-1], counts / width, where="post", color=colors[region], label=region)
+        sel = np.asarray([(tt, tok) for reg, tt, tok in rows if reg == region], dtype=float)
+        ax.plot(grid, moving_rate(sel[:, 0], sel[:, 1], grid, window), color=colors[region], label=region)
     ax.set_xlabel("completion time (s from the first run's start)")
-    ax.set_ylabel("output tokens/s")
-    ax.legend(fontsize=7)
+    ax.set_ylabel(f"output tokens/s\n({window:g} s moving window)")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 
@@ -290,12 +321,14 @@ def all_plots(runs: Sequence[RunData], cells: Mapping[CellKey, Sequence[Record]]
         ("accuracy", "Accuracy with intervals per cell",
          "Point estimate and 95 % interval (Wilson, clustered or bootstrap; see the summary table).",
          lambda: accuracy_intervals(summary["cells"])),
-        ("latency-level", "Latency against load level (sweep)",
-         "p50 (solid) and p90 (dashed) latency per sweep level with order-statistic intervals where n allows.",
-         lambda: latency_by_level(summary["load_levels"])),
+        ("sweep", "Sweep: throughput and latency against load",
+         "Total achieved requests/s over all cells (batch-means intervals where the level ran long enough) and "
+         "p50/p90 latency (order-statistic intervals) per level; the dotted red line is the knee.",
+         lambda: sweep_plot(summary.get("sweep"))),
         ("throughput-time", "Throughput over time",
-         "Output tokens/s of successful completions per region in equal time bins; shading as in the "
-         "latency-over-time plot.",
+         "Output tokens/s of successful completions per region, each point the tokens completed in the "
+         "trailing moving window named on the axis (a twentieth of the run, 1 to 60 s) over its length; "
+         "shading as in the latency-over-time plot.",
          lambda: throughput_over_time(runs, offsets)),
     ]
     out = []

@@ -13,6 +13,7 @@ from .cells import cell_figures, level_figures
 from .comparisons import all_comparisons, configured_order
 from .provenance import headline, run_facts
 from .samples import errors_by_code
+from .sweep import sweep_curve
 
 SUMMARY_SCHEMA_VERSION = 2  # 2: comparisons name a fixed "reference" level (was "best")
 
@@ -40,6 +41,7 @@ def build_summary(runs: Sequence[RunData]) -> tuple[dict[str, Any], dict[str, An
         },
         "cells": cell_rows,
         "load_levels": [row for key, recs in cells.items() for row in level_figures(key, recs)],
+        "sweep": sweep_curve(runs),
         "comparisons": all_comparisons(cells, configured_order([run.info for run in runs])),
         "errors_by_code": errors_by_code(measured),
     }

@@ -144,22 +144,52 @@ class ThroughputInterval:
 
 
 def throughput_interval(
-    t_done: ArrayLike, output_tokens: ArrayLike, window: Window, n_batches: int = 20, confidence: float = 0.95
+    t_done: ArrayLike,
+    output_tokens: ArrayLike,
+    window: Window,
+    n_batches: int = 20,
+    confidence: float = 0.95,
+    min_batch_s: float = 0.0,
 ) -> ThroughputInterval:
-    """Rates over ``window`` with a batch-means interval: the mean of the batch rates is the window rate."""
+    """Rates over ``window`` with a batch-means interval: the mean of the batch rates is the window rate.
+
+    Batch means assume batches far apart enough to be nearly independent. Completions of a closed loop come in
+    waves one latency apart, so a batch shorter than ``min_batch_s`` (pass the mean latency) holds 0 or a whole
+    wave and the interval is wrong (it even crossed zero). The batch count is lowered until every batch spans at
+    least ``min_batch_s``; below 10 such batches there is no interval, only the point estimate. A rate is never
+    negative, so a lower bound below 0 is clipped (clipping keeps the coverage).
+    """
     done = np.asarray(t_done, dtype=float).ravel()
     tok = np.asarray(output_tokens, dtype=float).ravel()
     if window.seconds <= 0:
         raise ValueError("empty window")
+    fits = int(window.seconds // min_batch_s) if min_batch_s > 0 else n_batches
+    if fits < 10:
+        rate = window_throughput(done, tok, window.start, window.end)
+        note = (f"window {window.seconds:.1f} s spans fewer than 10 batches of one mean latency "
+                f"({min_batch_s * 1000:.0f} ms): too short for a batch-means interval; run more requests")
+        return ThroughputInterval(
+            window,
+            Interval(rate.output_tokens_per_s, NAN, NAN, "batch-means", rate.n_requests, confidence, False, note),
+            Interval(rate.requests_per_s, NAN, NAN, "batch-means", rate.n_requests, confidence, False, note),
+        )
+    n_batches = min(n_batches, fits)
     edges = np.linspace(window.start, window.end, n_batches + 1)
     width = window.seconds / n_batches
     tokens, _ = np.histogram(done, bins=edges, weights=tok)
     counts, _ = np.histogram(done, bins=edges)
     return ThroughputInterval(
         window,
-        batch_means_interval(tokens / width, n_batches, confidence),
-        batch_means_interval(counts / width, n_batches, confidence),
+        _non_negative(batch_means_interval(tokens / width, n_batches, confidence)),
+        _non_negative(batch_means_interval(counts / width, n_batches, confidence)),
     )
+
+
+def _non_negative(iv: Interval) -> Interval:
+    if not iv.available or iv.low >= 0:
+        return iv
+    note = "; ".join(t for t in (iv.note, "lower bound clipped at 0") if t)
+    return Interval(iv.estimate, 0.0, iv.high, iv.method, iv.n, iv.confidence, iv.available, note)
 
 
 def mean_in_flight(t_sent: ArrayLike, t_done: ArrayLike, start: float, end: float) -> float:
