@@ -37,11 +37,13 @@ class BudgetState:
 
 
 class Budget:
-    def __init__(self, pricing: Pricing, max_tokens_total: int | None, max_cost_usd: float | None) -> None:
+    def __init__(self, pricing: Pricing, max_tokens_total: int | None, max_cost_usd: float | None,
+                 spent: tuple[int, float] = (0, 0.0)) -> None:
+        """`spent`: tokens and cost of earlier sessions of the same run, so caps hold across resumes."""
         self.pricing = pricing
         self.max_tokens_total = max_tokens_total
         self.max_cost_usd = max_cost_usd
-        self.state = BudgetState()
+        self.state = BudgetState(tokens_used=spent[0], cost_used=spent[1])
         self.exhausted_reason: str | None = None
         self._lock = threading.Lock()
 

@@ -153,3 +153,21 @@ def compose_config(overrides: list[str]) -> DictConfig:
     finally:
         GlobalHydra.instance().clear()
     return cfg
+
+
+def config_from_saved(saved: dict[str, Any], origin: str) -> DictConfig:
+    """A run's saved config checked against the schema again (a resume trusts no file blindly)."""
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(Config), saved)
+    except (OmegaConfBaseException, ValueError) as err:
+        raise UserInputError(f"{origin}: saved config: {_one_line(err)}") from None
+    return cfg  # type: ignore[return-value]
+
+
+def parse_bool(key: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise UserInputError(f"{key}: expected true or false, got {text!r}")

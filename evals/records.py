@@ -137,7 +137,7 @@ class RunDirectory:
     def read_run(self) -> dict[str, Any]:
         try:
             return json.loads(self.run_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, ValueError) as err:  # ValueError: not JSON, or not UTF-8
             raise UserInputError(f"{self.run_file}: unreadable run file: {err}") from None
 
     def write_run(self, data: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from evals.budget import Budget
 from evals.cards import ModelCard, card_from_mapping, load_card
-from evals.config import Config, compose_config
+from evals.config import compose_config, config_from_saved, parse_bool
 from evals.console import print_summary, send_lag_p99
 from evals.errors import UserInputError
 from evals.gcpause import GcPauses
@@ -30,6 +30,7 @@ from evals.limiter import RegionLimiters
 from evals.outcome import Outcome, assess, exit_code, final_status
 from evals.plan import build_plan, extend_plan
 from evals.records import RunDirectory, new_run_id, provenance, utc_now
+from evals.resume import absolute_paths, check_resume, fingerprint, spent_in_records, what_changed
 from evals.run_checks import check_error_rate, check_levels, run_cells
 from evals.runner import Runner, progress_bar
 from evals.schedule import ClosedLoop, Strategy, make_strategy
@@ -223,16 +224,19 @@ def _resume_config(overrides: list[str]) -> tuple[DictConfig, RunDirectory] | No
     resume = [o for o in overrides if o.split("=", 1)[0].lstrip("+") == "run.resume"]
     if not resume:
         return None
-    others = [o for o in overrides if o not in resume]
+    force = [o for o in overrides if o.split("=", 1)[0] == "run.resume_force"]
+    others = [o for o in overrides if o not in resume and o not in force]
     if others:
         raise UserInputError(f"run.resume: other overrides are not allowed with resume ({others[0]}); "
                              "the run's saved config is used")
     run_dir = RunDirectory.open_existing(Path(resume[0].split("=", 1)[1]))
-    saved = run_dir.read_run().get("config")
-    if not isinstance(saved, dict):
+    info = run_dir.read_run()
+    if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
         raise UserInputError(f"{run_dir.run_file}: no saved config to resume from")
-    cfg = OmegaConf.merge(OmegaConf.structured(Config), saved)
-    return cfg, run_dir  # type: ignore[return-value]
+    cfg = config_from_saved(info["config"], str(run_dir.run_file))
+    for item in force:
+        cfg.run.resume_force = parse_bool("run.resume_force", item.split("=", 1)[1])
+    return cfg, run_dir
 
 
 def _transport_settings(cfg: DictConfig, concurrency: int) -> TransportSettings:
@@ -360,7 +364,8 @@ def _new_run_info(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, target_
 
 
 def _open_run_dir(
-    cfg: DictConfig, spec: RunSpec, target_info: dict[str, Any], resumed: RunDirectory | None
+    cfg: DictConfig, spec: RunSpec, target_info: dict[str, Any], resumed: RunDirectory | None,
+    inputs: dict[str, Any],
 ) -> tuple[RunDirectory, dict[str, Any], set[str]]:
     """A new run directory, or the resumed one with its torn tail cut and its finished requests known."""
     if resumed is None:
@@ -373,8 +378,11 @@ def _open_run_dir(
         removed = run_dir.repair_torn_tail()
         finished = run_dir.finished_request_ids()
         run_info = run_dir.read_run()
+        forced = what_changed(run_info.get("fingerprint") or {}, inputs)
         run_info.setdefault("resumes", []).append(
-            {"at": utc_now(), "torn_bytes_removed": removed, "already_finished": len(finished)})
+            {"at": utc_now(), "torn_bytes_removed": removed, "already_finished": len(finished),
+             **({"forced_despite": forced} if forced else {})})
+    run_info["fingerprint"] = inputs  # a forced resume's inputs are what the next resume compares with
     run_info["status"] = "running"
     run_dir.write_run(run_info)
     return run_dir, run_info, finished
@@ -451,7 +459,11 @@ class _Interrupts:
 
 def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
     """Validate, run and report one configuration; returns the process exit code."""
+    absolute_paths(cfg)  # saved absolute, so a resume from any directory reads the same files
     spec = validate(cfg)
+    inputs = fingerprint(OmegaConf.to_container(cfg, resolve=True), spec.suites)
+    if resumed is not None:
+        check_resume(resumed.run_file, resumed.read_run().get("fingerprint"), inputs, cfg.run.resume_force)
     if cfg.run.dry_run or (cfg.target.kind == "aws" and cfg.run.preflight):
         from evals.doctor_cli import dry_run, preflight
 
@@ -476,7 +488,7 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
         # Ctrl-C is handled from before the run directory exists, so a run never shows "running" unguarded
         interrupts = _Interrupts()
         previous = signal.signal(signal.SIGINT, interrupts.on_sigint)
-        run_dir, run_info, finished = _open_run_dir(cfg, spec, target_info, resumed)
+        run_dir, run_info, finished = _open_run_dir(cfg, spec, target_info, resumed, inputs)
         writer = RecordWriter(run_dir.records_file)
         bar = progress_bar(sum(r.request_id not in finished for _, g in spec.groups for r in g), cfg.run.progress)
         # one timeline across sessions: a resumed run's times continue from the first start's wall clock
@@ -491,7 +503,8 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
             pricing=spec.card.pricing,
             limiters=RegionLimiters(list(spec.regions), spec.card.quotas.requests_per_minute,
                                     spec.card.quotas.tokens_per_minute, cfg.transport.client_rate_limit),
-            budget=Budget(spec.card.pricing, cfg.run.max_tokens_total, cfg.run.max_cost_usd),
+            budget=Budget(spec.card.pricing, cfg.run.max_tokens_total, cfg.run.max_cost_usd,
+                          spent=spent_in_records(run_dir.iter_records(), spec.card.pricing)),
             score=lambda req, text: score_response(scorers[req.suite], req.sample, text, judge=judge),
             metadata_for=lambda req: build_request_metadata(req, oracle_text(req.sample) if oracle else None),
             max_tokens_for=effective_max_tokens,
