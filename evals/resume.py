@@ -24,7 +24,7 @@ from evals.types import Suite
 PATH_KEYS = ("run.out_dir", "target.endpoints_file", "suite.path", "suite.definition", "suite.dataset.path",
              "suite.dataset.cache_dir", "suite.dataset.data_files")
 # config keys that may differ between sessions without changing what is measured
-SESSION_KEYS = {"resume", "resume_force", "progress", "report", "history", "drain_timeout_s"}
+SESSION_KEYS = {"resume", "resume_force", "progress", "report", "history", "drain_timeout_s", "dry_run", "preflight"}
 
 
 def _absolute(value: Any, key: str) -> Any:
