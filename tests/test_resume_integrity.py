@@ -1,4 +1,4 @@
-"""Resume integrity: a resume sends the same run or refuses, from any directory, with budget caps held across sessions."""
+"""Resume integrity: a resume sends the same run or refuses, from any directory; budget caps hold across sessions."""
 
 from __future__ import annotations
 
