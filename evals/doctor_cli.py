@@ -64,6 +64,26 @@ def doctor(cfg: DictConfig) -> int:
     return 2 if failed else 0
 
 
+def before_run(cfg: DictConfig, spec: RunSpec) -> int | None:
+    """The dry run (an exit code), or on target=aws the preflight (None: go on, or UserInputError: stop).
+
+    Credentials are resolved even with run.preflight=false: it costs no request, and a missing profile
+    should be one line, not a traceback from the first client.
+    """
+    if cfg.run.dry_run:
+        return dry_run(cfg, spec)
+    if cfg.run.preflight:
+        preflight(cfg, spec)
+    else:
+        from evals.preflight import ControlPlane, Unready
+
+        try:
+            ControlPlane(None, str(cfg.target.auth)).describe_credentials()
+        except Unready as err:
+            raise UserInputError(str(err)) from None
+    return None
+
+
 def preflight(cfg: DictConfig, spec: RunSpec) -> None:
     """Before the first request of a target=aws run: the doctor's checks, stopping on any failure."""
     from evals.preflight import Plan

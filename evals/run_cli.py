@@ -464,12 +464,11 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
     inputs = fingerprint(OmegaConf.to_container(cfg, resolve=True), spec.suites)
     if resumed is not None:
         check_resume(resumed.run_file, resumed.read_run().get("fingerprint"), inputs, cfg.run.resume_force)
-    if cfg.run.dry_run or (cfg.target.kind == "aws" and cfg.run.preflight):
-        from evals.doctor_cli import dry_run, preflight
+    if cfg.run.dry_run or cfg.target.kind == "aws":  # before the emulator starts or anything is written
+        from evals.doctor_cli import before_run
 
-        if cfg.run.dry_run:  # before the emulator starts or anything is written
-            return dry_run(cfg, spec)
-        preflight(cfg, spec)
+        if (code := before_run(cfg, spec)) is not None:
+            return code
     from evals.apis.common import effective_max_tokens
     from evals.apis.metadata import build_request_metadata
     from evals.records import RecordWriter
