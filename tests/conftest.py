@@ -38,6 +38,7 @@ from evals.emulator import Emulator, EmulatorOptions
 MAVERICK = "us.meta.llama4-maverick-17b-instruct-v1:0"
 MAVERICK_BARE = "meta.llama4-maverick-17b-instruct-v1:0"
 LLAMA33 = "us.meta.llama3-3-70b-instruct-v1:0"
+LLAMA33_BARE = "meta.llama3-3-70b-instruct-v1:0"  # CountTokens names the foundation model, not a profile
 
 
 def client_for(emu: Emulator, region: str, auth: str = "sigv4", **config_kwargs: Any) -> Any:

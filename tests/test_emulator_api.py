@@ -7,7 +7,18 @@ import json
 
 import pytest
 from botocore.eventstream import EventStreamBuffer
-from conftest import LLAMA33, MAVERICK, b64, check_output, check_shape, event_member_shape, png_bytes, raw_request
+from conftest import (
+    LLAMA33,
+    LLAMA33_BARE,
+    MAVERICK,
+    MAVERICK_BARE,
+    b64,
+    check_output,
+    check_shape,
+    event_member_shape,
+    png_bytes,
+    raw_request,
+)
 
 AUTHS = ["sigv4", "bearer"]
 
@@ -155,12 +166,12 @@ def test_invoke_stream_chunks(make_client, auth):
 def test_count_tokens_matches_converse(make_client):
     client = make_client("us-east-1", "bearer")
     msgs = user("Count these words please")
-    counted = client.count_tokens(modelId=LLAMA33, input={"converse": {"messages": msgs}})
+    counted = client.count_tokens(modelId=LLAMA33_BARE, input={"converse": {"messages": msgs}})
     check_output("CountTokens", counted)
     used = client.converse(modelId=LLAMA33, messages=msgs)["usage"]["inputTokens"]
     assert counted["inputTokens"] == used
     raw = json.dumps({"prompt": "Count these words please", "max_gen_len": 5}).encode()
-    by_invoke = client.count_tokens(modelId=LLAMA33, input={"invokeModel": {"body": raw}})
+    by_invoke = client.count_tokens(modelId=LLAMA33_BARE, input={"invokeModel": {"body": raw}})
     assert by_invoke["inputTokens"] == json.loads(
         client.invoke_model(modelId=LLAMA33, body=raw)["body"].read())["prompt_token_count"]
 
@@ -168,7 +179,19 @@ def test_count_tokens_matches_converse(make_client):
 def test_count_tokens_unsupported_for_llama4(make_client):
     client = make_client("us-east-1")
     with pytest.raises(client.exceptions.ValidationException, match="counting tokens"):
-        client.count_tokens(modelId=MAVERICK, input={"converse": {"messages": user("x")}})
+        client.count_tokens(modelId=MAVERICK_BARE, input={"converse": {"messages": user("x")}})
+
+
+def test_count_tokens_names_the_foundation_model(make_client):
+    """The API reference: modelId is the foundation model's id or ARN; an inference profile is refused."""
+    client = make_client("us-east-1")
+    msgs = {"converse": {"messages": user("x")}}
+    arn = f"arn:aws:bedrock:us-east-1::foundation-model/{LLAMA33_BARE}"
+    assert client.count_tokens(modelId=arn, input=msgs)["inputTokens"] > 0
+    with pytest.raises(client.exceptions.ValidationException, match="counting tokens"):
+        client.count_tokens(modelId=LLAMA33, input=msgs)
+    with pytest.raises(client.exceptions.ValidationException, match="identifier is invalid"):
+        client.count_tokens(modelId="meta.no-such-model-v1:0", input=msgs)
 
 
 def test_raw_frames_decode_with_botocore_parser(emulator):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import LLAMA33, MAVERICK, MAVERICK_BARE, b64, png_bytes, raw_request
+from conftest import LLAMA33, LLAMA33_BARE, MAVERICK, MAVERICK_BARE, b64, png_bytes, raw_request
 
 from evals.emulator.validation import MESSAGES
 
@@ -148,7 +148,7 @@ def test_context_window_rules(client):
     expect_validation(client, MESSAGES["too_long"], client.converse, modelId=LLAMA33, messages=user(words))
     # Rule 2: input + explicit maxTokens over the window (input alone fits).
     words = "tok " * 125_000
-    count = client.count_tokens(modelId=LLAMA33, input={"converse": {"messages": user(words)}})["inputTokens"]
+    count = client.count_tokens(modelId=LLAMA33_BARE, input={"converse": {"messages": user(words)}})["inputTokens"]
     assert count < 128_000
     msg = MESSAGES["context_sum"].format(input=count, max=8000, window=128000)
     expect_validation(client, msg, client.converse, modelId=LLAMA33, messages=user(words),

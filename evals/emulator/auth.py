@@ -30,6 +30,8 @@ MSG_SERVICE = "Credential should be scoped to correct service: 'bedrock'."
 MSG_EXPIRED = "Signature expired: {date} is now earlier or later than the allowed 15 minute window."
 MSG_API_KEY = "Authentication failed: Please make sure your API Key is valid."
 MSG_BEARER_HTTP = "Bearer token authentication requires HTTPS."
+MSG_UNSIGNED_HTTP = "UNSIGNED-PAYLOAD is only accepted over HTTPS; sign the payload's SHA-256."
+UNSIGNED = "UNSIGNED-PAYLOAD"
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,11 @@ def _verify_sigv4(method: str, raw_path: str, headers: dict[str, str], body: byt
         raise _fail("IncompleteSignatureException", MSG_BAD_SIGNATURE) from None
     if abs(dt.datetime.now(dt.UTC) - when) > MAX_SKEW or not amz_date.startswith(date):
         raise _fail("InvalidSignatureException", MSG_EXPIRED.format(date=amz_date))
-    if "host" not in signed or any(h not in headers for h in signed):
+    # HTTP/2 clients sign `:authority` where HTTP/1.1 clients sign `host`; one of them must be signed.
+    if not ("host" in signed or ":authority" in signed) or any(h not in headers for h in signed):
         raise _fail("InvalidSignatureException", MSG_BAD_SIGNATURE)
+    if scheme != "https" and headers.get("x-amz-content-sha256") == UNSIGNED:
+        raise _fail("InvalidSignatureException", MSG_UNSIGNED_HTTP)
     expected = signature(method, raw_path, headers, signed, body, amz_date, scope_region, secrets.secret_access_key)
     if not hmac.compare_digest(expected.encode(), given.encode()):
         raise _fail("InvalidSignatureException", MSG_BAD_SIGNATURE)
@@ -119,7 +124,7 @@ def signature(method: str, raw_path: str, headers: dict[str, str], signed: list[
               amz_date: str, region: str, secret: str) -> str:
     """SigV4 signature of a request as it arrived (non-S3 rules: the path is URI-encoded once more)."""
     payload_hash = headers.get("x-amz-content-sha256") if "x-amz-content-sha256" in signed else None
-    if payload_hash is None or payload_hash != "UNSIGNED-PAYLOAD":
+    if payload_hash is None or payload_hash != UNSIGNED:
         payload_hash = hashlib.sha256(body).hexdigest()
     path, _, query = raw_path.partition("?")
     canonical_query = "&".join(sorted(query.split("&"))) if query else ""

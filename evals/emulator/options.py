@@ -57,6 +57,26 @@ class FaultOptions:
 
 
 @dataclass
+class Limits:
+    """How the front door protects itself from slow, idle or oversized clients."""
+
+    max_connections: int = 1024  # open per emulator; past it the oldest connection that sent nothing is closed
+    header_timeout_s: float = 10.0  # from a request's first byte (or a connection's TLS hello) to its last header
+    body_timeout_s: float = 30.0  # from the last header to the last body byte
+    idle_timeout_s: float = 60.0  # a connection with no request in flight is closed after this long
+    max_body_bytes: int = 25_000_000  # the service model's limit on InvokeModel's body; larger answers 413
+
+    def __post_init__(self) -> None:
+        self.max_connections = int(self.max_connections)  # YAML and flags may give floats
+        self.max_body_bytes = int(self.max_body_bytes)
+
+    def validate(self) -> None:
+        for name in ("max_connections", "header_timeout_s", "body_timeout_s", "idle_timeout_s", "max_body_bytes"):
+            if getattr(self, name) <= 0:
+                raise UserInputError(f"limits.{name}: must be > 0")
+
+
+@dataclass
 class QuotaOverrides:
     """Replace the card quotas (before `quota_scale`); None keeps the card's value."""
 
@@ -100,6 +120,7 @@ class EmulatorOptions:
     cards: tuple[dict[str, Any], ...] = ()
     network_file: str | None = None
     credentials: Credentials = field(default_factory=Credentials)
+    limits: Limits = field(default_factory=Limits)
     # Base model ids whose CountTokens answers ValidationException (Llama 4 support is unconfirmed).
     count_tokens_unsupported: tuple[str, ...] = ("meta.llama4-maverick-17b-instruct-v1:0",)
     # When set, throttles carry `x-amz-retry-after` (ms); Bedrock sending it is unconfirmed, so off by default.
@@ -151,6 +172,7 @@ class EmulatorOptions:
         if not self.regions:
             raise UserInputError(f"{origin}: regions must not be empty")
         self.faults.validate()
+        self.limits.validate()
 
     def model_card_dir(self) -> Path | None:
         return Path(self.card_dir) if self.card_dir else None
@@ -166,6 +188,8 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
             return _sub(FaultOptions, value, f"{origin}: faults", float)
         if key == "quotas":
             return _sub(QuotaOverrides, value, f"{origin}: quotas", float)
+        if key == "limits":
+            return _sub(Limits, value, f"{origin}: limits", float)
         if key == "credentials":
             return _sub(Credentials, value, f"{origin}: credentials", str)
         if key == "cards":

@@ -27,6 +27,12 @@ class EmulatorStartError(RuntimeError):
     pass
 
 
+def admin_headers(endpoints: Mapping[str, Any]) -> dict[str, str]:
+    """The header the admin endpoint's /stats and /reset require (the token is in the endpoints file)."""
+    token = endpoints.get("admin_token")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class EmulatorProcess:
     """`with EmulatorProcess(options) as emu: emu.endpoints[...]` starts and stops `python -m evals.emulator`.
 
@@ -108,7 +114,7 @@ class EmulatorProcess:
 
     def _admin(self, method: str, path: str) -> dict[str, Any]:
         req = urllib.request.Request(self.endpoints["admin"] + path, method=method, data=b"" if method == "POST"
-                                     else None)
+                                     else None, headers=admin_headers(self.endpoints))
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
 

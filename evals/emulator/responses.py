@@ -32,12 +32,9 @@ def usage(req: GenRequest, gen: Generation) -> dict[str, int]:
 
 
 def _echoes(req: GenRequest) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if req.service_tier is not None:
-        out["serviceTier"] = {"type": req.service_tier}
-    if req.performance_latency is not None:
-        out["performanceConfig"] = {"latency": req.performance_latency}
-    return out
+    """What served the request: the requested tier and latency mode, or the defaults that served it."""
+    return {"serviceTier": {"type": req.service_tier or "default"},
+            "performanceConfig": {"latency": req.performance_latency or "standard"}}
 
 
 def converse(req: GenRequest, gen: Generation, latency_ms: int) -> dict[str, Any]:

@@ -27,7 +27,8 @@ STATUS = {
 }
 
 REASONS = {
-    200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout",
+    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large",
     424: "Failed Dependency", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
 }
 
