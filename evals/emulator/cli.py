@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+SWITCH_INTERVAL_S = 0.0002
+
+
 def options_from_argv(argv: list[str]) -> EmulatorOptions:
     """Config file first, flags on top; every problem is a UserInputError naming the key."""
     args = build_parser().parse_args(argv)
@@ -69,6 +72,9 @@ def main(argv: list[str]) -> int:
     # requests in flight before it stops us (SIGTERM); answering them is our part, so SIGINT is ignored.
     signal.signal(signal.SIGINT, signal.SIG_IGN if parent else lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # A thread whose deadline passed waits for the interpreter lock until the running thread yields it, at the
+    # latest after the switch interval (5 ms by default): parsing other requests must not delay a due answer.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     server.start()
     freeze_startup_objects()  # a full collection would stall every answer in flight
     endpoints = server.endpoints()

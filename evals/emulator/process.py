@@ -39,10 +39,13 @@ class EmulatorProcess:
     Readiness is the ready line on the child's stdout (no sleeps); the endpoints file is then read.
     """
 
-    def __init__(self, options: EmulatorOptions | Mapping[str, Any] | None = None) -> None:
+    def __init__(self, options: EmulatorOptions | Mapping[str, Any] | None = None,
+                 source_root: Path | None = None) -> None:
+        """`source_root` runs the emulator from another checkout (benchmarks compare two versions)."""
         if options is None or isinstance(options, Mapping):
             options = EmulatorOptions.from_dict(options or {})
         self.options = options
+        self.source_root = source_root or REPO_ROOT
         self._dir = tempfile.TemporaryDirectory(prefix="bedrock-emulator-proc-")
         self.endpoints_file = Path(options.endpoints_file or Path(self._dir.name) / "endpoints.json")
         self.proc: subprocess.Popen[str] | None = None
@@ -50,19 +53,23 @@ class EmulatorProcess:
         self._output: list[str] = []
         self._stderr_path = Path(self._dir.name) / "stderr.log"
 
+    def config(self) -> dict[str, Any]:
+        """The YAML mapping handed to the child."""
+        return self.options.to_dict()
+
     def start(self) -> EmulatorProcess:
-        data = self.options.to_dict()
+        data = self.config()
         data["endpoints_file"] = str(self.endpoints_file)
         config = Path(self._dir.name) / "config.yaml"
         fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             yaml.safe_dump(data, fh)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.source_root), env.get("PYTHONPATH", "")) if p)
         stderr = open(self._stderr_path, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the child
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "evals.emulator", "--config", str(config)],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=str(REPO_ROOT),
+            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=str(self.source_root),
         )
         stderr.close()
         ready = threading.Event()
