@@ -13,6 +13,7 @@ from typing import Any
 from evals.emulator.options import ENGINES, LATENCY_PROFILES, EmulatorOptions, load_config_file
 from evals.errors import UserInputError
 from evals.gcpause import freeze_startup_objects
+from evals.yamlfile import read_yaml_mapping
 
 READY_PREFIX = "emulator ready"
 PARENT_ENV = "BEDROCK_EVALS_EMULATOR_PARENT_PID"
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=ENGINES)
     p.add_argument("--oracle-accuracy", type=float)
     p.add_argument("--quota-scale", type=float)
+    p.add_argument("--card", action="append", default=[], metavar="FILE",
+                   help="a model card YAML to serve besides the shipped ones (repeatable)")
     return p
 
 
@@ -50,6 +53,8 @@ def options_from_argv(argv: list[str]) -> EmulatorOptions:
         value = getattr(args, key)
         if value is not None:
             data[key] = value
+    if args.card:
+        data["cards"] = [*data.get("cards", []), *(read_yaml_mapping(Path(f), "model card") for f in args.card)]
     return EmulatorOptions.from_dict(data, origin=origin)
 
 
