@@ -109,8 +109,9 @@ def _tuple(value: Any) -> tuple:
     return tuple(value or ())
 
 
-def card_from_mapping(data: Mapping[str, Any], origin: str = "model card") -> ModelCard:
-    """Build a card from a parsed YAML mapping (or a Hydra node turned into a dict)."""
+def card_from_mapping(data: Mapping[str, Any], origin: str = "model card", key_prefix: str = "") -> ModelCard:
+    """Build a card from a parsed YAML mapping (or a Hydra node turned into a dict); `key_prefix` ("model.")
+    names a bad value's key as the user typed it."""
     try:
         profiles = tuple(
             InferenceProfile(
@@ -160,8 +161,32 @@ def card_from_mapping(data: Mapping[str, Any], origin: str = "model card") -> Mo
         )
     except KeyError as err:
         raise UserInputError(f"{origin}: missing key {err.args[0]!r}") from None
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, AttributeError) as err:
+        bad = _bad_number(data)
+        if bad is not None:
+            raise UserInputError(f"{key_prefix}{bad[0]}: must be {bad[1]}, got {bad[2]!r} ({origin})") from None
         raise UserInputError(f"{origin}: {err}") from None
+
+
+# the card's numbers, by dotted key, so a value that is not a number is reported under its own key
+_NUMBERS = {"context_window": int, "max_output_tokens": int, "images.max_count": int, "images.max_bytes": int,
+            "images.max_side_px": int, "quotas.requests_per_minute": int, "quotas.tokens_per_minute": int,
+            "quotas.tokens_per_day": int, "pricing.input_per_1k": float, "pricing.output_per_1k": float}
+
+
+def _bad_number(data: Mapping[str, Any]) -> tuple[str, str, Any] | None:
+    """(key, expected kind, value) of the first number in a card mapping that does not parse."""
+    for key, kind in _NUMBERS.items():
+        node: Any = data
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is None:
+            continue
+        try:
+            kind(node)
+        except (TypeError, ValueError):
+            return key, "an integer" if kind is int else "a number", node
+    return None
 
 
 def load_card_file(path: Path) -> ModelCard:

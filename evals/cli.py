@@ -6,6 +6,7 @@ import importlib
 import sys
 
 from evals.errors import UserInputError
+from evals.redact import redact_text
 from evals.untrusted import for_terminal
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.main(rest) or 0)
     except UserInputError as err:
-        print(f"error: {for_terminal(err)}", file=sys.stderr)
+        print(f"error: {for_terminal(redact_text(str(err)))}", file=sys.stderr)
         return err.exit_code
 
 

@@ -18,7 +18,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from evals.emulator.options import FaultOptions
 from evals.errors import UserInputError
-from evals.searchpath import split_argv
+from evals.overrides import is_addition, rewrite_additions
+from evals.redact import redact_text
+from evals.searchpath import SearchPath, split_argv
 
 
 @dataclass
@@ -142,6 +144,13 @@ def compose_config(overrides: list[str]) -> DictConfig:
     Any error becomes a one-line UserInputError.
     """
     search, overrides = split_argv(overrides)  # user config folders go in front of the shipped conf/
+    if any(is_addition(o) for o in overrides):  # +/++ keys are checked against the config composed without them
+        base = _compose(search, [o for o in overrides if not is_addition(o)])
+        overrides = rewrite_additions(overrides, base, search.dirs())
+    return _compose(search, overrides)
+
+
+def _compose(search: SearchPath, overrides: list[str]) -> DictConfig:
     register_configs()
     GlobalHydra.instance().clear()
     try:
@@ -149,7 +158,7 @@ def compose_config(overrides: list[str]) -> DictConfig:
             cfg = compose(config_name="config", overrides=[*overrides, *search.override()])
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException, ValueError) as err:
-        raise UserInputError(f"config: {_one_line(err)}") from None
+        raise UserInputError(f"config: {redact_text(_one_line(err))}") from None
     finally:
         GlobalHydra.instance().clear()
     return cfg

@@ -24,6 +24,7 @@ from typing import Any
 from evals import __version__
 from evals.errors import UserInputError
 from evals.paths import REPO_ROOT
+from evals.redact import redact_argv, redact_text
 
 RUN_FILE = "run.json"
 RECORDS_FILE = "records.jsonl"
@@ -37,7 +38,7 @@ def utc_now() -> str:
 
 def new_run_id(name: str | None = None) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")[:-4] + "Z"
-    label = "".join(c if c.isalnum() or c in "-_" else "-" for c in name) if name else ""
+    label = "".join(c if c.isalnum() or c in "-_" else "-" for c in redact_text(name)) if name else ""
     return f"{stamp}-{label}" if label else stamp
 
 
@@ -87,7 +88,7 @@ def provenance() -> dict[str, Any]:
             "cpu_count": os.cpu_count(),
             "user": getpass.getuser(),
         },
-        "argv": sys.argv[1:],
+        "argv": redact_argv(sys.argv[1:]),
     }
 
 

@@ -30,6 +30,7 @@ from evals.limiter import RegionLimiters
 from evals.outcome import Outcome, assess, exit_code, final_status
 from evals.plan import build_plan, extend_plan
 from evals.records import RunDirectory, new_run_id, provenance, utc_now
+from evals.redact import redact_config
 from evals.resume import absolute_paths, check_resume, fingerprint, spent_in_records, what_changed
 from evals.run_checks import check_error_rate, check_levels, run_cells
 from evals.runner import Runner, progress_bar
@@ -131,7 +132,8 @@ def _plan_groups(cfg: DictConfig, card: ModelCard, suites: tuple[Suite, ...], ap
 
 def validate(cfg: DictConfig) -> RunSpec:
     """All checks a run needs before anything is written; raises UserInputError with one line."""
-    card = card_from_mapping(OmegaConf.to_container(cfg.model, resolve=True), origin=f"model={cfg.model.name}")
+    card = card_from_mapping(OmegaConf.to_container(cfg.model, resolve=True), origin=f"model={cfg.model.name}",
+                             key_prefix="model.")
     if cfg.target.kind not in ("local", "aws"):
         raise UserInputError(f"target.kind: must be local or aws, got {cfg.target.kind!r}")
     _check_ranges(cfg)
@@ -351,7 +353,7 @@ def _new_run_info(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, target_
         "status": "running",
         "started_at": utc_now(),
         "clock_origin_unix_ns": time.time_ns(),
-        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config": redact_config(OmegaConf.to_container(cfg, resolve=True)),
         "target": target_info,
         "model": {"card": spec.card.name, "model_id": spec.card.model_id,
                   "ids_sent": {r: spec.card.invocation_id(r) for r in spec.regions}},
@@ -461,7 +463,7 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
     """Validate, run and report one configuration; returns the process exit code."""
     absolute_paths(cfg)  # saved absolute, so a resume from any directory reads the same files
     spec = validate(cfg)
-    inputs = fingerprint(OmegaConf.to_container(cfg, resolve=True), spec.suites)
+    inputs = fingerprint(redact_config(OmegaConf.to_container(cfg, resolve=True)), spec.suites)
     if resumed is not None:
         check_resume(resumed.run_file, resumed.read_run().get("fingerprint"), inputs, cfg.run.resume_force)
     if cfg.run.dry_run or cfg.target.kind == "aws":  # before the emulator starts or anything is written
