@@ -7,7 +7,7 @@ and no run directory is created.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -31,7 +31,8 @@ work; 2: it could not (each failure says what to do)."""
 def plan_of(cfg: DictConfig) -> Plan:
     from evals.preflight import Plan
 
-    card = card_from_mapping(OmegaConf.to_container(cfg.model, resolve=True), origin=f"model={cfg.model.name}")
+    node = cast(dict[str, Any], OmegaConf.to_container(cfg.model, resolve=True))
+    card = card_from_mapping(node, origin=f"model={cfg.model.name}")
     regions = tuple(cfg.regions) if cfg.regions else card.source_regions
     scale = float(cfg.target.quota_scale) if cfg.target.kind == "local" else 1.0
     return Plan(card, tuple(cfg.apis), regions, tuple(cfg.tiers), scale)

@@ -4,17 +4,21 @@ service model's shapes, and the preflight checks (`doctor`) built on them."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.session
 import pytest
+import yaml
 from botocore.config import Config
-from conftest import LLAMA33, MAVERICK, MAVERICK_BARE, check_shape
+from conftest import LLAMA33, MAVERICK, MAVERICK_BARE, check_shape, client_for
 
 from evals.card_checks import card_refusals
 from evals.cards import load_card
 from evals.emulator import Emulator
+from evals.emulator.cli import options_from_argv
+from evals.paths import MODEL_CARD_DIR
 from evals.preflight import Plan, Unready, run_checks
 from evals.transport import LocalEndpoints
 
@@ -153,3 +157,19 @@ def test_card_refusals_name_the_key_to_change() -> None:
     assert [(r.key, r.value) for r in refusals] == [("apis", "converse_stream"), ("regions", "eu-west-1"),
                                                     ("tiers", "reserved")]
     assert refusals[0].line().startswith("apis: 'converse_stream': model card 'llama4-maverick' does not support")
+
+
+def test_cards_given_inline_are_served_by_both_planes(tmp_path: Path) -> None:
+    card = yaml.safe_load((MODEL_CARD_DIR / "llama3-3-70b.yaml").read_text())
+    card.update(name="mine", model_id="example.mine-v1:0", inference_profiles=[], in_region_on_demand=["us-west-1"],
+                streaming=False)
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(card))
+    options = options_from_argv(["--latency-profile", "zero", "--card", str(tmp_path / "mine.yaml")])
+    with Emulator(options) as emu:
+        details = control_client(emu, "us-west-1").get_foundation_model(
+            modelIdentifier="example.mine-v1:0")["modelDetails"]
+        assert details["responseStreamingSupported"] is False and details["inferenceTypesSupported"] == ["ON_DEMAND"]
+        reply = client_for(emu, "us-west-1").converse(modelId="example.mine-v1:0", messages=[
+            {"role": "user", "content": [{"text": "hi"}]}])
+        assert reply["usage"]["outputTokens"] > 0
+        assert control_client(emu, "us-east-1").get_foundation_model(modelIdentifier=MAVERICK_BARE)  # shipped too

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import tomllib
 from pathlib import Path
 
@@ -132,3 +133,15 @@ def test_the_package_list_names_every_package() -> None:
     found = set(setuptools.find_packages(str(REPO_ROOT), include=["evals", "evals.*"]))
     assert found <= listed
     assert {p for p in listed - found} == {"evals._shipped.conf", "evals._shipped.suites", "evals._shipped.docs"}
+
+
+def test_the_sdist_carries_the_top_level_config_suites_and_templates(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-c", f"import setuptools.build_meta as b; b.build_sdist({str(tmp_path)!r})"],
+                   cwd=REPO_ROOT, check=True, capture_output=True, timeout=300)
+    with tarfile.open(next(tmp_path.glob("bedrock_evals-*.tar.gz"))) as sdist:
+        names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    shipped = {str(p.relative_to(REPO_ROOT)) for folder in ("conf", "suites") for p in (REPO_ROOT / folder).rglob("*")
+               if p.is_file()}
+    assert shipped <= names
+    assert "docs/statistics.md" in names and "pyproject.toml" in names
+    assert any(n.startswith("evals/") and "templates/report.html.j2" in n for n in names)
