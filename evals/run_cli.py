@@ -26,9 +26,9 @@ from evals.config import compose_config, config_from_saved, parse_bool
 from evals.console import print_summary, send_lag_p99
 from evals.errors import UserInputError
 from evals.gcpause import GcPauses
-from evals.limiter import RegionLimiters
 from evals.outcome import Outcome, assess, exit_code, final_status
 from evals.plan import build_plan, extend_plan
+from evals.quota_share import QuotaShare, check_mode, make_gate
 from evals.records import RunDirectory, new_run_id, provenance, utc_now
 from evals.redact import redact_config
 from evals.resume import absolute_paths, check_resume, fingerprint, spent_in_records, what_changed
@@ -137,6 +137,7 @@ def validate(cfg: DictConfig) -> RunSpec:
     if cfg.target.kind not in ("local", "aws"):
         raise UserInputError(f"target.kind: must be local or aws, got {cfg.target.kind!r}")
     _check_ranges(cfg)
+    check_mode(cfg.transport.quota_share)
     check_error_rate(cfg)
     check_levels(cfg)
     apis, regions, tiers = run_cells(cfg, card)
@@ -290,48 +291,6 @@ def _max_concurrency(cfg: DictConfig) -> int:
 MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
-def _multirun(argv: list[str]) -> int:
-    """Hydra multirun: one job (and one run directory) per combination, through Hydra's configured launcher.
-
-    Jobs run one after another with the basic launcher, or in parallel with `hydra/launcher=joblib`
-    (the `joblib` extra). Each job is a normal run; `bedrock-evals report DIR...` merges them. The exit code
-    is the worst of the jobs' codes (with the basic launcher, which runs jobs in this process).
-    """
-    import tempfile
-
-    import hydra
-    from hydra.core.hydra_config import HydraConfig
-
-    from evals.config import register_configs
-    from evals.searchpath import split_argv
-
-    search, argv = split_argv(argv)  # user config folders join the search path as for a single run
-    register_configs()
-    codes: list[int] = []
-
-    @hydra.main(config_path=str(search.primary), config_name="config", version_base="1.3")
-    def job(cfg: DictConfig) -> int:
-        cfg.run.name = f"{cfg.run.name or 'job'}-{HydraConfig.get().job.num}"
-        try:
-            code = execute_run(cfg)
-        except UserInputError as err:
-            print(f"error: {err}", file=sys.stderr)
-            code = err.exit_code
-        codes.append(code)
-        return code
-
-    overrides = [a for a in argv if a not in MULTIRUN_FLAGS]
-    saved_argv = sys.argv
-    with tempfile.TemporaryDirectory(prefix="bedrock-evals-multirun-") as sweep_dir:
-        sys.argv = ["bedrock-evals", "--multirun", *overrides, *search.override(), f"hydra.sweep.dir={sweep_dir}",
-                    "hydra.output_subdir=null", "hydra/job_logging=none", "hydra/hydra_logging=none"]
-        try:
-            job()
-        finally:
-            sys.argv = saved_argv
-    return max(codes, default=0)
-
-
 def main(argv: list[str]) -> int:
     from evals.run_help import wants_help
 
@@ -340,7 +299,9 @@ def main(argv: list[str]) -> int:
 
         return help_main(argv)
     if any(a in MULTIRUN_FLAGS for a in argv):
-        return _multirun(argv)
+        from evals.sweep_cli import multirun  # a sweep folder, one quota, one summary (Hydra's launchers)
+
+        return multirun(argv)
     resumed = _resume_config(argv)
     if resumed:
         return execute_run(resumed[0], resumed[1])
@@ -367,11 +328,11 @@ def _new_run_info(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, target_
 
 def _open_run_dir(
     cfg: DictConfig, spec: RunSpec, target_info: dict[str, Any], resumed: RunDirectory | None,
-    inputs: dict[str, Any],
+    inputs: dict[str, Any], run_id: str | None = None,
 ) -> tuple[RunDirectory, dict[str, Any], set[str]]:
     """A new run directory, or the resumed one with its torn tail cut and its finished requests known."""
     if resumed is None:
-        run_dir = RunDirectory.create(Path(cfg.run.out_dir), new_run_id(cfg.run.name))
+        run_dir = RunDirectory.create(Path(cfg.run.out_dir), run_id or new_run_id(cfg.run.name))
         run_dir.lock()
         run_info, finished = _new_run_info(cfg, spec, run_dir, target_info), set()
     else:
@@ -459,8 +420,12 @@ class _Interrupts:
                 runner.abort()
 
 
-def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
-    """Validate, run and report one configuration; returns the process exit code."""
+def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None, *, run_id: str | None = None,
+                share: QuotaShare | None = None, extra_info: dict[str, Any] | None = None) -> int:
+    """Validate, run and report one configuration; returns the process exit code.
+
+    A sweep's job passes its run directory's name, its quota share and what run.json says about the sweep.
+    """
     absolute_paths(cfg)  # saved absolute, so a resume from any directory reads the same files
     spec = validate(cfg)
     inputs = fingerprint(redact_config(OmegaConf.to_container(cfg, resolve=True)), spec.suites)
@@ -489,7 +454,11 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
         # Ctrl-C is handled from before the run directory exists, so a run never shows "running" unguarded
         interrupts = _Interrupts()
         previous = signal.signal(signal.SIGINT, interrupts.on_sigint)
-        run_dir, run_info, finished = _open_run_dir(cfg, spec, target_info, resumed, inputs)
+        quota = make_gate(OmegaConf.to_container(cfg.target), spec.card, spec.regions,  # type: ignore[arg-type]
+                          cfg.transport.client_rate_limit, endpoints, share)
+        run_dir, run_info, finished = _open_run_dir(cfg, spec, target_info, resumed, inputs, run_id)
+        run_info.update(extra_info or {}, quota=quota.describe())
+        run_dir.write_run(run_info)
         writer = RecordWriter(run_dir.records_file)
         bar = progress_bar(sum(r.request_id not in finished for _, g in spec.groups for r in g), cfg.run.progress)
         # one timeline across sessions: a resumed run's times continue from the first start's wall clock
@@ -502,8 +471,7 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None) -> int:
             sender=sender,
             writer=writer,
             pricing=spec.card.pricing,
-            limiters=RegionLimiters(list(spec.regions), spec.card.quotas.requests_per_minute,
-                                    spec.card.quotas.tokens_per_minute, cfg.transport.client_rate_limit),
+            limiters=quota,  # type: ignore[arg-type]
             budget=Budget(spec.card.pricing, cfg.run.max_tokens_total, cfg.run.max_cost_usd,
                           spent=spent_in_records(run_dir.iter_records(), spec.card.pricing)),
             score=lambda req, text: score_response(scorers[req.suite], req.sample, text, judge=judge),

@@ -76,6 +76,7 @@ class EmulatorServer:
             "latency_profile": o.latency_profile,
             "latency_scale": o.latency_scale,
             "seed": o.seed,
+            "quota_scale": o.quota_scale,
             "admin": f"http://127.0.0.1:{self.admin.port}",
             "admin_token": self.app.admin_token,
         }
