@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from evals.errors import UserInputError
-from evals.records import RunDirectory
+from evals.records import RUN_FILE, RunDirectory
 
 
 class CellKey(NamedTuple):
@@ -55,8 +55,18 @@ def load_run(path: Path | str) -> RunData:
     return RunData(path=path, info=info, records=records)
 
 
+def run_dirs_in(path: Path | str) -> list[Path]:
+    """A run directory, or the run directories directly inside a folder of them (a sweep: one arm)."""
+    path = Path(path)
+    if path.is_dir() and not (path / RUN_FILE).exists():
+        children = sorted(p for p in path.iterdir() if p.is_dir() and (p / RUN_FILE).is_file())
+        if children:
+            return children
+    return [path]
+
+
 def load_runs(paths: Iterable[Path | str]) -> list[RunData]:
-    runs = [load_run(p) for p in paths]
+    runs = [load_run(d) for p in paths for d in run_dirs_in(p)]
     if not runs:
         raise UserInputError("no run directory given")
     return runs

@@ -21,6 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from evals.config import _one_line as config_one_line
 from evals.config import compose_config
 from evals.errors import UserInputError
 from evals.quota_share import QuotaShare, budget_keys, divide
@@ -55,8 +56,9 @@ class Launcher:
 
 
 def _one_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip() and not line.startswith("See https")]
-    return " ".join(lines) or type(err).__name__
+    """Hydra's message on one line, without its search path listing or its link to the grammar page."""
+    lines = [line for line in config_one_line(err).split(" See https://", 1)[:1] if line]
+    return lines[0] if lines else type(err).__name__
 
 
 def expand(overrides: Sequence[str]) -> tuple[list[list[str]], list[str]]:
@@ -114,7 +116,7 @@ def _validate_jobs(jobs: Sequence[Sequence[str]], search: SearchPath) -> list[tu
             checked.append((cfg, validate(cfg)))
         except UserInputError as err:
             where = f" (job {num}: {' '.join(job)})" if num else ""
-            raise UserInputError(f"{err}{where}", err.exit_code) from None
+            raise UserInputError(f"{err}{where}") from None
     first = checked[0][0]
     for key in ("run.out_dir", "run.name", "run.resume"):
         values = {str(OmegaConf.select(cfg, key)) for cfg, _ in checked}
@@ -248,6 +250,10 @@ def multirun(argv: Sequence[str]) -> int:
     checked = _validate_jobs(jobs, search)
     launcher = launcher_of(hydra_overrides, len(jobs), search)
     first = checked[0][0]
+    if first.run.dry_run:  # each job's plan, nothing written, nothing launched
+        from evals.run_cli import execute_run
+
+        return max(execute_run(cfg) for cfg, _ in checked)
     out_dir = Path(first.run.out_dir).resolve()
     sweep_id = new_run_id(first.run.name or "sweep")
     mode, shares = _shares(checked, launcher)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evals.errors import UserInputError
+from evals.records import RUN_FILE
 from evals.rundata import RunData
 
 from .export import FORMATS, pyarrow_missing, write_exports
@@ -34,12 +35,17 @@ SUMMARY_FILE = "summary.json"
 
 
 def default_out_dir(runs: Sequence[RunData]) -> Path:
-    """One run: its own directory. Several: `merged-<n>runs-<hash of the run ids>` beside the first run.
+    """One run: its own directory; the jobs of one sweep: the sweep folder. Several others:
+    `merged-<n>runs-<hash of the run ids>` beside the first run.
 
     The hash is of the sorted run ids, so re-rendering the same set of runs replaces the same merged report.
     """
     if len(runs) == 1:
         return runs[0].path
+    parent = runs[0].path.parent
+    if (parent / "sweep.json").is_file() and {r.path for r in runs} == {
+            p for p in parent.iterdir() if (p / RUN_FILE).is_file()}:
+        return parent  # every job of one sweep: its report goes in the sweep folder
     digest = hashlib.sha256("\n".join(sorted(r.run_id for r in runs)).encode()).hexdigest()[:10]
     return runs[0].path.parent / f"merged-{len(runs)}runs-{digest}"
 
