@@ -115,7 +115,9 @@ def _validate_jobs(jobs: Sequence[Sequence[str]], search: SearchPath) -> list[tu
             cfg = compose_config([*job, *search.override()])
             checked.append((cfg, validate(cfg)))
         except UserInputError as err:
-            where = f" (job {num}: {' '.join(job)})" if num else ""
+            varying = _varying(jobs)
+            swept = [o for o in job if o.partition("=")[0].lstrip("+~") in varying]
+            where = f" (job {num}: {' '.join(swept)})" if num else ""
             raise UserInputError(f"{err}{where}") from None
     first = checked[0][0]
     for key in ("run.out_dir", "run.name", "run.resume"):
@@ -137,14 +139,18 @@ def _label(job: Sequence[str], varying: set[str]) -> str:
     return text[:LABEL_CAP].rstrip("-")
 
 
-def _job_plans(sweep_id: str, jobs: Sequence[Sequence[str]], shares: Sequence[QuotaShare]) -> list[JobPlan]:
+def _varying(jobs: Sequence[Sequence[str]]) -> set[str]:
+    """The keys whose value differs between jobs: what names a job."""
     values: dict[str, set[str]] = {}
     for job in jobs:
         for override in job:
             key, _, value = override.partition("=")
             values.setdefault(key.lstrip("+~"), set()).add(value)
-    varying = {k for k, v in values.items() if len(v) > 1 or any(k not in {o.partition("=")[0].lstrip("+~")
-                                                                          for o in job} for job in jobs)}
+    return {k for k, v in values.items() if len(v) > 1}
+
+
+def _job_plans(sweep_id: str, jobs: Sequence[Sequence[str]], shares: Sequence[QuotaShare]) -> list[JobPlan]:
+    varying = _varying(jobs)
     width = len(str(len(jobs) - 1))
     plans = []
     for num, (job, share) in enumerate(zip(jobs, shares, strict=True)):

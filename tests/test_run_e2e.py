@@ -260,8 +260,9 @@ def test_multirun_gives_one_run_directory_per_job(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=180, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    run_dirs = sorted(p for p in out.iterdir() if p.is_dir())
-    assert [p.name.rsplit("-", 1)[1] for p in run_dirs] == ["0", "1"]
+    sweep = Path(done.stdout.strip().splitlines()[-1])  # the sweep folder holds the jobs (tests/test_sweep.py)
+    run_dirs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [p.name.rsplit("-", 3)[1] for p in run_dirs] == ["j0", "j1"]
     seeds = [json.loads((p / "run.json").read_text())["config"]["run"]["seed"] for p in run_dirs]
     assert sorted(seeds) == [1, 2]
     assert not (tmp_path / "multirun").exists() and not (tmp_path / "outputs").exists()
