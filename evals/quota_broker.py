@@ -87,6 +87,7 @@ class BrokerLimiter:
         self.tpm = tpm
         self._handle: Any = None
         self._lock = threading.Lock()
+        self._free_at = 0.0  # when the broker last said the budget frees up (monotonic; an estimate)
 
     def _broker(self) -> Any:
         with self._lock:
@@ -96,12 +97,17 @@ class BrokerLimiter:
                 self._handle = broker()
             return self._handle
 
+    def resume_in(self, tokens: int) -> float:
+        """The last wait the broker announced, still to run: for the wait notice only, costs no call."""
+        return max(0.0, self._free_at - time.monotonic())
+
     def acquire(self, tokens: int, stop: threading.Event | None = None) -> bool:
         handle = self._broker()
         while True:
             wait = float(ray.get(handle.reserve.remote(self.key, tokens, self.rpm, self.tpm)))
             if wait <= 0:
                 return True
+            self._free_at = time.monotonic() + wait
             if stop is not None and stop.is_set():
                 return False
             if stop is not None:

@@ -26,6 +26,8 @@ MODES = ("auto", "off")
 
 
 class Limiter(Protocol):
+    def resume_in(self, tokens: int) -> float: ...
+
     def acquire(self, tokens: int, stop: threading.Event | None = None) -> bool: ...
 
 
@@ -105,6 +107,11 @@ class QuotaGate:
         self._limiters = dict(limiters)
         self.share = share
         self.limits = dict(limits)
+
+    def resume_in(self, region: str, tokens: int) -> float:
+        """Seconds until a request would pass `acquire` (0: now, or no limit for the region)."""
+        limiter = self._limiters.get(region)
+        return 0.0 if limiter is None else limiter.resume_in(tokens)
 
     def acquire(self, region: str, tokens: int, stop: threading.Event | None = None) -> bool:
         limiter = self._limiters.get(region)
