@@ -7,7 +7,7 @@ leaves nothing half-written. The last line printed is the run directory.
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import math
 import signal
 import sys
@@ -22,9 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from evals.budget import Budget
 from evals.cards import ModelCard, card_from_mapping, load_card
-from evals.config import compose_config, config_from_saved, parse_bool
+from evals.config import TargetConf, compose_config, config_from_saved, parse_bool
 from evals.console import print_summary, send_lag_p99
 from evals.errors import UserInputError
+from evals.external_emulator import FIXED_AT_START, check_honoured, fetch_settings, read_endpoints
 from evals.gcpause import GcPauses
 from evals.outcome import Outcome, assess, exit_code, final_status
 from evals.plan import build_plan, extend_plan
@@ -176,28 +177,41 @@ def _emulator_options(cfg: DictConfig) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def open_target(cfg: DictConfig) -> Iterator[dict[str, Any] | None]:
-    """Yield the emulator's endpoints (target=local, started for this run) or None (target=aws)."""
+def open_target(cfg: DictConfig, regions: tuple[str, ...] = ()) -> Iterator[dict[str, Any] | None]:
+    """Yield the emulator's endpoints (target=local, started for this run or elsewhere) or None (target=aws)."""
     if cfg.target.kind != "local":
         yield None
         return
     if cfg.target.endpoints_file:
-        yield _read_endpoints(Path(cfg.target.endpoints_file))
+        yield _external_emulator(cfg, regions)
         return
     from evals.emulator import Emulator
     from evals.emulator.options import EmulatorOptions
+    from evals.emulator.process import EmulatorStartError
 
     cards = [OmegaConf.to_container(cfg.model, resolve=True)]  # the card as composed, a user's card included
     options = EmulatorOptions.from_dict({**_emulator_options(cfg), "cards": cards}, origin="target")
-    with Emulator(options) as emu:
-        yield emu.endpoints
-
-
-def _read_endpoints(path: Path) -> dict[str, Any]:
+    emu = Emulator(options)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise UserInputError(f"target.endpoints_file: cannot read {path}: {err}") from None
+        emu.start()
+    except EmulatorStartError as err:  # its last stderr line says why (a port, a module, a card)
+        lines = [line for line in str(err).splitlines() if line.strip()]
+        raise UserInputError(f"target: the emulator did not start: {lines[-1].strip() if lines else err}") from None
+    try:
+        yield emu.endpoints
+    finally:
+        emu.stop()
+
+
+def _external_emulator(cfg: DictConfig, regions: tuple[str, ...]) -> dict[str, Any]:
+    """An emulator started elsewhere: its endpoints plus the settings it reports, checked against target.*."""
+    path = Path(cfg.target.endpoints_file)
+    endpoints = read_endpoints(path)
+    served = fetch_settings(endpoints, path)
+    asked = {**_emulator_options(cfg), "seed": cfg.target.seed}  # no target.seed: any seed will do
+    defaults = dataclasses.asdict(TargetConf(kind="local"))
+    check_honoured(asked, defaults, served, regions, path)
+    return {**endpoints, "settings": served}
 
 
 def describe_target(cfg: DictConfig, endpoints: dict[str, Any] | None) -> dict[str, Any]:
@@ -206,9 +220,10 @@ def describe_target(cfg: DictConfig, endpoints: dict[str, Any] | None) -> dict[s
     if t.kind != "local":
         return {"kind": "aws", "emulator": False, "auth": t.auth}
     info: dict[str, Any] = {"kind": "local", "emulator": True, **_emulator_options(cfg), "auth": t.auth}
-    # an emulator started elsewhere reports its own settings; they win over this run's target.*
-    info.update({k: endpoints[k] for k in ("engine", "latency_profile", "latency_scale", "seed")
-                 if endpoints and k in endpoints})
+    served = (endpoints or {}).get("settings")
+    if served:  # an emulator started elsewhere: what it reports is what served the run
+        info.update({k: served[k] for k in (*FIXED_AT_START, "faults") if k in served})
+        info["emulator_settings"] = served
     info["external"] = bool(t.endpoints_file)
     engine_note = {
         "synthetic": "its synthetic engine (filler text, not a real model)",
@@ -445,7 +460,7 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None, *, run_id:
     scorers = {s.name: s.scorers for s in spec.suites}
     concurrency = _max_concurrency(cfg)
 
-    with open_target(cfg) as endpoints, contextlib.ExitStack() as cleanup:
+    with open_target(cfg, spec.regions) as endpoints, contextlib.ExitStack() as cleanup:
         target_info = describe_target(cfg, endpoints)
         oracle = target_info.get("engine") == "oracle"
         sender = _make_sender(cfg, spec, endpoints, concurrency)

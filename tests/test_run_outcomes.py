@@ -7,6 +7,7 @@ asserts its exact record count, its final status, its exit code, the terminal li
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -110,16 +111,19 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_every_request_failing_to_connect_is_a_failed_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A stale endpoints file: nothing listens, so no request is ever answered."""
-    port = _closed_port()
-    url = f"http://127.0.0.1:{port}"
-    stale = tmp_path / "endpoints.json"
-    stale.write_text(json.dumps({
-        "regions": {"us-east-1": {"http": url, "https": url.replace("http", "https"), "ca_file": ""}},
-        "ca_file": "", "credentials": {"access_key_id": "AKIAFAKE", "secret_access_key": "fake", "api_key": "x"},
-    }))
-    code, run_dir, err = _run(tmp_path, capsys, *ONE_CELL, f"target.endpoints_file={stale}",
+def test_every_request_failing_to_connect_is_a_failed_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """target=aws with fake keys and nothing listening where the service should be: no request is answered."""
+    url = f"http://127.0.0.1:{_closed_port()}"
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE7777")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    code, run_dir, err = _run(tmp_path, capsys, *ONE_CELL, "target=aws", "run.preflight=false",
                               "transport.max_attempts=1", "transport.connect_timeout_s=2")
     assert code == EXIT_FAILED
     info = json.loads((run_dir / "run.json").read_text())
@@ -132,6 +136,17 @@ def test_every_request_failing_to_connect_is_a_failed_run(tmp_path: Path, capsys
     body = html[html.index("<body>"):]
     assert body.index('class="banner failed"') < body.index("<header>")  # the red banner opens the report
     assert "The target could not be reached" in body and "EndpointConnectionError" in body
+
+
+def test_a_stale_endpoints_file_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    stale = tmp_path / "endpoints.json"
+    stale.write_text(json.dumps({"regions": {"us-east-1": {"http": url, "https": url, "ca_file": ""}},
+                                 "admin": url, "admin_token": "t", "credentials": {}}))
+    line = refused(tmp_path, capsys, *ONE_CELL, f"target.endpoints_file={stale}")
+    assert line.startswith(f"error: target.endpoints_file: the emulator in {stale} does not answer")
 
 
 def test_mostly_failed_run_has_its_own_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

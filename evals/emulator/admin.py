@@ -1,6 +1,7 @@
-"""The admin endpoint (loopback only): counters, reset and health, behind a token from the endpoints file.
+"""The admin endpoint (loopback only): counters, settings, reset and health, behind a token from the endpoints file.
 
-`/stats` and `/reset` need `Authorization: Bearer <admin_token>`; `/health` answers anyone (readiness probes).
+`/stats`, `/settings` and `/reset` need `Authorization: Bearer <admin_token>`; `/health` answers anyone (readiness
+probes). `/settings` is what a run against an emulator started elsewhere records as its target (never credentials).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def dispatch_admin(app: App, req: Request, out: Responder) -> None:
     if path == "/health" and req.method == "GET":
         _send(out, 200, {"ok": True})
         return
-    if path not in ("/stats", "/reset"):
+    if path not in ("/stats", "/reset", "/settings"):
         _send(out, 404, {"message": "not found"})
         return
     if not authorized(app, req):
@@ -38,8 +39,19 @@ def dispatch_admin(app: App, req: Request, out: Responder) -> None:
         return
     if path == "/stats" and req.method == "GET":
         _send(out, 200, app.stats.snapshot())
+    elif path == "/settings" and req.method == "GET":
+        _send(out, 200, settings(app))
     elif path == "/reset" and req.method == "POST":
         app.reset()
         _send(out, 200, {"ok": True})
     else:
         _send(out, 405, {"message": f"{req.method} not allowed on {path}"})
+
+
+def settings(app: App) -> dict[str, Any]:
+    """The options this emulator serves with, as a run records them: no credentials, no file paths."""
+    data = app.options.to_dict()
+    for private in ("credentials", "endpoints_file", "card_dir", "cards"):
+        data.pop(private, None)
+    data["cards"] = sorted(app.cards)
+    return data
