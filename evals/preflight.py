@@ -192,8 +192,29 @@ def check_region(cp: ControlPlane, plan: Plan, region: str) -> list[Check]:
     if streams != card.streaming:
         checks.append(Check("warn", f"card {region}", f"card says streaming: {str(card.streaming).lower()}, the "
                             f"service says {str(streams).lower()}", f"correct streaming: in the {card.name} card"))
+    checks.append(_access(client, card, region))
     checks.append(_routing(cp, card, region, types))
     return checks
+
+
+def _access(client: Any, card: ModelCard, region: str) -> Check:
+    """Model access (GetFoundationModelAvailability): authorised for this identity, entitled, agreement accepted."""
+    got, code = _call(region, client.get_foundation_model_availability, modelId=card.model_id)
+    if got is None:
+        return Check("warn", f"access {region}", f"cannot read model access ({code})",
+                     "allow bedrock:GetFoundationModelAvailability to check it; the run may still work")
+    agreement = (got.get("agreementAvailability") or {}).get("status", "?")
+    problems = [text for ok, text in (
+        (got.get("authorizationStatus") == "AUTHORIZED", "this identity is not authorised for the model"),
+        (got.get("entitlementAvailability") == "AVAILABLE", "model access is not granted to the account"),
+        (agreement == "AVAILABLE", f"the model's agreement is {agreement}"),
+        (got.get("regionAvailability") == "AVAILABLE", f"the model is not available in {region}"),
+    ) if not ok]
+    if problems:
+        return Check("fail", f"access {region}", "; ".join(problems),
+                     "request model access in the Bedrock console (Model access) and allow bedrock:InvokeModel "
+                     "on the model and profile ARNs")
+    return Check("ok", f"access {region}", "authorised, entitled, agreement accepted")
 
 
 def _routing(cp: ControlPlane, card: ModelCard, region: str, types: Sequence[str]) -> Check:

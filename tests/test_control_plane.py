@@ -103,6 +103,15 @@ def test_list_inference_profiles_pages_through_every_profile_of_the_region(emula
     assert west1 == [MAVERICK]
 
 
+def test_model_availability_parses_and_grants_what_the_card_serves(emulator: Emulator) -> None:
+    got = control_client(emulator, "us-east-1").get_foundation_model_availability(modelId=MAVERICK_BARE)
+    shape_of("GetFoundationModelAvailability", got)
+    assert (got["authorizationStatus"], got["entitlementAvailability"]) == ("AUTHORIZED", "AVAILABLE")
+    west1 = control_client(emulator, "us-west-1")
+    with pytest.raises(west1.exceptions.ResourceNotFoundException):
+        west1.get_foundation_model_availability(modelId="meta.llama3-3-70b-instruct-v1:0")
+
+
 def test_control_plane_calls_check_credentials(emulator: Emulator) -> None:
     ep = emulator.endpoints["regions"]["us-east-1"]
     bad = boto3.Session(aws_access_key_id="AKIAWRONG", aws_secret_access_key="x", region_name="us-east-1").client(
@@ -121,8 +130,8 @@ def test_doctor_checks_pass_for_a_plan_the_card_serves(emulator: Emulator) -> No
                         LocalEndpoints.from_mapping(emulator.endpoints), "sigv4")
     assert [c.status for c in checks] == ["ok"] * len(checks)
     names = [c.name for c in checks]
-    assert names[:3] == ["credentials", "model us-east-1", "routing us-east-1"]
-    assert "routes to us-east-1, us-east-2, us-west-2" in checks[2].detail
+    assert names[:4] == ["credentials", "model us-east-1", "access us-east-1", "routing us-east-1"]
+    assert "routes to us-east-1, us-east-2, us-west-2" in checks[3].detail
 
 
 def test_doctor_fails_streaming_on_a_card_whose_service_does_not_stream(emulator: Emulator) -> None:

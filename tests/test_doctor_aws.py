@@ -40,7 +40,7 @@ def test_doctor_on_aws_names_the_credential_source_never_the_secret(aws_env: dic
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["ok", "credentials", "environment", "keys", "(AWS_ACCESS_KEY_ID)", "(SigV4)"]
-    assert [line.split()[:3] for line in lines[1:3]] == [["ok", "model", "us-east-1"], ["ok", "routing", "us-east-1"]]
+    assert [line.split()[:2] for line in lines[1:4]] == [["ok", "model"], ["ok", "access"], ["ok", "routing"]]
     assert lines[-2].startswith("WARN  quotas us-east-1       cannot read Service Quotas")  # not emulated
     assert aws_env["AWS_SECRET_ACCESS_KEY"] not in done.stdout + done.stderr
     assert aws_env["AWS_ACCESS_KEY_ID"] not in done.stdout + done.stderr

@@ -1,10 +1,11 @@
 """The `bedrock` control-plane calls a preflight check makes, answered from the model cards.
 
-GetFoundationModel, GetInferenceProfile and ListInferenceProfiles (restJson, GET, shapes from botocore's
-`bedrock` service model) are served on every region's listener next to the runtime calls, so `doctor` can be
-tested offline through an unmodified boto3 `bedrock` client. What a region offers follows the card: a model is
-found in the regions it is served in (in-region on demand, or as a geo profile's source or destination), and a
-profile exists only in its source regions, where it routes to its destinations.
+GetFoundationModel, GetFoundationModelAvailability, GetInferenceProfile and ListInferenceProfiles (restJson,
+GET, shapes from botocore's `bedrock` service model) are served on every region's listener next to the runtime
+calls, so `doctor` can be tested offline through an unmodified boto3 `bedrock` client. What a region offers
+follows the card: a model is found in the regions it is served in (in-region on demand, or as a geo profile's
+source or destination), and a profile exists only in its source regions, where it routes to its destinations.
+Every model served is available to the emulator's one identity (authorised, entitled, agreement accepted).
 
 Assumed, not sourced: the error code and message for a model or profile a region does not offer
 (ResourceNotFoundException); `INFERENCE_PROFILE` in `inferenceTypesSupported` for a region that reaches the
@@ -25,7 +26,7 @@ from evals.emulator.wire import BedrockError, error_headers, json_bytes
 
 ACCOUNT_ID = "111122223333"  # the documentation account id: the emulator has no account
 PROFILE_DATE = "2025-01-01T00:00:00Z"
-PREFIXES = ("/foundation-models", "/inference-profiles")
+PREFIXES = ("/foundation-models", "/foundation-model-availability", "/inference-profiles")
 MAX_RESULTS = 1000
 
 
@@ -61,6 +62,8 @@ def answer(cards: Mapping[str, ModelCard], method: str, raw_path: str, region: s
         parts = [unquote(p) for p in path.strip("/").split("/")]
         if parts[0] == "foundation-models" and len(parts) == 2:
             payload = {"modelDetails": _model_details(_find_model(cards, parts[1], region), region)}
+        elif parts[0] == "foundation-model-availability" and len(parts) == 2:
+            payload = _availability(_find_model(cards, parts[1], region))
         elif parts[0] == "inference-profiles" and len(parts) == 2:
             card, profile = _find_profile(cards, parts[1], region)
             payload = _profile_summary(card, profile, region)
@@ -126,6 +129,13 @@ def _model_details(card: ModelCard, region: str) -> dict[str, Any]:
         "inferenceTypesSupported": types,
         "modelLifecycle": {"status": "ACTIVE"},
     }
+
+
+def _availability(card: ModelCard) -> dict[str, Any]:
+    """The emulator grants every model it serves: authorised, entitled, agreement accepted."""
+    return {"modelId": card.model_id, "agreementAvailability": {"status": "AVAILABLE"},
+            "authorizationStatus": "AUTHORIZED", "entitlementAvailability": "AVAILABLE",
+            "regionAvailability": "AVAILABLE"}
 
 
 def _profile_summary(card: ModelCard, profile: InferenceProfile, region: str) -> dict[str, Any]:
