@@ -18,6 +18,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@bash tests/setup-browser.sh
+	@bash tests/setup-js.sh
 	$(BIN)/ruff check evals tests bench
 	$(BIN)/python -m pytest -q
 

@@ -29,6 +29,7 @@ from evals.emulator.transport import SEND_TIMEOUT_S, PlainTransport
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 MAX_STREAMS = 128
+CLOSING_POLL_S = 0.05
 WINDOW = 1 << 24  # what a client may send before we acknowledge it (request bodies up to the limit fly)
 
 
@@ -57,12 +58,13 @@ class Http2Connection:
         self.t_first = t_first or time.perf_counter()
         config = h2.config.H2Configuration(client_side=False, header_encoding=None)
         self.h2 = h2.connection.H2Connection(config=config)
-        self.lock = threading.Condition()  # guards self.h2 and the order of bytes on the wire
+        self.lock = threading.Condition(threading.RLock())  # guards self.h2 and the order of bytes on the wire
         self.incoming: dict[int, _Incoming] = {}
         self.gone: set[int] = set()
         self.dead = False
         self.last_event = time.perf_counter()
         self.active = 0  # answers being written: the connection is not idle while any is
+        self.closing = False  # the client sent GOAWAY
 
     # reading
     def serve(self) -> None:
@@ -98,6 +100,8 @@ class Http2Connection:
                     self._flush()
             elif data is not None:
                 return  # end of stream
+            if self.closing and self.active == 0 and not self.incoming:
+                return
             try:
                 data = self.t.recv(self._deadline(bool(data) and not events))
                 now = time.perf_counter()
@@ -108,6 +112,8 @@ class Http2Connection:
 
     def _deadline(self, partial: bool) -> float:
         """Idle connections close; a half-sent frame must complete like a header; open requests expire."""
+        if self.closing:
+            return time.perf_counter() + CLOSING_POLL_S  # look again soon whether the last answer is out
         budget = self.limits.header_timeout_s if partial else self.limits.idle_timeout_s
         deadline = self.last_event + budget
         for inc in self.incoming.values():
@@ -125,11 +131,14 @@ class Http2Connection:
             self._flush()
         if self.active > 0:
             self.last_event = now  # answers in flight keep the connection alive
-        return bool(late) or bool(self.incoming) or self.active > 0
+        return bool(late) or bool(self.incoming) or self.active > 0 or (self.closing and self.active > 0)
 
     def _on_event(self, event: h2.events.Event, now: float) -> bool:
         """Handle one event under the lock; True when the connection is over."""
         if isinstance(event, h2.events.RequestReceived):
+            if self.closing:  # after GOAWAY the client starts no streams; refuse any that arrives anyway
+                self.h2.reset_stream(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+                return False
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers or []}
             if "host" not in headers and ":authority" in headers:
                 headers["host"] = headers[":authority"]
@@ -154,8 +163,12 @@ class Http2Connection:
         elif isinstance(event, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
             self.lock.notify_all()
         elif isinstance(event, h2.events.ConnectionTerminated):
-            return True
-        return False
+            # GOAWAY: no new streams, but the answers in flight still go out (RFC 9113 6.8; the JS SDK closes its
+            # session as soon as it has the response headers, then reads the body). h2 stops all sending once
+            # it has received GOAWAY, so its connection state is put back to open for the streams in flight.
+            self.closing = True
+            self.h2.state_machine.state = h2.connection.ConnectionState.SERVER_OPEN
+        return self.closing and self.active == 0 and not self.incoming
 
     def _start(self, sid: int, inc: _Incoming) -> None:
         h = inc.headers
@@ -192,12 +205,16 @@ class Http2Connection:
         if data:
             self.t.sendall(data)
 
-    def send_headers(self, sid: int, status: int, headers: Headers, end: bool) -> None:
+    def send_headers(self, sid: int, status: int, headers: Headers, end: bool, body: bytes = b"") -> None:
+        """HEADERS, and with `body` the DATA that ends the stream, in one write when the window allows."""
         fields = [(":status", str(status)), *((k.lower(), v) for k, v in headers), ("date", http_date())]
         with self.lock:
             self._check(sid)
             self.h2.send_headers(sid, fields, end_stream=end)
-            self._flush()
+            if body:
+                self.send_body(sid, body, end=True)  # the lock is re-entrant: this flushes once
+            else:
+                self._flush()
 
     def send_body(self, sid: int, data: bytes, end: bool) -> None:
         """Write DATA frames as the client's flow-control window allows."""
@@ -242,12 +259,12 @@ class Http2Responder:
         self.ended = False
 
     def send(self, status: int, headers: Headers, body: bytes, reset: bool = False) -> None:
-        self.c.send_headers(self.sid, status, [*headers, ("content-length", str(len(body)))], end=not body)
+        headers = [*headers, ("content-length", str(len(body)))]
         if reset:
+            self.c.send_headers(self.sid, status, headers, end=False)
             self.c.send_body(self.sid, body[: len(body) // 2], end=False)
             raise ResetConnection
-        if body:
-            self.c.send_body(self.sid, body, end=True)
+        self.c.send_headers(self.sid, status, headers, end=not body, body=body)
         self.ended = True
 
     def start_stream(self, headers: Headers) -> None:

@@ -90,7 +90,7 @@ def serve_runtime(app: App, req: Request, out: Responder) -> None:
     rid = request_id()
     match = _PATH.fullmatch(req.path.split("?", 1)[0])
     op = OPERATIONS.get(match.group(2)) if match else None
-    n = app.stats.count_request(op or "Unknown", req.region, req.headers.get("amz-sdk-request"))
+    n = app.stats.count_request(op or "Unknown", req.region, req.headers.get("amz-sdk-request"), req.protocol)
     network_s = app.latency.network_s(req.region)
     if network_s:
         sleep_until(t_start + network_s)

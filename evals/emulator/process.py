@@ -129,6 +129,10 @@ class EmulatorProcess:
         """Counters from the admin endpoint (requests, attempts histogram, throttles, faults, auth)."""
         return self._admin("GET", "/stats")
 
+    def settings(self) -> dict[str, Any]:
+        """The options the emulator runs with (credentials left out)."""
+        return self._admin("GET", "/settings")
+
     def reset(self) -> None:
         """Zero counters and quota buckets."""
         self._admin("POST", "/reset")

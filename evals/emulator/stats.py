@@ -25,6 +25,7 @@ class Stats:
             self.errors: Counter[str] = Counter()
             self.faults: Counter[str] = Counter()
             self.auth: Counter[str] = Counter()
+            self.protocols: Counter[str] = Counter()
             self.throttles = 0
             self.busy_s = 0.0
             self.finished = 0
@@ -32,11 +33,12 @@ class Stats:
             self.total = 0
             self.late_s: deque[float] = deque(maxlen=LATENESS_SAMPLES)
 
-    def count_request(self, operation: str, region: str, sdk_request: str | None) -> int:
+    def count_request(self, operation: str, region: str, sdk_request: str | None, protocol: str = "HTTP/1.1") -> int:
         """Count one arriving request; returns its sequence number (seeds fault draws)."""
         match = _ATTEMPT.search(sdk_request or "")
         with self._lock:
             self.total += 1
+            self.protocols[protocol] += 1
             self.requests[operation][region] += 1
             self.attempts[match.group(1) if match else "unknown"] += 1
             return self.total
@@ -80,6 +82,7 @@ class Stats:
                 "faults_injected": dict(self.faults),
                 "faults_total": sum(self.faults.values()),
                 "auth": dict(self.auth),
+                "protocols": dict(self.protocols),
                 "auth_failures": self.auth_failures,
                 "server_us_mean": self.busy_s / self.finished * 1e6 if self.finished else 0.0,
                 "first_write_late_ms": _percentiles_ms(list(self.late_s)),
