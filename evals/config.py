@@ -144,7 +144,7 @@ def compose_config(overrides: list[str]) -> DictConfig:
 
     Any error becomes a one-line UserInputError.
     """
-    search, overrides = split_argv(overrides)  # user config folders go in front of the shipped conf/
+    search, overrides = split_argv(overrides)  # user config folders join the search path after conf/
     if any(is_addition(o) for o in overrides):  # +/++ keys are checked against the config composed without them
         base = _compose(search, [o for o in overrides if not is_addition(o)])
         overrides = rewrite_additions(overrides, base, search.dirs())

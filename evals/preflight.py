@@ -252,9 +252,9 @@ def check_plan(plan: Plan) -> list[Check]:
 def check_quotas(cp: ControlPlane, plan: Plan) -> list[Check]:
     """Account quotas from Service Quotas where they can be read; the card's values otherwise."""
     q = plan.card.quotas
-    card_values = (f"card: {q.requests_per_minute * plan.quota_scale:g} requests/min, "
-                   f"{q.tokens_per_minute * plan.quota_scale:g} tokens/min, {q.tokens_per_day * plan.quota_scale:g} "
-                   "tokens/day per region")
+    scale = plan.quota_scale
+    card_values = (f"card: {q.requests_per_minute * scale:,.0f} requests/min, {q.tokens_per_minute * scale:,.0f} "
+                   f"tokens/min, {q.tokens_per_day * scale:,.0f} tokens/day per region")
     if cp.endpoints is not None:
         return [Check("ok", "quotas", f"{card_values}, enforced by the emulator (Service Quotas is not emulated)")]
     if cp.bearer:
