@@ -350,6 +350,7 @@ def _open_run_dir(
         run_dir = RunDirectory.create(Path(cfg.run.out_dir), run_id or new_run_id(cfg.run.name))
         run_dir.lock()
         run_info, finished = _new_run_info(cfg, spec, run_dir, target_info), set()
+        _write_thumbnails(run_dir, spec)
     else:
         run_dir = resumed
         run_dir.lock()
@@ -364,6 +365,15 @@ def _open_run_dir(
     run_info["status"] = "running"
     run_dir.write_run(run_info)
     return run_dir, run_info, finished
+
+
+def _write_thumbnails(run_dir: RunDirectory, spec: RunSpec) -> None:
+    """Small JPEGs of the suites' images for the report's sample viewer (records hold no image bytes)."""
+    from evals.suites.images import THUMBNAILS_FILE, thumbnails
+
+    thumbs = thumbnails((suite.name, suite.samples) for suite in spec.suites)
+    if thumbs:
+        (run_dir.path / THUMBNAILS_FILE).write_text(json.dumps(thumbs), encoding="utf-8")
 
 
 def _judge_scorer(cfg: DictConfig, spec: RunSpec, endpoints: dict[str, Any] | None, concurrency: int):

@@ -439,3 +439,21 @@ def test_rules_default_file_is_valid() -> None:
     assert {"accuracy", "latency_p50", "latency_p90", "ttft_p50", "error_rate", "throttle_rate", "tokens_per_s",
             "cost_per_request"} <= set(names)
     assert rules.inconclusive == "inconclusive" and 0 < rules.alpha <= 0.1
+
+
+def test_compare_puts_both_answers_to_the_same_item_side_by_side(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    base = make_run(tmp_path, "base", items=40, seed=1, accuracy=0.9)
+    cand = make_run(tmp_path, "cand", items=40, seed=2, accuracy=0.5, error_p=0.1)
+    out = tmp_path / "cmp"
+    assert _compare(base, cand, "--out", out) == 0
+    answers = json.loads((out / "compare.json").read_text(encoding="utf-8"))["answers"]
+    assert answers["matched"] == 40 and 0 < answers["differing"] <= 40
+    pairs = answers["pairs"]
+    assert [p["differs"] for p in pairs] == sorted((p["differs"] for p in pairs), reverse=True)  # differing first
+    first = pairs[0]
+    assert first["base"]["run_id"] == "base" and first["cand"]["run_id"] == "cand"
+    assert first["base"]["status"] != first["cand"]["status"] or first["base"]["score"] != first["cand"]["score"]
+    html = (out / "compare.html").read_text(encoding="utf-8")
+    assert "Answers side by side" in html and html.count('<tr class="differs">') == answers["differing"]
+    capsys.readouterr()

@@ -1,8 +1,10 @@
-"""A real emulator run whose prompts carry HTML and script payloads, rendered and opened in headless chromium.
+"""A real four-region emulator run whose prompts carry HTML and script payloads, opened in headless chromium.
 
-The echo engine sends each prompt back, so the payloads land in response_text, expected and sample ids. In the
-browser: no script runs, no injected element exists, nothing but the file itself is requested, and the console
-stays clean. Skipped only when chromium (or playwright) is missing outside CI; in CI it must run.
+The echo engine sends each prompt back, so the payloads land in response_text, expected and sample ids; injected
+faults make some requests fail. In the browser: the only script that runs is the sample viewer's (allowed by its
+hash), no injected element exists while the viewer is filtered every way, nothing but the file itself is
+requested, the console stays clean and no table is clipped at 1,400 px. Skipped only when chromium (or
+playwright) is missing outside CI; in CI it must run.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +35,8 @@ PAYLOADS = [
     "<img src=\"http://127.0.0.1:9/beacon.png\" id=injected-remote>",
 ]
 INJECTED = "#injected, #injected-frame, #injected-link, #injected-id, #injected-expected, #injected-remote, " \
-           "script, iframe, svg, object, embed, textarea"
+           "script:not(:only-of-type), iframe, svg, object, embed, textarea"
+REGIONS = ["us-east-1", "us-east-2", "us-west-1", "us-west-2"]
 
 
 def _browser_or_skip() -> None:
@@ -52,7 +56,7 @@ def _browser_or_skip() -> None:
 
 @pytest.fixture(scope="module")
 def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A two-region, three-API echo run over the payload suite, rendered by the run command itself."""
+    """A four-region echo run over the payload suite with some failed requests, rendered by the run command."""
     _browser_or_skip()
     tmp = tmp_path_factory.mktemp("browser")
     suite = tmp / "hostile.jsonl"
@@ -61,9 +65,10 @@ def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
             expected = text if i % 2 else "<i id=injected-expected>x</i>"
             fh.write(json.dumps({"id": f"<b id=injected-id>{i}</b>", "prompt": text, "answer": expected}) + "\n")
     out = subprocess.run(
-        [sys.executable, "-m", "evals.cli", "run", "target.engine=echo", "target.latency_profile=zero",
-         "suite=jsonl", f"suite.path={suite}", "model=llama3-3-70b", "apis=[converse,converse_stream,invoke]",
-         "regions=[us-east-1,us-west-2]", "run.repeats=2", f"run.out_dir={tmp / 'runs'}", "run.progress=false"],
+        [sys.executable, "-m", "evals.cli", "run", "target.engine=echo", "target.latency_scale=0.5",
+         "target.faults.internal_error=0.1", "transport.max_attempts=1", "suite=jsonl", f"suite.path={suite}",
+         "apis=[converse]", f"regions=[{','.join(REGIONS)}]", "run.repeats=6", "load.concurrency=8",
+         f"run.out_dir={tmp / 'runs'}", "run.progress=false"],
         capture_output=True, text=True, timeout=180, cwd=Path(__file__).parent.parent,
     )
     assert out.returncode == 0, out.stderr
@@ -75,7 +80,23 @@ def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return report
 
 
-def test_report_runs_no_script_and_loads_nothing(hostile_report: Path) -> None:
+def _inert(page: Any) -> list[str]:
+    """Injected elements, or a payload that ran; [] when every payload on screen stayed text."""
+    found = page.eval_on_selector_all(INJECTED, "els => els.map(e => e.outerHTML.slice(0, 80))")
+    if page.evaluate("() => window.__pwned") is not None or page.title().endswith("pwned"):
+        found.append("a payload ran")
+    return found
+
+
+def _filter(page: Any, **choices: str) -> list[str]:
+    """Set the viewer's filters; returns the kinds of the items shown."""
+    for sel in ("vf-cell", "vf-kind", "vf-code"):
+        page.select_option(f"#{sel}", choices.get(sel, ""))
+    page.fill("#vf-text", choices.get("vf-text", ""))
+    return page.eval_on_selector_all("#vf-list .item", "els => els.map(e => e.dataset.kind)")
+
+
+def test_report_runs_only_the_viewer_script_and_loads_nothing(hostile_report: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     url = hostile_report.resolve().as_uri()
@@ -91,22 +112,39 @@ def test_report_runs_no_script_and_loads_nothing(hostile_report: Path) -> None:
             page.on("pageerror", lambda err: page_errors.append(str(err)))
             page.goto(url, wait_until="load")
             for details in page.query_selector_all("details"):
-                details.evaluate("d => d.open = true")  # show every sample, payloads included
-            page.wait_for_load_state("load")
+                details.evaluate("d => d.open = true")
             title = page.title()
-            pwned = page.evaluate("() => window.__pwned")
-            injected = page.eval_on_selector_all(INJECTED, "els => els.map(e => e.outerHTML.slice(0, 80))")
+            clipped = page.eval_on_selector_all(".scroll", "els => els.filter(e => e.scrollWidth > e.clientWidth + 1)"
+                                                           ".map(e => e.innerText.slice(0, 60))")
+            shown_all = _filter(page)
+            injected_all = _inert(page)
             body = page.inner_text("body")
+            failed = _filter(page, **{"vf-kind": "failed"})
+            injected_failed = _inert(page)
+            codes = page.eval_on_selector_all("#vf-code option", "els => els.map(e => e.value).filter(v => v)")
+            by_code = _filter(page, **{"vf-code": codes[0]}) if codes else []
+            cells = page.eval_on_selector_all("#vf-cell option", "els => els.map(e => e.value).filter(v => v)")
+            _filter(page, **{"vf-cell": cells[-1]})
+            one_cell = page.eval_on_selector_all("#vf-list .item > span.tag:first-child",
+                                                 "els => els.map(e => e.textContent)")
+            searched = {}
+            for payload in PAYLOADS:
+                searched[payload] = len(_filter(page, **{"vf-text": payload[:30]}))
+                injected_failed += _inert(page)
             images = page.eval_on_selector_all("img", "els => els.map(e => [e.naturalWidth, e.src.slice(0, 25)])")
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
         finally:
             browser.close()
     assert title == f"bedrock-evals report: {hostile_report.parent.name}"
-    assert pwned is None
-    assert injected == []
+    assert injected_all == [] and injected_failed == []
     assert PAYLOADS[0] in body and "{{ 7*7 }}" in body  # shown as text, not run or evaluated
     assert "This run was served by the local emulator, not Amazon Bedrock." in body
+    assert clipped == []  # no table scrolls sideways at 1,400 px
+    assert shown_all and failed and set(failed) == {"failed"}  # the viewer filters to errors
+    assert codes and by_code and set(by_code) == {"failed"}
+    assert len(cells) == len(REGIONS) and one_cell and set(one_cell) == {cells[-1]}
+    assert all(n > 0 for n in searched.values()), searched  # every payload is findable as text
     assert [u for u in requests if u != url and not u.startswith("data:")] == []
     assert console_errors == [] and page_errors == []
     assert images and all(w > 0 and src == "data:image/svg+xml;base64" for w, src in images)

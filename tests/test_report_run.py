@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html as htmllib
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -50,6 +52,20 @@ def test_a_run_ends_with_its_report(two_runs: tuple[Path, Path]) -> None:
     assert summary["headline"]["all_emulated"] is True
     html = (east / "report.html").read_text()
     assert info["run_id"] in html and info["provenance"]["botocore"] in html
+    assert info["quota_waits"] == {"requests": 0, "total_s": 0.0, "longest_s": 0.0}  # counted, none needed here
+
+
+def test_image_items_carry_thumbnails_into_the_viewer(two_runs: tuple[Path, Path]) -> None:
+    east, _ = two_runs
+    thumbs = json.loads((east / "thumbnails.json").read_text())
+    assert thumbs and all(u.startswith("data:image/jpeg;base64,") for uris in thumbs.values() for u in uris)
+    html = (east / "report.html").read_text()
+    data = re.search(r'<div id="viewer-data" hidden>(.*?)</div>', html, re.DOTALL)
+    assert data is not None
+    viewer = json.loads(htmllib.unescape(data.group(1)))
+    with_images = [it for it in viewer["items"] if it["images"]]
+    assert with_images and all(f"{it['suite']}\t{it['sample']}" in viewer["thumbnails"] for it in with_images)
+    assert all(it["prompt"] for it in viewer["items"])  # the whole prompt, within the cap
 
 
 def test_report_merges_two_real_runs(two_runs: tuple[Path, Path], tmp_path: Path,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import html as htmllib
+import json
 import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -24,6 +27,7 @@ PAYLOADS = (
 )
 SUITE = "<script>alert('suite')</script>"
 REGION = "us-east-1<img src=x onerror=alert(7)>"
+VIEWER_JS = Path(__file__).parent.parent / "evals" / "report" / "templates" / "viewer.js"
 
 
 class TagCollector(HTMLParser):
@@ -62,23 +66,34 @@ def test_untrusted_text_is_escaped_in_html(tmp_path: Path) -> None:
     assert "{{ 7*7 }}" in html  # data is never evaluated as a template
     parser = TagCollector()
     parser.feed(html)
-    names = {tag for tag, _ in parser.tags}
-    assert not names & {"script", "iframe", "svg", "object", "embed", "textarea", "base", "form", "link"}
+    names = [tag for tag, _ in parser.tags]
+    assert names.count("script") == 1  # the viewer's own, and nothing else
+    assert not set(names) & {"iframe", "svg", "object", "embed", "textarea", "base", "form", "link"}
     for tag, attrs in parser.tags:
         for name, value in attrs:
             assert not name.startswith("on"), (tag, name)
             assert "javascript:" not in (value or "").lower(), (tag, name, value)
             if tag == "img" and name == "src":
                 assert (value or "").startswith("data:image/svg+xml;base64,")
-    assert "<script" not in html.lower()  # the report carries no script at all
+    (script,) = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    assert script.strip() == VIEWER_JS.read_text().strip()  # the template's file, verbatim
+    data = re.search(r'<div id="viewer-data" hidden>(.*?)</div>', html, re.DOTALL)
+    assert data is not None and "<" not in data.group(1)  # the embedded items are escaped text
+    items = json.loads(htmllib.unescape(data.group(1)))["items"]
+    assert {it["response"] for it in items if it["kind"] == "wrong"} == set(PAYLOADS)  # whole, unaltered
 
 
-def test_csp_forbids_remote_loads_and_scripts(tmp_path: Path) -> None:
+def test_csp_forbids_remote_loads_and_allows_only_the_viewer_script(tmp_path: Path) -> None:
     html = render_run([_hostile_run(tmp_path)]).read_text()
     meta = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html)
     assert meta is not None
     policy = meta.group(1)
-    assert "default-src 'none'" in policy and "img-src data:" in policy and "script-src" not in policy
+    assert "default-src 'none'" in policy and "img-src data:" in policy
+    (script,) = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["script-src"] == f"'sha256-{digest}'"  # no 'unsafe-inline', no 'unsafe-eval'
+    assert policy.count("script-src") == 1
     assert not re.search(r'(?:src|href)="(?:https?:)?//', html)
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evals.compare.answers import side_by_side
 from evals.compare.arms import ANY, Arm, Matched, check_comparable, load_arm, match_runs, match_within
 from evals.compare.metrics import METRICS, Kind, Metric
 from evals.compare.screen import VERDICTS, Row, row_json, screen
@@ -65,6 +66,7 @@ def build_json(base: Arm, cand: Arm, matched: Matched, rows: list[Row], warnings
         "warnings": warnings,
         "summary": {v: sum(r.verdict == v for r in rows) for v in VERDICTS},
         "cells": cells,
+        "answers": side_by_side(matched.cells),
     }
 
 

@@ -23,6 +23,10 @@ th{background:#f6f8fa}td.l,th.l{text-align:left}.note{color:#57606a;font-size:.8
 .worse{background:#ffebe9;font-weight:600}.better{background:#dafbe1;font-weight:600}
 .too-few{color:#8c959f}.warn{background:#fff8c5;padding:.3rem .6rem;border-left:4px solid #d4a72c}
 .emu{background:#ddf4ff;padding:.3rem .6rem;border-left:4px solid #54aeff}
+table.answers{table-layout:fixed;width:100%}table.answers td{vertical-align:top;width:33%}
+tr.differs td{background:#fff8f0}
+.text{white-space:pre-wrap;word-break:break-word;font:12px/1.4 ui-monospace,Menlo,Consolas,monospace;
+background:#f6f8fa;padding:.3rem .5rem;margin:.2rem 0;max-height:16rem;overflow:auto}
 </style></head><body>
 <h1>Comparison: {{ arm_names(base) }} (baseline) vs {{ arm_names(cand) }} (candidate)</h1>
 {% if by %}<p>Two values of <b>{{ by.dimension }}</b> inside the same runs; cells are matched on the other
@@ -52,6 +56,24 @@ samples".</p>
 {% if m.extra_text %}<br>{{ m.extra_text }}{% endif %}</td>
 </tr>{% endfor %}</table>
 {% endfor %}
+{% if answers.pairs %}
+<h2 id="answers">Answers side by side</h2>
+<p class="note">{{ answers.matched }} items ran in both arms (matched on cell, sample id and repeat);
+{{ answers.differing }} differ in outcome (one failed, or the scores differ) and come first. {{ answers.pairs|length }}
+shown (at most {{ answers.cap }}); texts over 2,000 characters are cut.</p>
+<table class="answers"><tr><th class="l">item</th><th class="l">baseline</th><th class="l">candidate</th></tr>
+{% for a in answers.pairs %}
+<tr{% if a.differs %} class="differs"{% endif %}><td class="l"><b>{{ a.cell }}</b>
+<br>sample {{ a.sample }}, repeat {{ a.repeat }}
+{% if a.prompt is not none %}<div class="text">{{ a.prompt }}</div>{% endif %}
+{% if a.expected is not none %}<div class="note">expected:</div><div class="text">{{ a.expected }}</div>{% endif %}</td>
+{% for side in (a.base, a.cand) %}<td class="l"><span class="note">
+{%- if side.status == "ok" %}score {{ side.score if side.score is not none else "—" }}
+{%- else %}error {{ side.error_code }}{% endif %}
+{%- if side.latency_ms is not none %}, {{ side.latency_ms|round|int }} ms{% endif %}</span>
+<div class="text">{{ side.text if side.text is not none else "" }}</div></td>{% endfor %}</tr>
+{% endfor %}</table>
+{% endif %}
 <p class="note">Generated {{ generated_at }} by bedrock-evals compare (schema {{ schema }}).</p>
 </body></html>
 """

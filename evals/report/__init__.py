@@ -23,10 +23,10 @@ from .export import FORMATS, pyarrow_missing, write_exports
 from .formulas import METHODS, TIMING, statistics_doc
 from .plots import all_plots
 from .render import render_html
-from .samples import SamplePicker
 from .source import iter_full, load
 from .summary import build_summary
 from .trend import history_trend
+from .viewer import ViewerPicker, viewer_data
 
 __all__ = ["FORMATS", "default_out_dir", "render_run"]
 
@@ -69,11 +69,12 @@ def render_run(
             raise UserInputError(f"format: unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise UserInputError(f"{out_dir}: output path exists and is not a directory")
-    picker = SamplePicker()
+    picker = ViewerPicker()
     runs = load(run_dirs, picker)
     target = Path(out_dir) if out_dir is not None else default_out_dir(runs)
     summary, extras = build_summary(runs)
     summary["trend"] = history_trend(runs)
+    viewer = viewer_data(picker, [run.path for run in runs])
     plots = all_plots(runs, extras["cells_map"], summary, extras["measured"])
     export_note = pyarrow_missing() if formats else None
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -86,7 +87,8 @@ def render_run(
             "s": summary,
             "h": summary["headline"],
             "plots": plots,
-            "browser": picker.result(),
+            "viewer": viewer,
+            "viewer_json": json.dumps(viewer, ensure_ascii=False, allow_nan=False),
             "timing": TIMING,
             "methods": METHODS,
             "statistics_doc": statistics_doc(),

@@ -2,12 +2,16 @@
 
 Autoescape is forced for every template, and no template uses `|safe`: every string that reaches the page,
 trusted or not, is escaped. Plots arrive as data: URIs in `src` attributes (escaped too). The page's
-Content-Security-Policy (in the template) forbids scripts and every load except data: images.
+Content-Security-Policy (in the template) forbids every load except data: images, and allows exactly one
+script: the sample viewer's, included verbatim from templates/viewer.js and named by its SHA-256 hash.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -75,5 +79,22 @@ def environment() -> Environment:
     return env
 
 
+SCRIPT_HASH_PLACEHOLDER = "'sha256-VIEWER-SCRIPT'"
+_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def allow_inline_script(html: str) -> str:
+    """Put the hash of the page's one inline script into its Content-Security-Policy.
+
+    Untrusted text is escaped, so the only `<script>` on the page is the template's own; any other inline
+    script would not match the hash and would not run.
+    """
+    scripts = _SCRIPT.findall(html)
+    if len(scripts) != 1:
+        raise RuntimeError(f"report template: expected one inline script, found {len(scripts)}")
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode("utf-8")).digest()).decode("ascii")
+    return html.replace(SCRIPT_HASH_PLACEHOLDER, f"'sha256-{digest}'", 1)
+
+
 def render_html(context: Mapping[str, Any]) -> str:
-    return environment().get_template("report.html.j2").render(**context)
+    return allow_inline_script(environment().get_template("report.html.j2").render(**context))

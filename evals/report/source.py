@@ -2,7 +2,7 @@
 
 A 200k-record run does not fit comfortably in memory as full records (response texts, inter-token gap lists),
 so each record is reduced to the fields the report computes from, repeated strings are interned, and the full
-records the sample browser shows are picked on the way. The run directory checks and the cell grouping are
+records the sample viewer shows are picked on the way. The run directory checks and the cell grouping are
 those of `evals.rundata`/`evals.records`, so the report sees the same records as compare and gate.
 """
 
@@ -17,7 +17,7 @@ from evals.errors import UserInputError
 from evals.records import RUN_FILE, RunDirectory
 from evals.rundata import RunData
 
-from .samples import SamplePicker
+from .viewer import ViewerPicker
 
 NUMERIC = (
     "index", "repeat", "attempts", "throttles", "backoff_ms", "t_sent_ms", "t_done_ms", "send_lag_ms", "latency_ms",
@@ -73,7 +73,7 @@ def iter_full(paths: Sequence[Path]) -> Iterator[dict[str, Any]]:
             yield rec
 
 
-def load(paths: Sequence[Path | str], picker: SamplePicker) -> list[RunData]:
+def load(paths: Sequence[Path | str], picker: ViewerPicker) -> list[RunData]:
     """RunData per run directory holding slim records (warm-up included, flagged); the picker sees every
     measured record. Every directory is checked before any is read, so a bad path fails fast.
     """

@@ -6,7 +6,9 @@ anything is sent.
 
 from __future__ import annotations
 
+import base64
 import io
+from collections.abc import Iterable
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -78,3 +80,36 @@ def check_against_card(samples: tuple[Sample, ...], card: ModelCard, origin: str
                     f"{where}: {label} is {img.width}x{img.height} px, over the {limits.max_side_px} px limit "
                     f"of {card.name}"
                 )
+
+
+THUMBNAILS_FILE = "thumbnails.json"  # in the run directory, read by the report's sample viewer
+THUMBNAIL_PX = 160  # longest side of a report thumbnail
+THUMBNAIL_CAP = 300  # samples with thumbnails per run (the report's viewer shows a few hundred items at most)
+
+
+def thumbnail_uri(image: ImageInput) -> str | None:
+    """A small JPEG of the image as a data: URI for the report, or None when it cannot be decoded.
+
+    Re-encoded by Pillow, so what reaches the page is always a plain raster image, whatever the suite held.
+    """
+    try:
+        with Image.open(io.BytesIO(image.data)) as img:
+            img.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+            buf = io.BytesIO()
+            img.convert("RGB").save(buf, format="JPEG", quality=75)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def thumbnails(suites: Iterable[tuple[str, Iterable[Sample]]], cap: int = THUMBNAIL_CAP) -> dict[str, list[str]]:
+    """`suite\\tsample_id` -> thumbnails of the sample's images, for the first `cap` samples with images."""
+    out: dict[str, list[str]] = {}
+    for suite, samples in suites:
+        for sample in samples:
+            if len(out) >= cap:
+                return out
+            uris = [uri for img in sample.images if (uri := thumbnail_uri(img)) is not None]
+            if uris:
+                out[f"{suite}\t{sample.id}"] = uris
+    return out
