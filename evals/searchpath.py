@@ -14,6 +14,7 @@ multirun (`hydra.main`), where `--config-dir` is turned into this search path ra
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +43,21 @@ class SearchPath:
         return [f"{SEARCHPATH_KEY}=[{','.join(_quote(e) for e in self.appended)}]"]
 
     def dirs(self) -> tuple[Path, ...]:
-        """Every folder searched, in order: the shipped conf/, then the user folders (pkg:// entries left out)."""
-        return (self.primary, *(Path(e[len("file://"):]) for e in self.appended if e.startswith("file://")))
+        """Every folder searched, in order: the shipped conf/, then the user folders and packages."""
+        found = (_folder(e) for e in self.appended)
+        return (self.primary, *(f for f in found if f is not None))
+
+
+def _folder(entry: str) -> Path | None:
+    """The directory behind a search-path entry; a pkg:// package not on disk (a zip) has none to list."""
+    if entry.startswith("file://"):
+        return Path(entry[len("file://"):])
+    try:
+        spec = importlib.util.find_spec(entry[len("pkg://"):].replace("/", "."))
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) if locations and Path(locations[0]).is_dir() else None
 
 
 def _quote(entry: str) -> str:

@@ -127,6 +127,7 @@ def test_config_dir_and_hydra_searchpath_add_folders(tmp_path: Path, user_conf: 
     search, rest = split_argv(["--config-dir", "elsewhere", "hydra.searchpath=[pkg://evals]", "apis=[converse]"])
     assert rest == ["apis=[converse]"]
     assert search.appended == (f"file://{elsewhere}", "pkg://evals")
+    assert search.dirs()[1:] == (elsewhere, Path(emulator_package.__file__).parent.parent)
 
 
 @pytest.mark.parametrize("argv, message", [
