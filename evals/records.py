@@ -14,7 +14,6 @@ import platform
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import metadata
@@ -25,6 +24,7 @@ from evals import __version__
 from evals.errors import UserInputError
 from evals.paths import REPO_ROOT
 from evals.redact import redact_argv, redact_text
+from evals.storage import RecordWriter as RecordWriter  # re-exported: run directories are written with it
 
 RUN_FILE = "run.json"
 RECORDS_FILE = "records.jsonl"
@@ -108,14 +108,14 @@ class RunDirectory:
 
     @classmethod
     def create(cls, out_dir: Path, run_id: str) -> RunDirectory:
-        out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / run_id
         try:
+            out_dir.mkdir(parents=True, exist_ok=True)
             path.mkdir()
         except FileExistsError:
             raise UserInputError(f"run.out_dir: {path} already exists; a run directory is never overwritten") from None
         except OSError as err:
-            raise UserInputError(f"run.out_dir: cannot create {path}: {err.strerror}") from None
+            raise UserInputError(f"run.out_dir: cannot create {path}: {err.strerror or err}") from None
         return cls(path)
 
     def lock(self) -> None:
@@ -180,29 +180,3 @@ class RunDirectory:
 
     def finished_request_ids(self) -> set[str]:
         return {rec["request_id"] for rec in self.iter_records() if rec.get("status") in ("ok", "error")}
-
-
-class RecordWriter:
-    """Appends one JSON line per finished request and flushes it at once; safe to call from many threads."""
-
-    def __init__(self, path: Path) -> None:
-        self._fh = path.open("a", encoding="utf-8")
-        self._lock = threading.Lock()
-        self.count = 0
-        self.late = 0  # records of requests still in flight when the run was closed (not written)
-
-    def write(self, record: dict[str, Any]) -> bool:
-        """Append one record; False when the writer was already closed (the request stays unrecorded)."""
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        with self._lock:
-            if self._fh.closed:
-                self.late += 1
-                return False
-            self._fh.write(line)
-            self._fh.flush()
-            self.count += 1
-            return True
-
-    def close(self) -> None:
-        with self._lock:
-            self._fh.close()

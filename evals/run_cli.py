@@ -10,7 +10,9 @@ import contextlib
 import dataclasses
 import json
 import math
+import shutil
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -37,6 +39,7 @@ from evals.resume import absolute_paths, check_resume, fingerprint, spent_in_rec
 from evals.run_checks import check_error_rate, check_levels, run_cells
 from evals.runner import Runner, progress_bar
 from evals.schedule import ClosedLoop, Strategy, make_strategy
+from evals.storage import Ballast, RecordWriter, describe
 from evals.types import Request, Suite
 
 if TYPE_CHECKING:  # imported late at run time: boto3 and the sender processes are not needed to validate
@@ -45,7 +48,7 @@ if TYPE_CHECKING:  # imported late at run time: boto3 and the sender processes a
 
 # run.json status for each reason the runner stopped early (no reason: completed)
 STATUS_BY_STOP_REASON = {"interrupted": "interrupted", "budget": "budget-stopped", "fatal": "failed",
-                         "precision": "completed"}
+                         "storage": "failed", "precision": "completed"}
 # plan-size cap for closed-loop runs bounded only by duration
 DURATION_PLAN_CAP = 200_000
 
@@ -349,12 +352,18 @@ def _open_run_dir(
     """A new run directory, or the resumed one with its torn tail cut and its finished requests known."""
     if resumed is None:
         run_dir = RunDirectory.create(Path(cfg.run.out_dir), run_id or new_run_id(cfg.run.name))
-        run_dir.lock()
+        try:
+            run_dir.lock()
+            Ballast(run_dir.path).hold()
+            _write_thumbnails(run_dir, spec)
+        except OSError:
+            shutil.rmtree(run_dir.path, ignore_errors=True)  # nothing half-written
+            raise
         run_info, finished = _new_run_info(cfg, spec, run_dir, target_info), set()
-        _write_thumbnails(run_dir, spec)
     else:
         run_dir = resumed
         run_dir.lock()
+        Ballast(run_dir.path).hold()  # before run.json changes: a resume on a full disk leaves it as it was
         removed = run_dir.repair_torn_tail()
         finished = run_dir.finished_request_ids()
         run_info = run_dir.read_run()
@@ -364,7 +373,6 @@ def _open_run_dir(
              **({"forced_despite": forced} if forced else {})})
     run_info["fingerprint"] = inputs  # a forced resume's inputs are what the next resume compares with
     run_info["status"] = "running"
-    run_dir.write_run(run_info)
     return run_dir, run_info, finished
 
 
@@ -375,6 +383,29 @@ def _write_thumbnails(run_dir: RunDirectory, spec: RunSpec) -> None:
     thumbs = thumbnails((suite.name, suite.samples) for suite in spec.suites)
     if thumbs:
         (run_dir.path / THUMBNAILS_FILE).write_text(json.dumps(thumbs), encoding="utf-8")
+
+
+def _start_storage(
+    cfg: DictConfig, spec: RunSpec, target_info: dict[str, Any], resumed: RunDirectory | None,
+    inputs: dict[str, Any], run_id: str | None, extra: dict[str, Any],
+) -> tuple[RunDirectory, dict[str, Any], set[str], RecordWriter]:
+    """Open the run directory, write run.json and open the records file. Storage that fails here (a file where
+    the directory should be, read-only, full) is one line; a directory created for this run is removed again."""
+    try:
+        run_dir, run_info, finished = _open_run_dir(cfg, spec, target_info, resumed, inputs, run_id)
+    except OSError as err:
+        where = resumed.path if resumed is not None else Path(cfg.run.out_dir)
+        raise UserInputError(f"{'run.resume' if resumed else 'run.out_dir'}: cannot write {where}: "
+                             f"{describe(err)}") from None
+    try:
+        run_info.update(extra)
+        run_dir.write_run(run_info)
+        return run_dir, run_info, finished, RecordWriter(run_dir.records_file)
+    except OSError as err:
+        if resumed is None:
+            shutil.rmtree(run_dir.path, ignore_errors=True)
+        raise UserInputError(f"{'run.resume' if resumed else 'run.out_dir'}: cannot write {run_dir.path}: "
+                             f"{describe(err)}") from None
 
 
 def _judge_scorer(cfg: DictConfig, spec: RunSpec, endpoints: dict[str, Any] | None, concurrency: int):
@@ -464,7 +495,6 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None, *, run_id:
             return code
     from evals.apis.common import effective_max_tokens
     from evals.apis.metadata import build_request_metadata
-    from evals.records import RecordWriter
     from evals.scorers import score_response
     from evals.suites import oracle_text
 
@@ -482,10 +512,8 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None, *, run_id:
         previous = signal.signal(signal.SIGINT, interrupts.on_sigint)
         quota = make_gate(OmegaConf.to_container(cfg.target), spec.card, spec.regions,  # type: ignore[arg-type]
                           cfg.transport.client_rate_limit, endpoints, share)
-        run_dir, run_info, finished = _open_run_dir(cfg, spec, target_info, resumed, inputs, run_id)
-        run_info.update(extra_info or {}, quota=quota.describe())
-        run_dir.write_run(run_info)
-        writer = RecordWriter(run_dir.records_file)
+        run_dir, run_info, finished, writer = _start_storage(
+            cfg, spec, target_info, resumed, inputs, run_id, {**(extra_info or {}), "quota": quota.describe()})
         bar = progress_bar(sum(r.request_id not in finished for _, g in spec.groups for r in g), cfg.run.progress)
         # one timeline across sessions: a resumed run's times continue from the first start's wall clock
         elapsed_ns = time.time_ns() - int(run_info.get("clock_origin_unix_ns", time.time_ns()))
@@ -524,29 +552,32 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None, *, run_id:
                 judge_client.sender.close()
 
     run_info["client_gc"] = gc_pauses.summary()  # the run process's own stalls, to tell them from the service's
-    status, outcome = _finish(cfg, spec, run_dir, run_info, runner, judge_client, writer.late)
+    status, outcome = _finish(cfg, spec, run_dir, run_info, runner, judge_client, writer)
     print(run_dir.path)
     return exit_code(status, outcome)
 
 
 def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dict[str, Any], runner: Runner,
-            judge_client: Any, writer_late: int) -> tuple[str, Outcome]:
+            judge_client: Any, writer: RecordWriter) -> tuple[str, Outcome]:
     """Final run.json (status, counts, flags), the terminal summary and the report."""
     records = list(run_dir.iter_records())
     outcome = assess(records, cfg.run.max_error_rate)
     status = final_status(STATUS_BY_STOP_REASON.get(runner.tally.stop_reason or "", "completed"), outcome)
+    if writer.failure is not None:
+        status = "failed"
     open_loop = any(not isinstance(s, ClosedLoop) for s, _ in spec.groups)
     lag_p99 = send_lag_p99(records) if open_loop else None
     run_info.update({
         "status": status,
         "finished_at": utc_now(),
         "stop_detail": runner.budget.exhausted_reason if status == "budget-stopped"
-        else runner.tally.stop_detail or (outcome.headline() or None),
+        else writer.failure or runner.tally.stop_detail or (outcome.headline() or None),
         "counts": {"planned": spec.planned, "records": len(records),
                    "ok": sum(r["status"] == "ok" for r in records),
                    "errors": sum(r["status"] == "error" for r in records),
                    "throttled": sum(bool(r["throttles"]) for r in records),
-                   "abandoned_in_flight": runner.tally.abandoned + writer_late},
+                   "abandoned_in_flight": runner.tally.abandoned + writer.late,
+                   "unrecorded_storage_failed": writer.unwritten},
         "quota_waits": runner.tally.quota_summary(),
         "budget": {"tokens_used": runner.budget.state.tokens_used,
                    "cost_usd": round(runner.budget.state.cost_used, 6)},
@@ -558,14 +589,33 @@ def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dic
         t = judge_client.tally
         run_info["judge"] = {"model": spec.judge_card.name, "region": judge_client.region, "calls": t.calls,
                              "errors": t.errors, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens}
-    run_dir.write_run(run_info)
-    print_summary(records, run_info)
-    if cfg.run.history:  # before the report, so the report can show this run in its trend
-        from evals.history import index_run
-
-        index_run(run_dir.path)
-    if cfg.run.report:
-        from evals.report import render_run
-
-        render_run([run_dir.path])
+    _publish(cfg, run_dir, run_info, records)
     return status, outcome
+
+
+def _publish(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """Write the final run.json, print the summary, index and render; failing storage is one line each."""
+    Ballast(run_dir.path).release()  # the space held since the start: the final status always fits
+    try:
+        run_dir.write_run(run_info)
+    except OSError as err:
+        run_info["status"] = "failed"
+        print(f"error: {run_dir.run_file}: cannot write the final status: {describe(err)}; the run resumes "
+              "cleanly once the storage is writable", file=sys.stderr)
+    print_summary(records, run_info)
+    if run_info.get("counts", {}).get("unrecorded_storage_failed"):
+        print(f"error: {run_info['stop_detail']}; sending stopped and "
+              f"{run_info['counts']['unrecorded_storage_failed']} finished requests could not be recorded "
+              "(a resume sends them again)", file=sys.stderr)
+    try:
+        if cfg.run.history:  # before the report, so the report can show this run in its trend
+            from evals.history import index_run
+
+            index_run(run_dir.path)
+        if cfg.run.report:
+            from evals.report import render_run
+
+            render_run([run_dir.path])
+    except (OSError, sqlite3.Error) as err:
+        print(f"warning: the report or history index was not written: {err}; "
+              f"`bedrock-evals report {run_dir.path}` renders it later", file=sys.stderr)

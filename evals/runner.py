@@ -19,8 +19,8 @@ from evals.cards import Pricing
 from evals.judge import JudgeUnavailable
 from evals.limiter import RegionLimiters
 from evals.measure import OutcomeLike, build_record
-from evals.records import RecordWriter
 from evals.schedule import ClosedLoop, Strategy
+from evals.storage import RecordWriter
 from evals.types import Request
 
 
@@ -42,7 +42,7 @@ class RunTally:
     throttled: int = 0
     abandoned: int = 0
     in_flight: int = 0
-    stop_reason: str | None = None  # None | "interrupted" | "budget" | "fatal" | "precision"
+    stop_reason: str | None = None  # None | "interrupted" | "budget" | "fatal" | "precision" | "storage"
     stop_detail: str | None = None
     quota_waits: int = 0  # requests that waited for the client-side quota limiter
     quota_wait_s: float = 0.0
@@ -127,8 +127,10 @@ class Runner:
             score_error=score_error,
             session=self.session,
         )
-        if not self.writer.write(record):
-            return  # the run was aborted while this request was in flight; a resume sends it again
+        if not self.writer.write(record):  # aborted while in flight, or storage failed: a resume sends it again
+            if self.writer.failure is not None:
+                self._halt("storage", self.writer.failure)
+            return
         self.tally.add(record)
         if outcome.error_class == "fatal":  # bad credentials, unknown region...: every request would fail
             self._halt("fatal", f"{outcome.error_code}: {outcome.error_message}")
