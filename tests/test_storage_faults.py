@@ -11,14 +11,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from evals.records import RunDirectory
 from evals.storage import Ballast, RecordWriter
 
 REPO = Path(__file__).resolve().parent.parent
