@@ -1,8 +1,11 @@
 """Benchmark the emulator itself (zero latency profile): is it ever the bottleneck of a measurement?
 
 Prints: sequential boto3 Converse round trip p50/p99 and requests/s, the same against a canned-response raw
-socket server (the floor set by boto3 itself), throughput with N concurrent clients, and many concurrent
-ConverseStreams completing. Usage: .venv/bin/python bench/bench_emulator.py [--quick]
+socket server (the floor set by boto3 itself) and against the server of a reference commit (`--reference`, run
+at the same time from a `git archive` of that commit), the same over HTTP/2 (one h2c connection), throughput
+with N concurrent clients, many concurrent ConverseStreams completing, and then bench_lateness.py's write
+lateness at the cards' speeds, old server against new over both protocols.
+Usage: .venv/bin/python bench/bench_emulator.py [--quick] [--reference a40fcf1] [--no-lateness]
 """
 
 from __future__ import annotations
@@ -11,13 +14,18 @@ import argparse
 import multiprocessing
 import socket
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import boto3
+from bench_lateness import ReferenceEmulator, export_reference
+from bench_lateness import main as lateness_main
 from botocore.config import Config
+from h2client import H2Client, json_body, model_path, signed_headers
 
 from evals.emulator import Emulator
 
@@ -84,6 +92,30 @@ def sequential(c: Any, n: int) -> dict[str, float]:
     return {"p50_ms": samples[n // 2] * 1000, "p99_ms": samples[int(n * 0.99)] * 1000, "rps": n / total}
 
 
+def sequential_h2(endpoint: str, creds: dict[str, str], n: int) -> dict[str, float]:
+    """The same Converse loop over one prior-knowledge HTTP/2 connection (SigV4 signed by botocore)."""
+    client = H2Client(endpoint)
+    path = model_path(MODEL, "converse")
+    samples = []
+    try:
+        started = time.perf_counter()
+        for i in range(n + 50):
+            data = json_body({"messages": messages(i), "inferenceConfig": {"maxTokens": 64}})
+            headers = signed_headers(endpoint, path, data, "us-east-1", creds)
+            t = time.perf_counter()
+            status, _, _ = client.request(path, data, headers)
+            assert status == 200
+            if i == 49:
+                started = time.perf_counter()
+            elif i > 49:
+                samples.append(time.perf_counter() - t)
+        total = time.perf_counter() - started
+    finally:
+        client.close()
+    samples.sort()
+    return {"p50_ms": samples[n // 2] * 1000, "p99_ms": samples[int(n * 0.99)] * 1000, "rps": n / total}
+
+
 def concurrent(make: Any, workers: int, per_worker: int) -> float:
     clients = [make() for _ in range(workers)]
 
@@ -111,9 +143,15 @@ def streams(c: Any, n: int, tokens: int) -> dict[str, float]:
             "deltas_per_s": sum(counts) / elapsed}
 
 
+def _row(label: str, r: dict[str, float]) -> str:
+    return f"{label:<38} p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  {r['rps']:.0f} req/s"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--reference", default="a40fcf1", help="commit whose server is measured beside this one")
+    parser.add_argument("--no-lateness", action="store_true", help="skip the write-lateness comparison")
     args = parser.parse_args(argv)
     n = 500 if args.quick else 2000
     queue: Any = multiprocessing.Queue()
@@ -122,28 +160,37 @@ def main(argv: list[str]) -> int:
     canned_url = f"http://127.0.0.1:{queue.get(timeout=10)}"
     fake = {"access_key_id": "AKIDBENCH", "secret_access_key": "bench"}
     options = {"latency_profile": "zero", "seed": 1, "quota_scale": 1e6}
-    with Emulator(options) as emu:
+    with tempfile.TemporaryDirectory(prefix="bench-emulator-") as tmp, \
+            ReferenceEmulator(options, source_root=export_reference(args.reference, Path(tmp))) as old, \
+            Emulator(options) as emu:
         region = emu.endpoints["regions"]["us-east-1"]
+        old_region = old.endpoints["regions"]["us-east-1"]
         creds = emu.credentials
-        emu_seq = sequential(client(region["http"], "us-east-1", creds), n)
-        raw_seq = sequential(client(canned_url, "us-east-1", fake), n)
-        print(f"sequential Converse (n={n})      p50 {emu_seq['p50_ms']:.3f} ms  p99 {emu_seq['p99_ms']:.3f} ms  "
-              f"{emu_seq['rps']:.0f} req/s")
-        print(f"  canned raw-socket baseline     p50 {raw_seq['p50_ms']:.3f} ms  p99 {raw_seq['p99_ms']:.3f} ms  "
-              f"{raw_seq['rps']:.0f} req/s")
+        for round_ in range(2):  # alternate the order: the machine's noise hits both servers alike
+            arms = [("emulator, HTTP/1.1 (h11)", region["http"], creds),
+                    (f"reference {args.reference}, HTTP/1.1", old_region["http"], old.credentials)]
+            for label, url, cr in arms if round_ == 0 else reversed(arms):
+                print(_row(f"sequential Converse, {label}", sequential(client(url, "us-east-1", cr), n // 2)))
+            print(_row("sequential Converse, emulator, HTTP/2 (h2)", sequential_h2(region["http"], creds, n // 2)))
+        print(_row("  canned raw-socket baseline", sequential(client(canned_url, "us-east-1", fake), n // 2)))
         stats = emu.stats()
-        print(f"  emulator server-side mean      {stats['server_us_mean']:.0f} us per request")
+        print(f"  emulator server-side mean      {stats['server_us_mean']:.0f} us per request "
+              f"(reference {old.stats()['server_us_mean']:.0f} us)")
         for workers in (1, 8, 32):
             per = max(20, (n // 4) // workers)
             emu_rps = concurrent(lambda: client(region["http"], "us-east-1", creds), workers, per)
+            old_rps = concurrent(lambda: client(old_region["http"], "us-east-1", old.credentials), workers, per)
             raw_rps = concurrent(lambda: client(canned_url, "us-east-1", fake), workers, per)
-            print(f"concurrency {workers:>3}: emulator {emu_rps:7.0f} req/s   canned baseline {raw_rps:7.0f} req/s")
+            print(f"concurrency {workers:>3}: emulator {emu_rps:7.0f} req/s   reference {old_rps:7.0f} req/s   "
+                  f"canned baseline {raw_rps:7.0f} req/s")
         shared = client(region["http"], "us-east-1", creds)
         for count in (50, 200):
             s = streams(shared, count, 50)
             print(f"{count} concurrent ConverseStreams x 50 deltas: {s['completed']}/{count} complete in "
                   f"{s['seconds']:.2f} s ({s['deltas_per_s']:.0f} deltas/s)")
     canned.terminate()
+    if not args.no_lateness:
+        lateness_main(["--reference", args.reference, "--rounds", "2" if args.quick else "4"])
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,8 +49,8 @@ class ReferenceEmulator(EmulatorProcess):
 
     def config(self) -> dict[str, Any]:
         data = super().config()
-        data.pop("limits", None)
-        return data
+        known = set(re.findall(r"^    (\w+): ", (self.source_root / "evals/emulator/options.py").read_text(), re.M))
+        return {k: v for k, v in data.items() if k in known}
 
 
 def export_reference(ref: str, into: Path) -> Path:

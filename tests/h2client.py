@@ -25,6 +25,7 @@ class H2Client:
         parts = urlsplit(endpoint)
         self.authority = parts.netloc
         raw = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if parts.scheme == "https":
             ctx = ssl.create_default_context(cafile=ca_file)
             ctx.set_alpn_protocols(["h2"])
