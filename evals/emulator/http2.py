@@ -12,6 +12,7 @@ import contextlib
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import h2.config
@@ -65,6 +66,9 @@ class Http2Connection:
         self.last_event = time.perf_counter()
         self.active = 0  # answers being written: the connection is not idle while any is
         self.closing = False  # the client sent GOAWAY
+        # Each request is answered on its own thread (it sleeps to its deadline, then writes); threads are kept
+        # for the connection's next requests instead of being started per request.
+        self.workers = ThreadPoolExecutor(MAX_STREAMS, thread_name_prefix="h2-stream")
 
     # reading
     def serve(self) -> None:
@@ -82,6 +86,7 @@ class Http2Connection:
             with self.lock:
                 self.dead = True
                 self.lock.notify_all()
+            self.workers.shutdown(wait=False)
 
     def _read_loop(self) -> None:
         data: bytes | None = self.first or None
@@ -175,7 +180,7 @@ class Http2Connection:
         req = Request(h.get(":method", ""), h.get(":path", ""), h, bytes(inc.body), inc.t_arrival, "HTTP/2",
                       self.scheme, self.region)
         self.active += 1
-        threading.Thread(target=self._answer, args=(sid, req), daemon=True).start()
+        self.workers.submit(self._answer, sid, req)
 
     def _answer(self, sid: int, req: Request) -> None:
         out = Http2Responder(self, sid)

@@ -114,9 +114,9 @@ def serve_runtime(app: App, req: Request, out: Responder) -> None:
         traceback.print_exc()
         res.status, res.code, res.kind = 500, "InternalServerException", "bug"
         out.close_connection = True
-        err = BedrockError("InternalServerException", "The emulator failed to process the request.")
+        bug = BedrockError("InternalServerException", "The emulator failed to process the request.")
         with contextlib.suppress(Exception):
-            out.send(err.status, error_headers(err, rid), err.body())
+            out.send(bug.status, error_headers(bug, rid), bug.body())
     finally:
         if res.reserved is not None and res.status == 200:
             app.quotas.release(req.region, res.reserved[0], res.reserved[1])

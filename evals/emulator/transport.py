@@ -19,10 +19,8 @@ READ_SIZE = 65536
 SEND_TIMEOUT_S = 30.0  # a client that stops reading cannot hold a writer longer than this
 
 
-def _wait_readable(sock: socket.socket, deadline: float | None) -> None:
-    """Block until `sock` has bytes (or EOF); TimeoutError at the perf_counter `deadline`."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR)
+def _wait_readable(poller: select.poll, deadline: float | None) -> None:
+    """Block until the polled socket has bytes (or EOF); TimeoutError at the perf_counter `deadline`."""
     while True:
         wait_ms = None if deadline is None else max(0, int((deadline - time.perf_counter()) * 1000) + 1)
         if poller.poll(wait_ms):
@@ -42,10 +40,12 @@ class PlainTransport:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", int(SEND_TIMEOUT_S), 0))
         self.sock = sock
         self._send_lock = threading.Lock()
+        self._poller = select.poll()  # only the reading thread polls
+        self._poller.register(sock, select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR)
 
     def recv(self, deadline: float | None) -> bytes:
         """The next bytes (b"" at end of stream); TimeoutError when nothing came by `deadline`."""
-        _wait_readable(self.sock, deadline)
+        _wait_readable(self._poller, deadline)
         return self.sock.recv(READ_SIZE)
 
     def sendall(self, data: bytes) -> None:
@@ -92,7 +92,7 @@ class TlsTransport(PlainTransport):
                 raise ConnectionError("closed during the TLS handshake")
 
     def _feed(self, deadline: float | None) -> bool:
-        _wait_readable(self.sock, deadline)
+        _wait_readable(self._poller, deadline)
         raw = self.sock.recv(READ_SIZE)
         with self._lock:
             if raw:
