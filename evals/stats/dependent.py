@@ -1,0 +1,241 @@
+"""Arm-level bounds that survive correlated requests: latency drifts and has slow minutes, throttles come in storms.
+
+Requests of one run are not independent: a slow minute slows every request in it. Each function below takes the
+values of one arm in send-time order and estimates the variance of its mean (or of its empirical CDF at a
+quantile) from non-overlapping batch means over send time (`mean_variance`), never narrower than the
+independent-requests variance. Bounds then use a t quantile with (batches - 1) degrees of freedom, which
+pays for the batch-means variance being itself an estimate. Assumptions, stated once: the correlation dies
+out within a batch (a batch is 1/`BATCHES` of the run), and the run is stationary apart from that correlation.
+
+With several interleaved runs per arm, `run_level` compares per-run figures (Welch, Satterthwaite df): drift
+between runs is then part of the noise, which no within-run method can see.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import stats
+
+from .intervals import clustered_mean_interval
+from .results import NAN, Interval, check_confidence
+
+BATCHES = 5  # batches per run: few long batches see slow drift (a 20 s correlation in a 2-minute run); the
+# t quantile with BATCHES - 1 df pays for the variance estimate resting on so few batches
+MIN_BATCH = 5  # smallest batch: below BATCHES * MIN_BATCH values the batches shrink in number
+
+
+@dataclass(frozen=True)
+class MeanVariance:
+    """Variance of a mean under send-time correlation and what it rests on."""
+
+    variance: float
+    df: float
+    design_effect: float  # variance / independent-requests variance (>= 1)
+    batches: int
+
+
+def batch_means(x: np.ndarray, batches: int) -> np.ndarray:
+    """Means of `batches` contiguous, (nearly) equal-count batches of a time-ordered series."""
+    edges = np.linspace(0, x.size, batches + 1).round().astype(int)
+    sums = np.add.reduceat(x, edges[:-1])
+    return sums / np.diff(edges)
+
+
+def mean_variance(x_in_time_order: ArrayLike, batches: int = BATCHES) -> MeanVariance:
+    """Variance of the mean of a time-ordered series by non-overlapping batch means (Schmeiser 1982).
+
+    V_B = s^2(batch means) / B underestimates when the correlation outlasts a batch, by about c / (batch
+    length); the Richardson step V = 2 V_B - V_2B removes that first-order bias (batches half as long have
+    twice the bias). V is floored at V_B and at the independent-requests s^2 / n (an estimate below it is
+    noise, not negative correlation); df = B - 1. With fewer than 2 * MIN_BATCH values: s^2 / n.
+    """
+    x = np.asarray(x_in_time_order, dtype=float).ravel()
+    n = x.size
+    if n < 2:
+        return MeanVariance(NAN, NAN, NAN, 0)
+    iid = float(x.var(ddof=1)) / n
+    b = min(batches, n // MIN_BATCH)
+    if b < 2:
+        return MeanVariance(iid, n - 1, 1.0, 0)
+    bm = float(batch_means(x, b).var(ddof=1)) / b
+    if n >= 2 * b * MIN_BATCH:
+        bm = max(bm, 2 * bm - float(batch_means(x, 2 * b).var(ddof=1)) / (2 * b))
+    var = max(bm, iid)
+    return MeanVariance(var, b - 1, var / iid if iid > 0 else 1.0, b)
+
+
+def _t(levels: np.ndarray, df: float) -> np.ndarray:
+    """One-sided t quantiles t_{1-level} (normal for df = inf)."""
+    return stats.t.isf(levels, df) if math.isfinite(df) else stats.norm.isf(levels)
+
+
+# ---------------------------------------------------------------------------------------------- quantiles
+
+
+@dataclass(frozen=True)
+class QuantileBounds:
+    estimate: float
+    lower: np.ndarray
+    upper: np.ndarray
+    design_effect: float
+    n: int
+
+
+def quantile_bounds(x_in_time_order: ArrayLike, q: float, levels: np.ndarray, batches: int = BATCHES
+                    ) -> QuantileBounds:
+    """One-sided bounds of the q-quantile of a time-ordered series (may hold +inf: failed requests).
+
+    Order-statistic bounds with the rank spread widened by the design effect of the indicators 1{x <= q_hat}
+    (batch means): ranks n*q -/+ t_{B-1} * sqrt(deff * n * q * (1 - q)), the independent-requests
+    distribution-free interval when deff = 1. The estimate is the inverted-CDF order statistic x_(ceil(n q)),
+    defined when some values are infinite. A bound past the smallest value is 0, past the largest +inf.
+    """
+    x = np.asarray(x_in_time_order, dtype=float).ravel()
+    n = x.size
+    if n == 0:
+        nan = np.full(levels.shape, NAN)
+        return QuantileBounds(NAN, nan, nan, NAN, 0)
+    s = np.sort(x)
+    est = float(s[max(math.ceil(n * q), 1) - 1])
+    mv = mean_variance((x <= est).astype(float), batches)
+    deff = mv.design_effect if math.isfinite(mv.design_effect) else 1.0
+    spread = _t(levels, mv.df if math.isfinite(mv.df) else math.inf) * math.sqrt(deff * n * q * (1 - q))
+    lo_rank = np.floor(n * q - spread).astype(int)  # 1-based rank of the lower bound
+    hi_rank = np.ceil(n * q + spread).astype(int) + 1
+    padded = np.concatenate([[0.0], s, [math.inf]])
+    lower = padded[np.clip(lo_rank, 0, n + 1)]
+    upper = padded[np.clip(hi_rank, 0, n + 1)]
+    return QuantileBounds(est, lower, upper, deff, n)
+
+
+def quantile_interval(x_in_time_order: ArrayLike, q: float, confidence: float = 0.95,
+                      batches: int = BATCHES) -> Interval:
+    """Two-sided interval of a quantile robust to send-time correlation (summary figures: p50, p90).
+
+    The two one-sided (1 + confidence) / 2 bounds of `quantile_bounds`; greyed out when either is unbounded.
+    """
+    check_confidence(confidence)
+    qb = quantile_bounds(x_in_time_order, q, np.array([(1 - confidence) / 2]), batches)
+    method = "order-statistic, batch-means design effect"
+    if qb.n == 0:
+        return Interval(NAN, NAN, NAN, method, 0, confidence, False, "no observations")
+    low, high = float(qb.lower[0]), float(qb.upper[0])
+    ok = low > 0 and math.isfinite(high)
+    note = "" if ok else "too few values beyond the quantile for an interval"
+    return Interval(qb.estimate, low if ok else NAN, high if ok else NAN, method, qb.n, confidence, ok, note)
+
+
+# ---------------------------------------------------------------------------------------------- means
+
+
+def mean_interval(x_in_time_order: ArrayLike, confidence: float = 0.95, batches: int = BATCHES) -> Interval:
+    """Mean of a time-ordered series (e.g. throughput per time bin) with a batch-means t interval."""
+    check_confidence(confidence)
+    x = np.asarray(x_in_time_order, dtype=float).ravel()
+    mv = mean_variance(x, batches)
+    method = f"batch means ({mv.batches} batches over send time)"
+    if not math.isfinite(mv.variance):
+        return Interval(float(x.mean()) if x.size else NAN, NAN, NAN, method, x.size, confidence, False,
+                        "needs at least 2 values")
+    est = float(x.mean())
+    half = float(_t(np.array([(1 - confidence) / 2]), mv.df)[0]) * math.sqrt(mv.variance)
+    return Interval(est, est - half, est + half, method, x.size, confidence)
+
+
+@dataclass(frozen=True)
+class DiffBounds:
+    estimate: float
+    lower: np.ndarray
+    upper: np.ndarray
+    se: float
+    df: float
+    note: str = ""
+
+
+def _t_bounds(est: float, se: float, df: float, levels: np.ndarray, note: str = "") -> DiffBounds:
+    half = _t(levels, df) * se if se > 0 else np.zeros(levels.shape)
+    return DiffBounds(est, est - half, est + half, se, df, note)
+
+
+def paired_mean_bounds(d: ArrayLike, base_order: ArrayLike, cand_order: ArrayLike, levels: np.ndarray,
+                       batches: int = BATCHES) -> DiffBounds:
+    """Bounds of the mean of per-item differences d_i = y_i - x_i (log ratios), each arm correlated in its own
+    send order.
+
+    Item effects cancel in d; what remains is the baseline's noise, correlated in the baseline's send order,
+    and the candidate's, correlated in the candidate's. Batch means of d in the baseline's order see the
+    baseline's correlation plus the candidate's noise as if independent, and vice versa, so
+    var = var_base_order + var_cand_order - var_independent (Var(A + B) for independent arms), floored at the
+    larger of the two (arms sent in the same order: one ordering already sees both). df = B - 1.
+    """
+    d_arr = np.asarray(d, dtype=float).ravel()
+    n = d_arr.size
+    if n < 2:
+        return DiffBounds(float(d_arr.mean()) if n else NAN, np.full(levels.shape, NAN),
+                          np.full(levels.shape, NAN), NAN, NAN, "needs at least 2 paired items")
+    vb = mean_variance(d_arr[np.argsort(np.asarray(base_order), kind="stable")], batches)
+    vc = mean_variance(d_arr[np.argsort(np.asarray(cand_order), kind="stable")], batches)
+    iid = float(d_arr.var(ddof=1)) / n
+    var = max(vb.variance + vc.variance - iid, vb.variance, vc.variance)
+    return _t_bounds(float(d_arr.mean()), math.sqrt(var), min(vb.df, vc.df), levels)
+
+
+def clustered_diff_bounds(d: ArrayLike, clusters: ArrayLike, levels: np.ndarray) -> DiffBounds:
+    """Bounds of a mean per-item difference with a cluster-robust (CR1) standard error, t with G - 1 df.
+
+    Items sharing a passage (the suite's `cluster`) are correlated; one item per cluster is the plain SE.
+    """
+    iv = clustered_mean_interval(d, clusters)
+    if not iv.available:
+        nan = np.full(levels.shape, NAN)
+        return DiffBounds(iv.estimate, nan, nan, NAN, NAN, iv.note)
+    return _t_bounds(iv.estimate, iv.se, iv.clusters - 1, levels)
+
+
+def run_level(x_runs: ArrayLike, y_runs: ArrayLike, levels: np.ndarray) -> DiffBounds:
+    """Welch bounds of mean(y_runs) - mean(x_runs) over per-run figures (Satterthwaite df); 2+ runs per arm."""
+    x, y = np.asarray(x_runs, dtype=float), np.asarray(y_runs, dtype=float)
+    if x.size < 2 or y.size < 2 or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        nan = np.full(levels.shape, NAN)
+        return DiffBounds(NAN, nan, nan, NAN, NAN, "needs 2+ runs with finite figures per arm")
+    vx, vy = float(x.var(ddof=1)) / x.size, float(y.var(ddof=1)) / y.size
+    se = math.sqrt(vx + vy)
+    df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1)) if se > 0 else math.inf
+    return _t_bounds(float(y.mean() - x.mean()), se, df, levels)
+
+
+# ---------------------------------------------------------------------------------------------- rates
+
+
+@dataclass(frozen=True)
+class RateBounds:
+    rate: float
+    lower: np.ndarray
+    upper: np.ndarray
+    design_effect: float
+    n: int
+
+
+def rate_bounds(events_in_time_order: ArrayLike, levels: np.ndarray, batches: int = BATCHES) -> RateBounds:
+    """Exact Clopper-Pearson one-sided bounds of a rate at the design-effect-adjusted count.
+
+    With independent requests (design effect 1) these are the exact binomial bounds, valid at any n. Storms
+    (throttles or errors clustered in time) inflate the variance by the design effect deff, estimated by batch
+    means and floored at 1; the bounds are then those of k/deff events in n/deff trials (Kish's effective n).
+    """
+    e = np.asarray(events_in_time_order, dtype=float).ravel()
+    n = e.size
+    if n == 0:
+        nan = np.full(levels.shape, NAN)
+        return RateBounds(NAN, nan, nan, NAN, 0)
+    k = float(e.sum())
+    deff = mean_variance(e, batches).design_effect if 0 < k < n else 1.0
+    deff = deff if math.isfinite(deff) else 1.0
+    ke, ne = k / deff, n / deff
+    lower = np.zeros(levels.shape) if k == 0 else stats.beta.ppf(levels, ke, ne - ke + 1)
+    upper = np.ones(levels.shape) if k == n else stats.beta.isf(levels, ke + 1, ne - ke)
+    return RateBounds(k / n, lower, upper, deff, n)
