@@ -32,7 +32,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from evals.gate import exit_code, load_rules, overall, run_gate
+from evals.commands.gate import exit_code, load_rules, overall, run_gate
 from evals.stats import Verdict, wilson_interval
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.records import RecordWriter, RunDirectory
-from evals.schema import RECORD_FIELDS, RECORD_SCHEMA_VERSION
+from evals.results.rundir import RecordWriter, RunDirectory
+from evals.results.schema import RECORD_FIELDS, RECORD_SCHEMA_VERSION
 
 CELLS = [(region, api) for region in ("us-east-1", "us-west-2") for api in ("converse", "converse_stream")]
 
@@ -89,7 +89,7 @@ def write_synthetic_run(parent: Path, n: int, seed: int = 0) -> Path:
 
 
 def child(n: int) -> dict[str, float]:
-    from evals.report import render_run
+    from evals.render.report import render_run
 
     with tempfile.TemporaryDirectory() as tmp:
         run = write_synthetic_run(Path(tmp), n)

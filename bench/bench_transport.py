@@ -22,7 +22,7 @@ from evals.apis.metadata import build_request_metadata
 from evals.cards import load_card
 from evals.emulator import Emulator
 from evals.emulator.options import EmulatorOptions
-from evals.transport import Transport, TransportSettings
+from evals.run.transport import Transport, TransportSettings
 from evals.types import API_CONVERSE, InferenceParams, Request, Sample
 
 REGION = "us-east-1"

@@ -10,11 +10,12 @@ from evals.redact import redact_text
 from evals.untrusted import for_terminal
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("evals.run_cli", "plan, run and report a suite (Hydra overrides follow)"),
-    "report": ("evals.report.cli", "re-render report.html from one or more run directories"),
-    "compare": ("evals.compare", "compare two runs (or two cells of one run)"),
-    "gate": ("evals.gate", "CI regression gate over two runs: exit 0 pass, 1 fail, 2 bad input, 3 inconclusive"),
-    "history": ("evals.history", "list indexed runs and a metric's trend"),
+    "run": ("evals.commands.run", "plan, run and report a suite (Hydra overrides follow)"),
+    "report": ("evals.commands.report", "re-render report.html from one or more run directories"),
+    "compare": ("evals.commands.compare", "compare two runs (or two cells of one run)"),
+    "gate": ("evals.commands.gate",
+             "CI regression gate over two runs: exit 0 pass, 1 fail, 2 bad input, 3 inconclusive"),
+    "history": ("evals.commands.history", "list indexed runs and a metric's trend"),
     "emulator": ("evals.emulator.cli", "serve the local Bedrock runtime emulator until stopped"),
     "doctor": ("evals.doctor_cli", "check credentials, model access, routing, streaming and quotas for a target"),
 }

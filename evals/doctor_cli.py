@@ -16,8 +16,8 @@ from evals.config import compose_config
 from evals.errors import UserInputError
 
 if TYPE_CHECKING:
+    from evals.commands.run import RunSpec
     from evals.preflight import Check, Plan
-    from evals.run_cli import RunSpec
 
 USAGE = """usage: bedrock-evals doctor [--config-dir DIR] [overrides...]
 
@@ -41,7 +41,7 @@ def plan_of(cfg: DictConfig) -> Plan:
 def checks_for(cfg: DictConfig, plan: Plan, endpoints: dict[str, Any] | None) -> list[Check]:
     """Run every check against the target; a stopping problem becomes a one-line UserInputError."""
     from evals.preflight import Unready, run_checks
-    from evals.transport import LocalEndpoints
+    from evals.run.transport import LocalEndpoints
 
     local = LocalEndpoints.from_mapping(endpoints) if endpoints is not None else None
     try:
@@ -51,7 +51,7 @@ def checks_for(cfg: DictConfig, plan: Plan, endpoints: dict[str, Any] | None) ->
 
 
 def doctor(cfg: DictConfig) -> int:
-    from evals.run_cli import open_target
+    from evals.commands.run import open_target
 
     plan = plan_of(cfg)
     with open_target(cfg) as endpoints:

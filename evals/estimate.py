@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from evals.budget import estimate_input_tokens
 from evals.cards import ModelCard
+from evals.run.budget import estimate_input_tokens
 from evals.types import Request
 
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from evals.cards import ModelCard
 from evals.errors import UserInputError
-from evals.limiter import QuotaLimiter
+from evals.run.limiter import QuotaLimiter
 
 MODES = ("auto", "off")
 

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from evals.card_checks import card_refusals
 from evals.cards import ModelCard
 from evals.errors import UserInputError
-from evals.plan import check_cells, check_unique
+from evals.run.plan import check_cells, check_unique
 
 
 def run_cells(cfg: DictConfig, card: ModelCard) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:

@@ -21,7 +21,7 @@ from typing import Any
 import jsonschema
 
 from evals.errors import UserInputError
-from evals.judge import JudgeUnavailable
+from evals.run.judge import JudgeUnavailable
 from evals.types import Sample, ScorerSpec
 
 ScorerFn = Callable[..., float]

@@ -25,7 +25,7 @@ from evals.config import _one_line as config_one_line
 from evals.config import compose_config
 from evals.errors import UserInputError
 from evals.quota_share import QuotaShare, budget_keys, divide
-from evals.records import RUN_FILE, RunDirectory, new_run_id
+from evals.results.rundir import RUN_FILE, RunDirectory, new_run_id
 from evals.searchpath import SearchPath, split_argv
 from evals.sweep_summary import (
     JobPlan,
@@ -107,7 +107,7 @@ def launcher_of(hydra_overrides: Sequence[str], job_count: int, search: SearchPa
 
 def _validate_jobs(jobs: Sequence[Sequence[str]], search: SearchPath) -> list[tuple[DictConfig, Any]]:
     """Compose and validate every job before anything runs: the first bad one stops the sweep."""
-    from evals.run_cli import validate
+    from evals.commands.run import validate
 
     checked = []
     for num, job in enumerate(jobs):
@@ -208,7 +208,7 @@ def sweep_job(cfg: DictConfig) -> int:
 
 
 def _run_job(cfg: DictConfig, num: int) -> int:
-    from evals.run_cli import execute_run
+    from evals.commands.run import execute_run
 
     sweep_dir = Path(cfg.run.out_dir)
     plan = read_plan(sweep_dir)
@@ -257,7 +257,7 @@ def multirun(argv: Sequence[str]) -> int:
     launcher = launcher_of(hydra_overrides, len(jobs), search)
     first = checked[0][0]
     if first.run.dry_run:  # each job's plan, nothing written, nothing launched
-        from evals.run_cli import execute_run
+        from evals.commands.run import execute_run
 
         return max(execute_run(cfg) for cfg, _ in checked)
     out_dir = Path(first.run.out_dir).resolve()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.errors import UserInputError
-from evals.records import RECORDS_FILE, RUN_FILE, utc_now, write_json_atomic
+from evals.results.rundir import RECORDS_FILE, RUN_FILE, utc_now, write_json_atomic
 
 SWEEP_FILE = "sweep.json"
 EXIT_BY_STATUS = {"completed": 0, "budget-stopped": 0, "interrupted": 130, "failed": 1}
@@ -142,7 +142,7 @@ def finish(sweep_dir: Path, plan: SweepPlan, launcher_error: str | None) -> list
 
 def index_history(out_dir: Path, outcomes: Sequence[JobOutcome]) -> None:
     """Index every job in `<out_dir>/history.sqlite` from the driver (one writer, not one per job)."""
-    from evals.history import DB_NAME, index_run
+    from evals.results.history import DB_NAME, index_run
 
     for o in outcomes:
         if (o.run_dir / RUN_FILE).is_file():
@@ -153,7 +153,7 @@ def merged_report(sweep_dir: Path, outcomes: Sequence[JobOutcome]) -> Path | Non
     """One report over every job that recorded something, written into the sweep folder itself."""
     if not any(o.records for o in outcomes):
         return None
-    from evals.report import render_run
+    from evals.render.report import render_run
 
     return render_run([sweep_dir], sweep_dir)
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from evals.records import RecordWriter, RunDirectory
-from evals.schema import RECORD_FIELDS, RECORD_SCHEMA_VERSION
+from evals.results.rundir import RecordWriter, RunDirectory
+from evals.results.schema import RECORD_FIELDS, RECORD_SCHEMA_VERSION
 
 
 def record(**fields: Any) -> dict[str, Any]:

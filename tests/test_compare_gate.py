@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from evals import cli
-from evals.compare.metrics import METRICS, compare_metric
-from evals.gate import load_rules
-from evals.records import RecordWriter, RunDirectory
+from evals.commands.gate import load_rules
+from evals.results.metrics import METRICS, compare_metric
+from evals.results.rundir import RecordWriter, RunDirectory
 
 MODEL = "us.meta.llama4-maverick-17b-instruct-v1:0"
 
@@ -210,8 +210,8 @@ def test_gate_junit_inconclusive_policies(tmp_path: Path, capsys: pytest.Capture
 
 def test_gate_holm_family_counts_every_check(tmp_path: Path) -> None:
     """Adding more rule x cell checks can only raise the adjusted p of a given check (Holm)."""
-    from evals.compare.arms import load_arm, match_runs
     from evals.gate_verdict import evaluate
+    from evals.results.arms import load_arm, match_runs
 
     base = make_run(tmp_path, "a", seed=1, regions=("us-east-1", "us-west-2"))
     cand = make_run(tmp_path, "b", seed=2, slowdown=1.25, regions=("us-east-1", "us-west-2"))
@@ -365,7 +365,7 @@ def test_several_runs_per_arm_use_run_level_latency(tmp_path: Path, capsys: pyte
 
 def test_compare_metric_paired_mcnemar_and_exact_constant(tmp_path: Path) -> None:
     """Identical per-item answers give a zero-width accuracy difference; identical costs an exact ratio of 1."""
-    from evals.compare.arms import load_arm, match_runs
+    from evals.results.arms import load_arm, match_runs
 
     a = make_run(tmp_path, "a", seed=1, items=200)
     b = make_run(tmp_path, "b", seed=2, items=200)

@@ -20,7 +20,7 @@ from evals.emulator import Emulator
 from evals.emulator.cli import options_from_argv
 from evals.paths import MODEL_CARD_DIR
 from evals.preflight import Plan, Unready, run_checks
-from evals.transport import LocalEndpoints
+from evals.run.transport import LocalEndpoints
 
 _BEDROCK = botocore.session.get_session().get_service_model("bedrock")
 

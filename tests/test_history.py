@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from evals import cli
-from evals.history import default_db, index_run, list_runs, trend
-from evals.records import RecordWriter, RunDirectory
+from evals.results.history import default_db, index_run, list_runs, trend
+from evals.results.rundir import RecordWriter, RunDirectory
 
 
 def write_run(out: Path, name: str, started: str, latency: float, correct: int, n: int = 10,

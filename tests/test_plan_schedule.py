@@ -7,8 +7,8 @@ import pytest
 
 from evals.cards import load_card
 from evals.errors import UserInputError
-from evals.plan import build_plan, cells_of, check_cells, extend_plan
-from evals.schedule import ClosedLoop, ConstantRate, PoissonRate, make_strategy
+from evals.run.plan import build_plan, cells_of, check_cells, extend_plan
+from evals.run.schedule import ClosedLoop, ConstantRate, PoissonRate, make_strategy
 from evals.types import InferenceParams, Sample, ScorerSpec, Suite
 
 

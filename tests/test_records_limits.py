@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from evals.budget import Budget, estimate_input_tokens
 from evals.cards import Pricing
 from evals.errors import UserInputError
-from evals.limiter import QuotaLimiter
-from evals.records import RecordWriter, RunDirectory
+from evals.results.rundir import RecordWriter, RunDirectory
+from evals.run.budget import Budget, estimate_input_tokens
+from evals.run.limiter import QuotaLimiter
 from evals.types import ImageInput, Sample
 
 
@@ -83,7 +83,7 @@ def test_one_process_at_a_time_per_run_directory(tmp_path: Path) -> None:
 
     run = RunDirectory.create(tmp_path, "r")
     run.lock()
-    code = "from evals.records import RunDirectory; from pathlib import Path; RunDirectory(Path(%r)).lock()"
+    code = "from evals.results.rundir import RunDirectory; from pathlib import Path; RunDirectory(Path(%r)).lock()"
     other = subprocess.run([sys.executable, "-c", code % str(run.path)], capture_output=True, text=True)
     assert other.returncode != 0 and "in use by another bedrock-evals run" in other.stderr
 

@@ -14,8 +14,8 @@ from scipy import stats
 
 from evals import cli
 from evals.errors import UserInputError
-from evals.report import render as render_mod
-from evals.report import render_run
+from evals.render.report import render as render_mod
+from evals.render.report import render_run
 
 
 def _cell(summary: dict, **key: str) -> dict:
@@ -182,7 +182,7 @@ def test_failure_leaves_nothing_half_written(tmp_path: Path, monkeypatch: pytest
     def boom(context: object) -> str:
         raise RuntimeError("template failed")
 
-    import evals.report as report_pkg
+    import evals.render.report as report_pkg
 
     monkeypatch.setattr(report_pkg, "render_html", boom)
     with pytest.raises(RuntimeError):
@@ -303,7 +303,7 @@ def test_sweep_rate_is_positive_at_every_level_with_non_negative_intervals(tmp_p
 
 
 def test_without_pyarrow_the_report_renders_and_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import evals.report as report_pkg
+    import evals.render.report as report_pkg
 
     note = "pyarrow is not installed: records were not exported (pip install pyarrow)"
     monkeypatch.setattr(report_pkg, "pyarrow_missing", lambda: note)
@@ -402,8 +402,8 @@ def _arms_by_item(repeats: int, right: dict[str, int], mixed: bool = False, item
 
 def test_report_accuracy_pairs_by_item_like_compare(tmp_path: Path) -> None:
     """4 repeats per item with item-level correctness: 6 discordant items, not 24 independent pairs."""
-    from evals.compare.metrics import METRICS, compare_metric
-    from evals.rundata import load_run
+    from evals.results.metrics import METRICS, compare_metric
+    from evals.results.rundata import load_run
 
     run = write_run(tmp_path, "run-items", _arms_by_item(4, {"us-east-1": 20, "us-west-2": 14}))
     render_run([run], formats=())

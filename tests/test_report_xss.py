@@ -13,7 +13,7 @@ from pathlib import Path
 
 from report_helpers import record, write_run
 
-from evals.report import render_run
+from evals.render.report import render_run
 
 PAYLOADS = (
     "<script>alert(1)</script>",

@@ -16,7 +16,7 @@ import pytest
 
 from evals.cli import main
 from evals.emulator import Emulator, EmulatorOptions
-from evals.schema import RECORD_FIELDS
+from evals.results.schema import RECORD_FIELDS
 from evals.stats import wilson_interval
 
 FAST = ["target.latency_profile=zero", "run.report=false", "run.progress=false"]

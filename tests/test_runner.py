@@ -12,13 +12,13 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from evals.budget import Budget
 from evals.cards import Pricing
-from evals.limiter import RegionLimiters
-from evals.records import RecordWriter, RunDirectory
-from evals.runner import Runner
-from evals.schedule import ClosedLoop, ConstantRate
-from evals.transport import Outcome
+from evals.results.rundir import RecordWriter, RunDirectory
+from evals.run.budget import Budget
+from evals.run.limiter import RegionLimiters
+from evals.run.runner import Runner
+from evals.run.schedule import ClosedLoop, ConstantRate
+from evals.run.transport import Outcome
 from evals.types import InferenceParams, Reply, Request, Sample
 
 
@@ -151,7 +151,7 @@ def test_gc_pauses_freezes_start_up_objects_and_times_each_collection() -> None:
 
 
 def test_a_long_quota_wait_is_announced_with_its_end_and_counted(tmp_path: Path, capsys) -> None:
-    from evals.limiter import QuotaLimiter
+    from evals.run.limiter import QuotaLimiter
 
     runner, run = _runner(tmp_path, FakeSender(), lambda r, t: {"exact": 1.0})
     runner.limiters._limiters["us-east-1"] = QuotaLimiter(2, 10**9, window_s=1.6)  # 2 requests per 1.6 s

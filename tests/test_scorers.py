@@ -7,7 +7,7 @@ import json
 import pytest
 
 from evals.errors import UserInputError
-from evals.judge import JudgeUnavailable
+from evals.run.judge import JudgeUnavailable
 from evals.scorers import (
     JudgeScorer,
     choice_letter,

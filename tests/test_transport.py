@@ -19,8 +19,8 @@ import pytest
 from evals.apis.metadata import build_request_metadata
 from evals.cards import ModelCard, load_card
 from evals.errors import UserInputError
-from evals.measure import latency_ms, tpot_ms, ttft_ms
-from evals.transport import (
+from evals.run.measure import latency_ms, tpot_ms, ttft_ms
+from evals.run.transport import (
     CLASS_CLIENT,
     CLASS_FATAL,
     CLASS_THROTTLE,

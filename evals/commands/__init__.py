@@ -1,0 +1,1 @@
+"""The command-line front ends: argument parsing and I/O only."""

@@ -1,0 +1,621 @@
+"""`bedrock-evals run [overrides]`: compose config, validate everything, then plan, run, record and report.
+
+Every user-input check happens before the run directory is created or a request is sent, so bad input
+leaves nothing half-written. The last line printed is the run directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import shutil
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from evals.cards import ModelCard, card_from_mapping, load_card
+from evals.config import TargetConf, compose_config, config_from_saved, parse_bool
+from evals.errors import UserInputError
+from evals.external_emulator import FIXED_AT_START, check_honoured, fetch_settings, read_endpoints
+from evals.gcpause import GcPauses
+from evals.outcome import Outcome, assess, exit_code, final_status
+from evals.quota_share import QuotaShare, check_mode, make_gate
+from evals.redact import redact_config
+from evals.render.terminal import print_summary, send_lag_p99
+from evals.results.rundir import RunDirectory, new_run_id, provenance, utc_now
+from evals.resume import absolute_paths, check_resume, fingerprint, spent_in_records, what_changed
+from evals.run.budget import Budget
+from evals.run.plan import build_plan, extend_plan
+from evals.run.runner import Runner, progress_bar
+from evals.run.schedule import ClosedLoop, Strategy, make_strategy
+from evals.run_checks import check_error_rate, check_levels, run_cells
+from evals.storage import Ballast, RecordWriter, describe
+from evals.types import Request, Suite
+
+if TYPE_CHECKING:  # imported late at run time: boto3 and the sender processes are not needed to validate
+    from evals.run.process_sender import ProcessSender
+    from evals.run.transport import Transport, TransportSettings
+
+# run.json status for each reason the runner stopped early (no reason: completed)
+STATUS_BY_STOP_REASON = {"interrupted": "interrupted", "budget": "budget-stopped", "fatal": "failed",
+                         "storage": "failed", "precision": "completed"}
+# plan-size cap for closed-loop runs bounded only by duration
+DURATION_PLAN_CAP = 200_000
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything validated from the config, ready to plan and run."""
+
+    cfg: DictConfig
+    card: ModelCard
+    suites: tuple[Suite, ...]
+    apis: tuple[str, ...]
+    regions: tuple[str, ...]
+    tiers: tuple[str, ...]
+    groups: tuple[tuple[Strategy, tuple[Request, ...]], ...]  # (strategy, requests) per load level
+    judge_card: ModelCard | None = None  # the judge scorer's model, when a suite scores with `judge`
+
+    @property
+    def planned(self) -> int:
+        return sum(len(reqs) for _, reqs in self.groups)
+
+
+def _load_suites(cfg: DictConfig, card: ModelCard) -> tuple[Suite, ...]:
+    from evals.suites import load_suite  # imported late: suites pull in datasets/Pillow
+
+    node = OmegaConf.to_container(cfg.suite, resolve=True)
+    specs = node if isinstance(node, list) else [node]
+    return tuple(load_suite(spec, card) for spec in specs)
+
+
+def _check_ranges(cfg: DictConfig) -> None:
+    """Numbers that parse but make no sense (a negative duration, an empty worker pool) stop here."""
+    checks = [
+        ("run.repeats", cfg.run.repeats, 1, False), ("load.concurrency", cfg.load.concurrency, 1, False),
+        ("load.max_in_flight", cfg.load.max_in_flight, 1, False),
+        ("load.warmup_requests", cfg.load.warmup_requests, 0, False),
+        ("load.max_requests", cfg.load.max_requests, 1, False), ("load.duration_s", cfg.load.duration_s, 0, True),
+        ("load.rate", cfg.load.rate, 0, True), ("run.max_tokens_total", cfg.run.max_tokens_total, 0, True),
+        ("run.max_cost_usd", cfg.run.max_cost_usd, 0, True), ("run.drain_timeout_s", cfg.run.drain_timeout_s, 0, False),
+        ("run.stop_at_half_width", cfg.run.stop_at_half_width, 0, True),
+        ("transport.max_attempts", cfg.transport.max_attempts, 1, False),
+        ("transport.processes", cfg.transport.processes, 1, False),
+    ]
+    for key, value, low, strict in checks:
+        if value is not None and (value <= low if strict else value < low):
+            raise UserInputError(f"{key}: must be {'>' if strict else '>='} {low}, got {value}")
+    for level in cfg.load.levels:
+        if level <= 0:
+            raise UserInputError(f"load.levels: every level must be > 0, got {level}")
+    out_dir = Path(cfg.run.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserInputError(f"run.out_dir: {out_dir} exists and is not a directory")
+
+
+def _plan_groups(cfg: DictConfig, card: ModelCard, suites: tuple[Suite, ...], apis, regions, tiers):
+    load, run = cfg.load, cfg.run
+    if load.strategy == "sweep":
+        if load.sweep_of not in ("concurrency", "rate"):
+            raise UserInputError(f"load.sweep_of: must be concurrency or rate, got {load.sweep_of!r}")
+        levels: list[float | None] = [float(v) for v in load.levels]
+    else:
+        levels = [None]
+    groups = []
+    for level in levels:
+        plan = build_plan(suites, card, apis, regions, tiers, run.repeats, run.seed, level, load.warmup_requests)
+        kind = load.strategy
+        concurrency, rate = load.concurrency, load.rate
+        if level is not None:
+            kind = "closed" if load.sweep_of == "concurrency" else "poisson"
+            concurrency, rate = (int(level), None) if kind == "closed" else (load.concurrency, level)
+        make_strategy(kind, concurrency=concurrency, rate=rate, seed=run.seed, count=1,
+                      ramp_s=load.ramp_s)  # checks kind, rate and ramp
+        target = None
+        if load.duration_s is not None:
+            target = math.ceil(rate * load.duration_s) if kind != "closed" else DURATION_PLAN_CAP
+        if load.max_requests is not None:
+            target = min(target, load.max_requests) if target is not None else load.max_requests
+            target += load.warmup_requests
+        if target is not None:
+            plan = extend_plan(plan, target)
+        strategy = make_strategy(kind, concurrency=concurrency, rate=rate, seed=run.seed, count=len(plan),
+                                 ramp_s=load.ramp_s)
+        groups.append((strategy, tuple(plan)))
+    return tuple(groups)
+
+
+def validate(cfg: DictConfig) -> RunSpec:
+    """All checks a run needs before anything is written; raises UserInputError with one line."""
+    card = card_from_mapping(OmegaConf.to_container(cfg.model, resolve=True), origin=f"model={cfg.model.name}",
+                             key_prefix="model.")
+    if cfg.target.kind not in ("local", "aws"):
+        raise UserInputError(f"target.kind: must be local or aws, got {cfg.target.kind!r}")
+    _check_ranges(cfg)
+    check_mode(cfg.transport.quota_share)
+    check_error_rate(cfg)
+    check_levels(cfg)
+    apis, regions, tiers = run_cells(cfg, card)
+    if cfg.target.kind == "local":
+        from evals.emulator.options import EmulatorOptions
+
+        options = EmulatorOptions.from_dict(_emulator_options(cfg), origin="target")  # checks target.* now
+        served = options.regions
+        for region in regions:
+            if region not in served:
+                raise UserInputError(f"regions: the emulator serves {', '.join(served)}, not {region!r}")
+    suites = _load_suites(cfg, card)
+    judge_card = None
+    if any(spec.name == "judge" for suite in suites for spec in suite.scorers):
+        if not cfg.judge.model:
+            raise UserInputError("judge.model: a suite scores with 'judge'; name the judge's model card, "
+                                 "e.g. judge.model=llama4-maverick")
+        judge_card = load_card(cfg.judge.model)
+    groups = _plan_groups(cfg, card, suites, apis, regions, tiers)
+    return RunSpec(cfg, card, suites, apis, regions, tiers, groups, judge_card)
+
+
+def _emulator_options(cfg: DictConfig) -> dict[str, Any]:
+    t = cfg.target
+    return {
+        "latency_profile": t.latency_profile,
+        "latency_scale": t.latency_scale,
+        "fixed_latency_ms": t.fixed_latency_ms,
+        "fixed_ttft_ms": t.fixed_ttft_ms,
+        "engine": t.engine,
+        "oracle_accuracy": t.oracle_accuracy,
+        "quota_scale": t.quota_scale,
+        "seed": t.seed if t.seed is not None else cfg.run.seed,
+        "faults": OmegaConf.to_container(t.faults),
+    }
+
+
+@contextlib.contextmanager
+def open_target(cfg: DictConfig, regions: tuple[str, ...] = ()) -> Iterator[dict[str, Any] | None]:
+    """Yield the emulator's endpoints (target=local, started for this run or elsewhere) or None (target=aws)."""
+    if cfg.target.kind != "local":
+        yield None
+        return
+    if cfg.target.endpoints_file:
+        yield _external_emulator(cfg, regions)
+        return
+    from evals.emulator import Emulator
+    from evals.emulator.options import EmulatorOptions
+    from evals.emulator.process import EmulatorStartError
+
+    cards = [OmegaConf.to_container(cfg.model, resolve=True)]  # the card as composed, a user's card included
+    options = EmulatorOptions.from_dict({**_emulator_options(cfg), "cards": cards}, origin="target")
+    emu = Emulator(options)
+    try:
+        emu.start()
+    except EmulatorStartError as err:  # its last stderr line says why (a port, a module, a card)
+        lines = [line for line in str(err).splitlines() if line.strip()]
+        raise UserInputError(f"target: the emulator did not start: {lines[-1].strip() if lines else err}") from None
+    try:
+        yield emu.endpoints
+    finally:
+        emu.stop()
+
+
+def _external_emulator(cfg: DictConfig, regions: tuple[str, ...]) -> dict[str, Any]:
+    """An emulator started elsewhere: its endpoints plus the settings it reports, checked against target.*."""
+    path = Path(cfg.target.endpoints_file)
+    endpoints = read_endpoints(path)
+    served = fetch_settings(endpoints, path)
+    asked = {**_emulator_options(cfg), "seed": cfg.target.seed}  # no target.seed: any seed will do
+    defaults = dataclasses.asdict(TargetConf(kind="local"))
+    check_honoured(asked, defaults, served, regions, path)
+    return {**endpoints, "settings": served}
+
+
+def describe_target(cfg: DictConfig, endpoints: dict[str, Any] | None) -> dict[str, Any]:
+    """The target as run.json and the report state it; an emulator run says so in plain words."""
+    t = cfg.target
+    if t.kind != "local":
+        return {"kind": "aws", "emulator": False, "auth": t.auth}
+    info: dict[str, Any] = {"kind": "local", "emulator": True, **_emulator_options(cfg), "auth": t.auth}
+    served = (endpoints or {}).get("settings")
+    if served:  # an emulator started elsewhere: what it reports is what served the run
+        info.update({k: served[k] for k in (*FIXED_AT_START, "faults") if k in served})
+        info["emulator_settings"] = served
+    info["external"] = bool(t.endpoints_file)
+    engine_note = {
+        "synthetic": "its synthetic engine (filler text, not a real model)",
+        "echo": "its echo engine (the prompt sent back)",
+        "oracle": f"its oracle engine, a test instrument that returns the expected answer with probability "
+                  f"{info['oracle_accuracy']} (not a model)",
+    }.get(str(info["engine"]), f"its {info['engine']} engine")
+    info["note"] = (
+        "Requests were served by the bedrock-evals emulator, not Amazon Bedrock: latencies are simulated "
+        f"({info['latency_profile']} profile, scale {info['latency_scale']}) and answers come from {engine_note}."
+    )
+    return info
+
+
+def _resume_config(overrides: list[str]) -> tuple[DictConfig, RunDirectory] | None:
+    resume = [o for o in overrides if o.split("=", 1)[0].lstrip("+") == "run.resume"]
+    if not resume:
+        return None
+    force = [o for o in overrides if o.split("=", 1)[0] == "run.resume_force"]
+    others = [o for o in overrides if o not in resume and o not in force]
+    if others:
+        raise UserInputError(f"run.resume: other overrides are not allowed with resume ({others[0]}); "
+                             "the run's saved config is used")
+    run_dir = RunDirectory.open_existing(Path(resume[0].split("=", 1)[1]))
+    info = run_dir.read_run()
+    if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
+        raise UserInputError(f"{run_dir.run_file}: no saved config to resume from")
+    cfg = config_from_saved(info["config"], str(run_dir.run_file))
+    for item in force:
+        cfg.run.resume_force = parse_bool("run.resume_force", item.split("=", 1)[1])
+    return cfg, run_dir
+
+
+def _transport_settings(cfg: DictConfig, concurrency: int) -> TransportSettings:
+    from evals.run.transport import TransportSettings
+
+    tc = cfg.transport
+    return TransportSettings(
+        retry_mode=tc.retry_mode,
+        max_attempts=tc.max_attempts,
+        connect_timeout_s=tc.connect_timeout_s,
+        read_timeout_s=tc.read_timeout_s,
+        max_pool_connections=max(concurrency + 4, 10),
+        invoke_body_style=tc.invoke_body_style,
+        auth=cfg.target.auth,
+    )
+
+
+def _make_transport(cfg: DictConfig, card: ModelCard, endpoints: dict[str, Any] | None,
+                    concurrency: int) -> Transport:
+    from evals.run.transport import Transport
+
+    return Transport(_transport_settings(cfg, concurrency), family=card.family, endpoints=endpoints,
+                     concurrency=concurrency)
+
+
+def _make_sender(cfg: DictConfig, spec: RunSpec, endpoints: dict[str, Any] | None,
+                 concurrency: int) -> Transport | ProcessSender:
+    """The run's own transport, or with `transport.processes` > 1 worker processes with their own clients."""
+    if cfg.transport.processes == 1:
+        transport = _make_transport(cfg, spec.card, endpoints, concurrency)
+        for region in spec.regions:  # build clients now so their set-up cost never lands in a request
+            transport.client(region)
+        return transport
+    from evals.run.process_sender import ProcessSender
+
+    return ProcessSender(_transport_settings(cfg, concurrency), spec.card.family, endpoints,
+                         processes=cfg.transport.processes, concurrency=concurrency, regions=spec.regions)
+
+
+def _max_concurrency(cfg: DictConfig) -> int:
+    load = cfg.load
+    if load.strategy == "sweep" and load.sweep_of == "concurrency":
+        return int(max(load.levels))
+    if load.strategy == "closed":
+        return int(load.concurrency)
+    return int(load.max_in_flight)
+
+
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def main(argv: list[str]) -> int:
+    from evals.run_help import wants_help
+
+    if wants_help(argv):  # --help, -h, --cfg job: print and exit, nothing composed into a run
+        from evals.run_help import main as help_main
+
+        return help_main(argv)
+    if any(a in MULTIRUN_FLAGS for a in argv):
+        from evals.sweep_cli import multirun  # a sweep folder, one quota, one summary (Hydra's launchers)
+
+        return multirun(argv)
+    resumed = _resume_config(argv)
+    if resumed:
+        return execute_run(resumed[0], resumed[1])
+    return execute_run(compose_config(argv))
+
+
+def _new_run_info(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, target_info: dict[str, Any]) -> dict:
+    return {
+        "run_id": run_dir.path.name,
+        "status": "running",
+        "started_at": utc_now(),
+        "clock_origin_unix_ns": time.time_ns(),
+        "config": redact_config(OmegaConf.to_container(cfg, resolve=True)),
+        "target": target_info,
+        "model": {"card": spec.card.name, "model_id": spec.card.model_id,
+                  "ids_sent": {r: spec.card.invocation_id(r) for r in spec.regions}},
+        "suites": [{"name": s.name, "version": s.version, "source": s.source, "samples": len(s.samples)}
+                   for s in spec.suites],
+        "cells": {"apis": list(spec.apis), "regions": list(spec.regions), "tiers": list(spec.tiers)},
+        "planned": spec.planned,
+        "provenance": provenance(),
+    }
+
+
+def _open_run_dir(
+    cfg: DictConfig, spec: RunSpec, target_info: dict[str, Any], resumed: RunDirectory | None,
+    inputs: dict[str, Any], run_id: str | None = None,
+) -> tuple[RunDirectory, dict[str, Any], set[str]]:
+    """A new run directory, or the resumed one with its torn tail cut and its finished requests known."""
+    if resumed is None:
+        run_dir = RunDirectory.create(Path(cfg.run.out_dir), run_id or new_run_id(cfg.run.name))
+        try:
+            run_dir.lock()
+            Ballast(run_dir.path).hold()
+            _write_thumbnails(run_dir, spec)
+        except OSError:
+            shutil.rmtree(run_dir.path, ignore_errors=True)  # nothing half-written
+            raise
+        run_info, finished = _new_run_info(cfg, spec, run_dir, target_info), set()
+    else:
+        run_dir = resumed
+        run_dir.lock()
+        Ballast(run_dir.path).hold()  # before run.json changes: a resume on a full disk leaves it as it was
+        removed = run_dir.repair_torn_tail()
+        finished = run_dir.finished_request_ids()
+        run_info = run_dir.read_run()
+        forced = what_changed(run_info.get("fingerprint") or {}, inputs)
+        run_info.setdefault("resumes", []).append(
+            {"at": utc_now(), "torn_bytes_removed": removed, "already_finished": len(finished),
+             **({"forced_despite": forced} if forced else {})})
+    run_info["fingerprint"] = inputs  # a forced resume's inputs are what the next resume compares with
+    run_info["status"] = "running"
+    return run_dir, run_info, finished
+
+
+def _write_thumbnails(run_dir: RunDirectory, spec: RunSpec) -> None:
+    """Small JPEGs of the suites' images for the report's sample viewer (records hold no image bytes)."""
+    from evals.suites.images import THUMBNAILS_FILE, thumbnails
+
+    thumbs = thumbnails((suite.name, suite.samples) for suite in spec.suites)
+    if thumbs:
+        (run_dir.path / THUMBNAILS_FILE).write_text(json.dumps(thumbs), encoding="utf-8")
+
+
+def _start_storage(
+    cfg: DictConfig, spec: RunSpec, target_info: dict[str, Any], resumed: RunDirectory | None,
+    inputs: dict[str, Any], run_id: str | None, extra: dict[str, Any],
+) -> tuple[RunDirectory, dict[str, Any], set[str], RecordWriter]:
+    """Open the run directory, write run.json and open the records file. Storage that fails here (a file where
+    the directory should be, read-only, full) is one line; a directory created for this run is removed again."""
+    try:
+        run_dir, run_info, finished = _open_run_dir(cfg, spec, target_info, resumed, inputs, run_id)
+    except OSError as err:
+        where = resumed.path if resumed is not None else Path(cfg.run.out_dir)
+        raise UserInputError(f"{'run.resume' if resumed else 'run.out_dir'}: cannot write {where}: "
+                             f"{describe(err)}") from None
+    try:
+        run_info.update(extra)
+        run_dir.write_run(run_info)
+        return run_dir, run_info, finished, RecordWriter(run_dir.records_file)
+    except OSError as err:
+        if resumed is None:
+            shutil.rmtree(run_dir.path, ignore_errors=True)
+        raise UserInputError(f"{'run.resume' if resumed else 'run.out_dir'}: cannot write {run_dir.path}: "
+                             f"{describe(err)}") from None
+
+
+def _judge_scorer(cfg: DictConfig, spec: RunSpec, endpoints: dict[str, Any] | None, concurrency: int):
+    """The `judge` scorer wired to the judge model through the run's own target, or None when unused."""
+    if spec.judge_card is None:
+        return None, None
+    from evals.run.judge import JudgeClient
+    from evals.scorers import JudgeScorer
+
+    sender = _make_transport(cfg, spec.judge_card, endpoints, concurrency)
+    region = cfg.judge.region or spec.regions[0]
+    client = JudgeClient(spec.judge_card, region, cfg.judge.api, sender, max_tokens=cfg.judge.max_tokens)
+    return JudgeScorer(complete=client.complete), client
+
+
+def _precision_stop(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory):
+    """`run.stop_at_half_width`: the early stop fed with every record (a resumed run's earlier ones first)."""
+    if cfg.run.stop_at_half_width is None:
+        return None
+    from evals.results.rundata import CellKey
+    from evals.run.precision import PrecisionStop
+
+    cells = {CellKey(s.name, r, a, t) for s in spec.suites for r in spec.regions for a in spec.apis for t in spec.tiers}
+    stop = PrecisionStop(cfg.run.stop_at_half_width, cells)
+    for record in run_dir.iter_records():
+        stop.observe(record)
+    return stop.observe
+
+
+class _Interrupts:
+    """First Ctrl-C: stop sending and drain; second: stop waiting for requests in flight.
+
+    The handler only counts. A signal handler runs in the main thread between any two bytecodes, inside
+    whatever lock that thread holds (an Event's, the tally's, a stream's) or inside a gc callback that would
+    swallow its exception; so acting on a Ctrl-C (events, locks, printing) happens on a watcher thread instead.
+    """
+
+    POLL_S = 0.05
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.attached = False
+        self._done = threading.Event()
+
+    def on_sigint(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count > 1 and not self.attached:
+            raise KeyboardInterrupt  # still setting up: nothing is in flight, stop here
+
+    def attach(self, runner: Runner) -> None:
+        """Act on Ctrl-Cs from now on (including one that came while the run was being set up)."""
+        self.attached = True
+        threading.Thread(target=self._watch, args=(runner,), daemon=True, name="interrupts").start()
+
+    def detach(self) -> None:
+        self._done.set()
+
+    def _watch(self, runner: Runner) -> None:
+        seen = 0
+        while seen < 2 and not self._done.wait(self.POLL_S):
+            if seen == 0 and self.count >= 1:
+                seen = 1
+                runner.interrupt()
+                print("\ninterrupted: no new requests; waiting for in-flight ones", file=sys.stderr)
+            if self.count >= 2:
+                seen = 2
+                # said before it is done: once aborted, the main thread may finish and exit at once
+                print("aborted: requests still in flight stay unrecorded; a resume sends them", file=sys.stderr)
+                runner.abort()
+
+
+def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None, *, run_id: str | None = None,
+                share: QuotaShare | None = None, extra_info: dict[str, Any] | None = None) -> int:
+    """Validate, run and report one configuration; returns the process exit code.
+
+    A sweep's job passes its run directory's name, its quota share and what run.json says about the sweep.
+    """
+    absolute_paths(cfg)  # saved absolute, so a resume from any directory reads the same files
+    spec = validate(cfg)
+    inputs = fingerprint(redact_config(OmegaConf.to_container(cfg, resolve=True)), spec.suites)
+    if resumed is not None:
+        check_resume(resumed.run_file, resumed.read_run().get("fingerprint"), inputs, cfg.run.resume_force)
+    if cfg.run.dry_run or cfg.target.kind == "aws":  # before the emulator starts or anything is written
+        from evals.doctor_cli import before_run
+
+        if (code := before_run(cfg, spec)) is not None:
+            return code
+    from evals.apis.common import effective_max_tokens
+    from evals.apis.metadata import build_request_metadata
+    from evals.scorers import score_response
+    from evals.suites import oracle_text
+
+    scorers = {s.name: s.scorers for s in spec.suites}
+    concurrency = _max_concurrency(cfg)
+
+    with open_target(cfg, spec.regions) as endpoints, contextlib.ExitStack() as cleanup:
+        target_info = describe_target(cfg, endpoints)
+        oracle = target_info.get("engine") == "oracle"
+        sender = _make_sender(cfg, spec, endpoints, concurrency)
+        cleanup.callback(sender.close)  # closed last: after the records file, so nothing lands after its close
+        judge, judge_client = _judge_scorer(cfg, spec, endpoints, concurrency)
+        # Ctrl-C is handled from before the run directory exists, so a run never shows "running" unguarded
+        interrupts = _Interrupts()
+        previous = signal.signal(signal.SIGINT, interrupts.on_sigint)
+        quota = make_gate(OmegaConf.to_container(cfg.target), spec.card, spec.regions,  # type: ignore[arg-type]
+                          cfg.transport.client_rate_limit, endpoints, share)
+        run_dir, run_info, finished, writer = _start_storage(
+            cfg, spec, target_info, resumed, inputs, run_id, {**(extra_info or {}), "quota": quota.describe()})
+        bar = progress_bar(sum(r.request_id not in finished for _, g in spec.groups for r in g), cfg.run.progress)
+        # one timeline across sessions: a resumed run's times continue from the first start's wall clock
+        elapsed_ns = time.time_ns() - int(run_info.get("clock_origin_unix_ns", time.time_ns()))
+        runner = Runner(
+            run_id=run_dir.path.name,
+            origin_ns=time.perf_counter_ns() - max(elapsed_ns, 0),
+            session=len(run_info.get("resumes", [])),
+            on_record=_precision_stop(cfg, spec, run_dir),
+            sender=sender,
+            writer=writer,
+            pricing=spec.card.pricing,
+            limiters=quota,  # type: ignore[arg-type]
+            budget=Budget(spec.card.pricing, cfg.run.max_tokens_total, cfg.run.max_cost_usd,
+                          spent=spent_in_records(run_dir.iter_records(), spec.card.pricing)),
+            score=lambda req, text: score_response(scorers[req.suite], req.sample, text, judge=judge),
+            metadata_for=lambda req: build_request_metadata(req, oracle_text(req.sample) if oracle else None),
+            max_tokens_for=effective_max_tokens,
+            progress=bar,
+            duration_s=cfg.load.duration_s,
+            max_in_flight=int(cfg.load.max_in_flight),
+        )
+        interrupts.attach(runner)
+        gc_pauses = GcPauses()
+        try:
+            with gc_pauses:
+                for strategy, requests in spec.groups:
+                    runner.execute([r for r in requests if r.request_id not in finished], strategy,
+                                   cfg.run.drain_timeout_s)
+        finally:
+            interrupts.detach()
+            signal.signal(signal.SIGINT, previous)
+            writer.close()
+            if bar is not None:
+                bar.close()
+            if judge_client is not None:
+                judge_client.sender.close()
+
+    run_info["client_gc"] = gc_pauses.summary()  # the run process's own stalls, to tell them from the service's
+    status, outcome = _finish(cfg, spec, run_dir, run_info, runner, judge_client, writer)
+    print(run_dir.path)
+    return exit_code(status, outcome)
+
+
+def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dict[str, Any], runner: Runner,
+            judge_client: Any, writer: RecordWriter) -> tuple[str, Outcome]:
+    """Final run.json (status, counts, flags), the terminal summary and the report."""
+    records = list(run_dir.iter_records())
+    outcome = assess(records, cfg.run.max_error_rate)
+    status = final_status(STATUS_BY_STOP_REASON.get(runner.tally.stop_reason or "", "completed"), outcome)
+    if writer.failure is not None:
+        status = "failed"
+    open_loop = any(not isinstance(s, ClosedLoop) for s, _ in spec.groups)
+    lag_p99 = send_lag_p99(records) if open_loop else None
+    run_info.update({
+        "status": status,
+        "finished_at": utc_now(),
+        "stop_detail": runner.budget.exhausted_reason if status == "budget-stopped"
+        else writer.failure or runner.tally.stop_detail or (outcome.headline() or None),
+        "counts": {"planned": spec.planned, "records": len(records),
+                   "ok": sum(r["status"] == "ok" for r in records),
+                   "errors": sum(r["status"] == "error" for r in records),
+                   "throttled": sum(bool(r["throttles"]) for r in records),
+                   "abandoned_in_flight": runner.tally.abandoned + writer.late,
+                   "unrecorded_storage_failed": writer.unwritten},
+        "quota_waits": runner.tally.quota_summary(),
+        "budget": {"tokens_used": runner.budget.state.tokens_used,
+                   "cost_usd": round(runner.budget.state.cost_used, 6)},
+        "flags": {"send_lag_p99_ms": lag_p99,
+                  "client_bound": bool(lag_p99 is not None and lag_p99 > cfg.run.client_bound_lag_ms)},
+        "outcome": outcome.to_json(),
+    })
+    if judge_client is not None:
+        t = judge_client.tally
+        run_info["judge"] = {"model": spec.judge_card.name, "region": judge_client.region, "calls": t.calls,
+                             "errors": t.errors, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens}
+    _publish(cfg, run_dir, run_info, records)
+    return status, outcome
+
+
+def _publish(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """Write the final run.json, print the summary, index and render; failing storage is one line each."""
+    Ballast(run_dir.path).release()  # the space held since the start: the final status always fits
+    try:
+        run_dir.write_run(run_info)
+    except OSError as err:
+        run_info["status"] = "failed"
+        print(f"error: {run_dir.run_file}: cannot write the final status: {describe(err)}; the run resumes "
+              "cleanly once the storage is writable", file=sys.stderr)
+    print_summary(records, run_info)
+    if run_info.get("counts", {}).get("unrecorded_storage_failed"):
+        print(f"error: {run_info['stop_detail']}; sending stopped and "
+              f"{run_info['counts']['unrecorded_storage_failed']} finished requests could not be recorded "
+              "(a resume sends them again)", file=sys.stderr)
+    try:
+        if cfg.run.history:  # before the report, so the report can show this run in its trend
+            from evals.results.history import index_run
+
+            index_run(run_dir.path)
+        if cfg.run.report:
+            from evals.render.report import render_run
+
+            render_run([run_dir.path])
+    except (OSError, sqlite3.Error) as err:
+        print(f"warning: the report or history index was not written: {err}; "
+              f"`bedrock-evals report {run_dir.path}` renders it later", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Turning results into HTML, Markdown, JUnit and terminal output."""

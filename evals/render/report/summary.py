@@ -1,0 +1,49 @@
+"""Assemble everything a report shows from loaded runs: one dict, the single source for HTML and summary.json."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from evals import __version__
+from evals.results.rundata import RunData, group_by_cell
+
+from .cells import cell_figures, level_figures
+from .comparisons import all_comparisons, configured_order
+from .provenance import headline, run_facts
+from .samples import errors_by_code
+from .sweep import sweep_curve
+
+SUMMARY_SCHEMA_VERSION = 2  # 2: comparisons name a fixed "reference" level (was "best")
+
+
+def build_summary(runs: Sequence[RunData]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Returns (summary, extras): summary is what summary.json holds; extras hands the measured records and
+    the cell map (computed once) on to the plots.
+    """
+    facts = [run_facts(run) for run in runs]
+    measured = [rec for run in runs for rec in run.measured()]  # run_id already set by the reader
+    cells = group_by_cell(measured)
+    cell_rows = [cell_figures(key, recs) for key, recs in cells.items()]
+    summary = {
+        "schema": SUMMARY_SCHEMA_VERSION,
+        "generated_by": f"bedrock-evals {__version__}",
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "headline": headline(facts),
+        "runs": facts,
+        "totals": {
+            "records": sum(len(run.records) for run in runs),
+            "measured": len(measured),
+            "warmup": sum(len(run.records) for run in runs) - len(measured),
+            "ok": sum(1 for r in measured if r["status"] == "ok"),
+            "errors": sum(1 for r in measured if r["status"] != "ok"),
+        },
+        "cells": cell_rows,
+        "load_levels": [row for key, recs in cells.items() for row in level_figures(key, recs)],
+        "sweep": sweep_curve(runs),
+        "comparisons": all_comparisons(cells, configured_order([run.info for run in runs])),
+        "errors_by_code": errors_by_code(measured),
+    }
+    extras = {"cells_map": cells, "measured": measured}
+    return summary, extras

@@ -1,0 +1,66 @@
+"""The short end-of-run table printed to the terminal (the full statistics live in the HTML report)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+import numpy as np
+
+from evals.results.rundata import group_by_cell
+from evals.untrusted import for_terminal
+
+
+def send_lag_p99(records: Sequence[Mapping[str, Any]]) -> float | None:
+    lags = [r["send_lag_ms"] for r in records if r.get("send_lag_ms") is not None and not r.get("warmup")]
+    return round(float(np.percentile(lags, 99)), 3) if lags else None
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (suite, region, api, tier): counts, latency p50/p90, accuracy over scored requests."""
+    rows = []
+    for (suite, region, api, tier), recs in group_by_cell(records).items():
+        ok = [r for r in recs if r["status"] == "ok"]
+        lat = np.array([r["latency_ms"] for r in ok if r["latency_ms"] is not None])
+        scores = [r["score"] for r in ok if r.get("score") is not None]
+        rows.append({
+            "suite": suite, "region": region, "api": api, "tier": tier,
+            "n": len(recs), "ok": len(ok), "errors": len(recs) - len(ok),
+            "throttled": sum(1 for r in recs if r.get("throttles")),
+            "p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
+            "p90_ms": float(np.percentile(lat, 90)) if lat.size else None,
+            "accuracy": float(np.mean(scores)) if scores else None,
+        })
+    return rows
+
+
+def print_summary(records: Sequence[Mapping[str, Any]], run_info: Mapping[str, Any], out: TextIO | None = None) -> None:
+    out = out or sys.stderr
+    header = f"{'suite':<14}{'region':<11}{'api':<16}{'tier':<8}{'n':>6}{'ok':>6}{'err':>5}{'thr':>5}" \
+             f"{'p50 ms':>9}{'p90 ms':>9}{'score':>7}"
+    print(header, file=out)
+    for row in summary_rows(records):
+        suite, region, api, tier = (for_terminal(row[k]) for k in ("suite", "region", "api", "tier"))
+        print(
+            f"{suite[:13]:<14}{region:<11}{api:<16}{tier:<8}{row['n']:>6}{row['ok']:>6}"
+            f"{row['errors']:>5}{row['throttled']:>5}{_fmt(row['p50_ms'], 1):>9}{_fmt(row['p90_ms'], 1):>9}"
+            f"{_fmt(row['accuracy'], 3):>7}",
+            file=out,
+        )
+    target = run_info.get("target", {})
+    if target.get("emulator"):
+        print(f"note: {target['note']}", file=out)
+    flags = run_info.get("flags", {})
+    if flags.get("client_bound"):
+        print(f"warning: client-bound run: send-lag p99 {flags['send_lag_p99_ms']} ms; the client, not the "
+              "service, limited the offered load", file=out)
+    headline = (run_info.get("outcome") or {}).get("headline")
+    if headline:
+        print(f"FAILED: {for_terminal(headline)}", file=out)
+    detail = run_info.get("stop_detail")
+    print(f"status: {run_info.get('status')}" + (f" ({for_terminal(detail)})" if detail else ""), file=out)

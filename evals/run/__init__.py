@@ -1,0 +1,1 @@
+"""Running a suite: plan, schedule, send, measure and write records."""

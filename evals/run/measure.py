@@ -1,0 +1,144 @@
+"""Turn one finished request (plan entry + transport outcome + scores) into its record.
+
+Pure: all timing fields are derived here from the outcome's monotonic timestamps, once, with the formulas of
+docs/statistics.md, so every consumer (report, compare, gate) reads the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from evals.cards import Pricing
+from evals.results.schema import RECORD_SCHEMA_VERSION
+from evals.types import Reply, Request
+
+
+class OutcomeLike(Protocol):
+    status: str
+    reply: Reply | None
+    error_code: str | None
+    error_class: str | None
+    error_message: str | None
+    attempts: int
+    throttles: int
+    backoff_ms: float
+    t_sent_ns: int | None
+    t_first_token_ns: int | None
+    t_done_ns: int | None
+    last_attempt_ms: float | None
+    itl_ms: tuple[float, ...] | list[float]
+    delta_chars: tuple[int, ...] | list[int]
+    aws_request_id: str | None
+
+
+PROMPT_EXCERPT_CHARS = 2000  # enough to recognise an item in the report; records of long prompts stay small
+
+
+def _ms(ns: int | None, origin_ns: int) -> float | None:
+    return None if ns is None else round((ns - origin_ns) / 1e6, 4)
+
+
+def _diff_ms(a_ns: int | None, b_ns: int | None) -> float | None:
+    return None if a_ns is None or b_ns is None else round((b_ns - a_ns) / 1e6, 4)
+
+
+def latency_ms(outcome: OutcomeLike) -> float | None:
+    """e2e latency: t_done - t_sent, retries and backoff included."""
+    return _diff_ms(outcome.t_sent_ns, outcome.t_done_ns)
+
+
+def ttft_ms(outcome: OutcomeLike) -> float | None:
+    """t_first_token - t_sent (streaming only)."""
+    return _diff_ms(outcome.t_sent_ns, outcome.t_first_token_ns)
+
+
+def tpot_ms(outcome: OutcomeLike) -> float | None:
+    """(t_done - t_first_token) / (output_tokens - 1), output tokens from the service, streaming only."""
+    tokens = outcome.reply.output_tokens if outcome.reply is not None and outcome.status == "ok" else None
+    if outcome.t_first_token_ns is None or outcome.t_done_ns is None or tokens is None or tokens < 2:
+        return None
+    return round((outcome.t_done_ns - outcome.t_first_token_ns) / 1e6 / (tokens - 1), 4)
+
+
+def build_record(
+    *,
+    run_id: str,
+    request: Request,
+    outcome: OutcomeLike,
+    origin_ns: int,
+    t_intended_ns: int,
+    scores: Mapping[str, float] | None,
+    pricing: Pricing,
+    expected: Any = None,
+    score_error: str | None = None,
+    session: int = 0,
+) -> dict[str, Any]:
+    reply = outcome.reply if outcome.status == "ok" else None
+    sample = request.sample
+    latency = latency_ms(outcome)
+    input_tokens = reply.input_tokens if reply else None
+    output_tokens = reply.output_tokens if reply else None
+    server_ms = reply.server_latency_ms if reply else None
+    # the service's latency covers its last attempt only; retries and backoff are not client overhead
+    overhead = None
+    if server_ms is not None and outcome.last_attempt_ms is not None:
+        overhead = round(outcome.last_attempt_ms - server_ms, 4)
+    cost = None  # no estimate from missing counts: a client-side guess would pass for the service's figure
+    if input_tokens is not None and output_tokens is not None:
+        cost = pricing.cost(input_tokens, output_tokens)
+    primary = next(iter(scores.values())) if scores else None
+    return {
+        "schema": RECORD_SCHEMA_VERSION,
+        "run_id": run_id,
+        "session": session,
+        "request_id": request.request_id,
+        "index": request.index,
+        "sample_id": sample.id,
+        "suite": request.suite,
+        "suite_version": request.suite_version,
+        "cluster": sample.cluster or sample.id,
+        "region": request.region,
+        "api": request.api,
+        "tier": request.tier,
+        "model_id": request.model_id,
+        "repeat": request.repeat,
+        "warmup": request.warmup,
+        "load_level": request.load_level,
+        "status": outcome.status,
+        "error_code": outcome.error_code,
+        "error_class": outcome.error_class,
+        "error_message": outcome.error_message,
+        "attempts": outcome.attempts,
+        "throttles": outcome.throttles,
+        "backoff_ms": round(outcome.backoff_ms, 4),
+        "t_intended_ms": _ms(t_intended_ns, origin_ns),
+        "t_sent_ms": _ms(outcome.t_sent_ns, origin_ns),
+        "send_lag_ms": _diff_ms(t_intended_ns, outcome.t_sent_ns),
+        "t_first_token_ms": _ms(outcome.t_first_token_ns, origin_ns),
+        "t_done_ms": _ms(outcome.t_done_ns, origin_ns),
+        "latency_ms": latency,
+        "last_attempt_ms": outcome.last_attempt_ms,
+        "ttft_ms": ttft_ms(outcome),
+        "tpot_ms": tpot_ms(outcome),
+        "itl_ms": list(outcome.itl_ms) or None,
+        "delta_chars": list(outcome.delta_chars) or None,
+        "server_latency_ms": server_ms,
+        "client_overhead_ms": overhead,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "stop_reason": reply.stop_reason if reply else None,
+        "image_count": len(sample.images),
+        "image_bytes": sum(len(img.data) for img in sample.images),
+        "image_pixels": sum(img.pixels for img in sample.images),
+        "image_formats": [img.format for img in sample.images],
+        "prompt": sample.prompt[:PROMPT_EXCERPT_CHARS],
+        "prompt_chars": len(sample.prompt),
+        "response_text": reply.text if reply else None,
+        "expected": expected,
+        "score": primary if reply else None,
+        "scores": dict(scores) if (reply and scores) else {},
+        "score_error": score_error,
+        "cost_usd": round(cost, 8) if cost is not None else None,
+        "aws_request_id": outcome.aws_request_id,
+    }
