@@ -12,6 +12,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
+
 from evals.cards import Pricing
 from evals.results.rundir import RecordWriter, RunDirectory
 from evals.run.budget import Budget
@@ -96,16 +98,42 @@ def test_a_fatal_error_halts_the_run(tmp_path: Path) -> None:
     assert sender.calls == 3
 
 
-def test_a_ramped_closed_loop_starts_its_workers_apart_and_all_before_the_first_completion(tmp_path: Path) -> None:
-    runner, run = _runner(tmp_path, FakeSender(delay_s=0.8), lambda r, t: {"exact": 1.0})
-    runner.execute(_requests(4), ClosedLoop(4, ramp_s=0.4), drain_timeout_s=5)
+class GatedSender(FakeSender):
+    """Holds every request until `n` are in flight at once, noting which worker thread sent each and when."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+        self.arrivals: list[str] = []
+        self.all_in_flight = threading.Event()
+
+    def send(self, request: Request, t_intended_ns: int, metadata: Mapping[str, str]) -> Outcome:
+        with self.lock:
+            self.arrivals.append(threading.current_thread().name)
+            if len(self.arrivals) == self.n:
+                self.all_in_flight.set()
+        self.all_in_flight.wait(timeout=30)
+        return super().send(request, t_intended_ns, metadata)
+
+
+def test_a_ramped_closed_loop_starts_its_workers_in_order_and_none_waits_for_a_completion(tmp_path: Path) -> None:
+    strategy = ClosedLoop(4, ramp_s=0.4)
+    assert [strategy.worker_start_s(k) for k in range(4)] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    sender = GatedSender(4)
+    runner, run = _runner(tmp_path, sender, lambda r, t: {"exact": 1.0})
+    before_ms = (time.perf_counter_ns() - runner.origin_ns) / 1e6
+    runner.execute(_requests(4), strategy, drain_timeout_s=35)
     runner.writer.close()
     records = _records(run)
-    sent = sorted(r["t_sent_ms"] - min(r["t_sent_ms"] for r in records) for r in records)
-    # worker k never starts before k x 100 ms; none waits for a completion (the first lands at 800 ms)
-    assert all(s >= k * 100 - 1 for k, s in enumerate(sent)), sent
-    assert sent[-1] < 800, sent
-    assert all(r["send_lag_ms"] < 50 for r in records)  # a worker's first request is intended when it starts
+    # all four were in flight together (the gate opened on the fourth arrival, not on its timeout): no worker
+    # waited for a completion
+    assert sender.all_in_flight.is_set() and len(records) == 4
+    assert sorted(sender.arrivals) == [f"closed-{k}" for k in range(4)]
+    # worker k never starts before its ramp offset (a lower bound, whatever the machine's load): the k-th request
+    # to be intended is at least k x 100 ms after execute() began
+    intended = sorted(r["t_intended_ms"] - before_ms for r in records)
+    assert all(t >= k * 100.0 - 0.01 for k, t in enumerate(intended)), intended  # records round to us
+    assert all(r["t_intended_ms"] <= r["t_sent_ms"] for r in records)
 
 
 def test_an_abort_ends_the_wait_for_requests_in_flight(tmp_path: Path) -> None:
