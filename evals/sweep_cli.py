@@ -176,20 +176,37 @@ def _init_ray(init: dict[str, Any]) -> None:
     """Start or join Ray before the launcher does, with settings that work for both.
 
     The launcher always adds `object_store_memory`, which `ray.init` refuses when it joins an existing cluster
-    (RAY_ADDRESS); once Ray is initialised here the launcher reuses it. A local Ray listens on loopback only.
-    Job output stays in each run directory rather than interleaving on the driver's terminal.
+    (RAY_ADDRESS); once Ray is initialised here the launcher reuses it. A Ray started here serves this machine
+    only, on loopback (see `local_ray_on_loopback`). Job output stays in each run directory rather than
+    interleaving on the driver's terminal.
     """
     import ray
 
     opts = dict(init)
-    if opts.get("address") or os.environ.get("RAY_ADDRESS"):
+    if _joins_cluster(opts):
         opts.pop("object_store_memory", None)
     else:
         opts.pop("address", None)
-        opts.setdefault("_node_ip_address", "127.0.0.1")
         opts.setdefault("include_dashboard", False)
     opts.setdefault("log_to_driver", False)
-    ray.init(**opts)
+    try:
+        ray.init(**opts)
+    except (ConnectionError, ValueError, RuntimeError) as err:
+        raise UserInputError(f"hydra.launcher.ray.init: {_one_line(err)}") from None
+
+
+def _joins_cluster(init: dict[str, Any]) -> bool:
+    return bool(init.get("address") or os.environ.get("RAY_ADDRESS"))
+
+
+def local_ray_on_loopback(init: dict[str, Any]) -> None:
+    """A Ray this sweep starts binds to 127.0.0.1, not the host's network address: Ray's single-machine mode.
+
+    Must run before `ray` is first imported (Ray reads the switch at import); Hydra imports the launcher plugin,
+    and with it Ray, while composing, so this is decided from the raw overrides.
+    """
+    if not _joins_cluster(init):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 def sweep_job(cfg: DictConfig) -> int:
@@ -252,6 +269,10 @@ def _launch(overrides: Sequence[str], sweep_dir: Path, launcher: Launcher, searc
 def multirun(argv: Sequence[str]) -> int:
     """Validate every job, lay out the sweep folder, launch, then summarise from what is on disk."""
     search, rest = split_argv([a for a in argv if a not in MULTIRUN_FLAGS])  # user config folders
+    if "hydra/launcher=ray" in rest:
+        local_ray_on_loopback({"address": next((a.split("=", 1)[1] for a in rest
+                                                if a.lstrip("+").startswith("hydra.launcher.ray.init.address=")),
+                                               None)})
     jobs, hydra_overrides = expand(rest)
     checked = _validate_jobs(jobs, search)
     launcher = launcher_of(hydra_overrides, len(jobs), search)
