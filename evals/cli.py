@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "CI regression gate over two runs: exit 0 pass, 1 fail, 2 bad input, 3 inconclusive"),
     "history": ("evals.commands.history", "list indexed runs and a metric's trend"),
     "emulator": ("evals.emulator.cli", "serve the local Bedrock runtime emulator until stopped"),
-    "doctor": ("evals.doctor_cli", "check credentials, model access, routing, streaming and quotas for a target"),
+    "doctor": ("evals.commands.doctor", "check credentials, model access, routing, streaming and quotas for a target"),
 }
 
 

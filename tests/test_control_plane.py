@@ -19,7 +19,7 @@ from evals.cards import load_card
 from evals.emulator import Emulator
 from evals.emulator.cli import options_from_argv
 from evals.paths import MODEL_CARD_DIR
-from evals.preflight import Plan, Unready, run_checks
+from evals.run.preflight import Plan, Unready, run_checks
 from evals.run.transport import LocalEndpoints
 
 _BEDROCK = botocore.session.get_session().get_service_model("bedrock")

@@ -15,8 +15,8 @@ from evals import emulator as emulator_package
 from evals.cards import load_card
 from evals.cli import main
 from evals.config import compose_config
-from evals.estimate import estimate
 from evals.paths import MODEL_CARD_DIR
+from evals.run.estimate import estimate
 from evals.searchpath import split_argv
 from evals.types import InferenceParams, Request, Sample
 

@@ -311,10 +311,10 @@ MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
 def main(argv: list[str]) -> int:
-    from evals.run_help import wants_help
+    from evals.commands.run_help import wants_help
 
     if wants_help(argv):  # --help, -h, --cfg job: print and exit, nothing composed into a run
-        from evals.run_help import main as help_main
+        from evals.commands.run_help import main as help_main
 
         return help_main(argv)
     if any(a in MULTIRUN_FLAGS for a in argv):
@@ -489,7 +489,7 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None, *, run_id:
     if resumed is not None:
         check_resume(resumed.run_file, resumed.read_run().get("fingerprint"), inputs, cfg.run.resume_force)
     if cfg.run.dry_run or cfg.target.kind == "aws":  # before the emulator starts or anything is written
-        from evals.doctor_cli import before_run
+        from evals.commands.doctor import before_run
 
         if (code := before_run(cfg, spec)) is not None:
             return code

@@ -17,7 +17,7 @@ from evals.errors import UserInputError
 
 if TYPE_CHECKING:
     from evals.commands.run import RunSpec
-    from evals.preflight import Check, Plan
+    from evals.run.preflight import Check, Plan
 
 USAGE = """usage: bedrock-evals doctor [--config-dir DIR] [overrides...]
 
@@ -29,7 +29,7 @@ work; 2: it could not (each failure says what to do)."""
 
 
 def plan_of(cfg: DictConfig) -> Plan:
-    from evals.preflight import Plan
+    from evals.run.preflight import Plan
 
     node = cast(dict[str, Any], OmegaConf.to_container(cfg.model, resolve=True))
     card = card_from_mapping(node, origin=f"model={cfg.model.name}")
@@ -40,7 +40,7 @@ def plan_of(cfg: DictConfig) -> Plan:
 
 def checks_for(cfg: DictConfig, plan: Plan, endpoints: dict[str, Any] | None) -> list[Check]:
     """Run every check against the target; a stopping problem becomes a one-line UserInputError."""
-    from evals.preflight import Unready, run_checks
+    from evals.run.preflight import Unready, run_checks
     from evals.run.transport import LocalEndpoints
 
     local = LocalEndpoints.from_mapping(endpoints) if endpoints is not None else None
@@ -76,7 +76,7 @@ def before_run(cfg: DictConfig, spec: RunSpec) -> int | None:
     if cfg.run.preflight:
         preflight(cfg, spec)
     else:
-        from evals.preflight import ControlPlane, Unready
+        from evals.run.preflight import ControlPlane, Unready
 
         try:
             ControlPlane(None, str(cfg.target.auth)).describe_credentials()
@@ -87,7 +87,7 @@ def before_run(cfg: DictConfig, spec: RunSpec) -> int | None:
 
 def preflight(cfg: DictConfig, spec: RunSpec) -> None:
     """Before the first request of a target=aws run: the doctor's checks, stopping on any failure."""
-    from evals.preflight import Plan
+    from evals.run.preflight import Plan
 
     checks = checks_for(cfg, Plan(spec.card, spec.apis, spec.regions, spec.tiers), None)
     failed = [c for c in checks if c.status != "ok"]
@@ -101,7 +101,7 @@ def preflight(cfg: DictConfig, spec: RunSpec) -> None:
 def dry_run(cfg: DictConfig, spec: RunSpec) -> int:
     """`run.dry_run=true`: the plan's size, tokens, cost and quota-bound duration; nothing sent or written."""
     from evals.apis.common import effective_max_tokens
-    from evals.estimate import estimate, plan_lines
+    from evals.run.estimate import estimate, plan_lines
 
     scale = float(cfg.target.quota_scale) if cfg.target.kind == "local" else 1.0
     requests = [r for _, group in spec.groups for r in group]
