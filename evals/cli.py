@@ -6,6 +6,7 @@ import importlib
 import sys
 
 from evals.errors import UserInputError
+from evals.interrupts import mark_process_entry
 from evals.redact import redact_text
 from evals.untrusted import for_terminal
 
@@ -40,6 +41,8 @@ def _usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        mark_process_entry()
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-V", "--version"):
         print(f"bedrock-evals {version()}")
@@ -51,12 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"bedrock-evals: unknown command {command!r}\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[command][0])
     try:
+        module = importlib.import_module(COMMANDS[command][0])
         return int(module.main(rest) or 0)
     except UserInputError as err:
         print(f"error: {for_terminal(redact_text(str(err)))}", file=sys.stderr)
         return err.exit_code
+    except KeyboardInterrupt:  # a Ctrl-C before anything was written (a run handles its own after that)
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import shutil
 import signal
 import sqlite3
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from evals.config import TargetConf, compose_config, config_from_saved, parse_bo
 from evals.errors import UserInputError
 from evals.external_emulator import FIXED_AT_START, check_honoured, fetch_settings, read_endpoints
 from evals.gcpause import GcPauses
+from evals.interrupts import Interrupts, after_run_handler
 from evals.outcome import Outcome, assess, exit_code, final_status
 from evals.quota_share import QuotaShare, check_mode, make_gate
 from evals.redact import redact_config
@@ -201,6 +201,9 @@ def open_target(cfg: DictConfig, regions: tuple[str, ...] = ()) -> Iterator[dict
     except EmulatorStartError as err:  # its last stderr line says why (a port, a module, a card)
         lines = [line for line in str(err).splitlines() if line.strip()]
         raise UserInputError(f"target: the emulator did not start: {lines[-1].strip() if lines else err}") from None
+    except BaseException:  # a Ctrl-C while it starts: stop it, so no process or TLS file outlives the run
+        emu.stop()
+        raise
     try:
         yield emu.endpoints
     finally:
@@ -435,54 +438,23 @@ def _precision_stop(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory):
     return stop.observe
 
 
-class _Interrupts:
-    """First Ctrl-C: stop sending and drain; second: stop waiting for requests in flight.
-
-    The handler only counts. A signal handler runs in the main thread between any two bytecodes, inside
-    whatever lock that thread holds (an Event's, the tally's, a stream's) or inside a gc callback that would
-    swallow its exception; so acting on a Ctrl-C (events, locks, printing) happens on a watcher thread instead.
-    """
-
-    POLL_S = 0.05
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.attached = False
-        self._done = threading.Event()
-
-    def on_sigint(self, signum: int, frame: Any) -> None:
-        self.count += 1
-        if self.count > 1 and not self.attached:
-            raise KeyboardInterrupt  # still setting up: nothing is in flight, stop here
-
-    def attach(self, runner: Runner) -> None:
-        """Act on Ctrl-Cs from now on (including one that came while the run was being set up)."""
-        self.attached = True
-        threading.Thread(target=self._watch, args=(runner,), daemon=True, name="interrupts").start()
-
-    def detach(self) -> None:
-        self._done.set()
-
-    def _watch(self, runner: Runner) -> None:
-        seen = 0
-        while seen < 2 and not self._done.wait(self.POLL_S):
-            if seen == 0 and self.count >= 1:
-                seen = 1
-                runner.interrupt()
-                print("\ninterrupted: no new requests; waiting for in-flight ones", file=sys.stderr)
-            if self.count >= 2:
-                seen = 2
-                # said before it is done: once aborted, the main thread may finish and exit at once
-                print("aborted: requests still in flight stay unrecorded; a resume sends them", file=sys.stderr)
-                runner.abort()
-
-
 def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None, *, run_id: str | None = None,
                 share: QuotaShare | None = None, extra_info: dict[str, Any] | None = None) -> int:
     """Validate, run and report one configuration; returns the process exit code.
 
     A sweep's job passes its run directory's name, its quota share and what run.json says about the sweep.
+    Ctrl-C is handled from the start to the final status (evals/interrupts.py), the emulator's stop included.
     """
+    interrupts = Interrupts()
+    previous = signal.signal(signal.SIGINT, interrupts.on_sigint)
+    try:
+        return _execute_run(cfg, resumed, interrupts, run_id=run_id, share=share, extra_info=extra_info)
+    finally:
+        signal.signal(signal.SIGINT, after_run_handler(previous))
+
+
+def _execute_run(cfg: DictConfig, resumed: RunDirectory | None, interrupts: Interrupts, *, run_id: str | None,
+                 share: QuotaShare | None, extra_info: dict[str, Any] | None) -> int:
     absolute_paths(cfg)  # saved absolute, so a resume from any directory reads the same files
     spec = validate(cfg)
     inputs = fingerprint(redact_config(OmegaConf.to_container(cfg, resolve=True)), spec.suites)
@@ -507,9 +479,7 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None, *, run_id:
         sender = _make_sender(cfg, spec, endpoints, concurrency)
         cleanup.callback(sender.close)  # closed last: after the records file, so nothing lands after its close
         judge, judge_client = _judge_scorer(cfg, spec, endpoints, concurrency)
-        # Ctrl-C is handled from before the run directory exists, so a run never shows "running" unguarded
-        interrupts = _Interrupts()
-        previous = signal.signal(signal.SIGINT, interrupts.on_sigint)
+        interrupts.hold()  # from here a Ctrl-C never raises: the run directory is about to be written
         quota = make_gate(OmegaConf.to_container(cfg.target), spec.card, spec.regions,  # type: ignore[arg-type]
                           cfg.transport.client_rate_limit, endpoints, share)
         run_dir, run_info, finished, writer = _start_storage(
@@ -544,7 +514,6 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None, *, run_id:
                                    cfg.run.drain_timeout_s)
         finally:
             interrupts.detach()
-            signal.signal(signal.SIGINT, previous)
             writer.close()
             if bar is not None:
                 bar.close()
@@ -552,13 +521,13 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None, *, run_id:
                 judge_client.sender.close()
 
     run_info["client_gc"] = gc_pauses.summary()  # the run process's own stalls, to tell them from the service's
-    status, outcome = _finish(cfg, spec, run_dir, run_info, runner, judge_client, writer)
+    status, outcome = _finish(cfg, spec, run_dir, run_info, runner, judge_client, writer, interrupts)
     print(run_dir.path)
     return exit_code(status, outcome)
 
 
 def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dict[str, Any], runner: Runner,
-            judge_client: Any, writer: RecordWriter) -> tuple[str, Outcome]:
+            judge_client: Any, writer: RecordWriter, interrupts: Interrupts) -> tuple[str, Outcome]:
     """Final run.json (status, counts, flags), the terminal summary and the report."""
     records = list(run_dir.iter_records())
     outcome = assess(records, cfg.run.max_error_rate)
@@ -589,11 +558,12 @@ def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dic
         t = judge_client.tally
         run_info["judge"] = {"model": spec.judge_card.name, "region": judge_client.region, "calls": t.calls,
                              "errors": t.errors, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens}
-    _publish(cfg, run_dir, run_info, records)
+    _publish(cfg, run_dir, run_info, records, interrupts)
     return status, outcome
 
 
-def _publish(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], records: list[dict[str, Any]]) -> None:
+def _publish(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], records: list[dict[str, Any]],
+             interrupts: Interrupts) -> None:
     """Write the final run.json, print the summary, index and render; failing storage is one line each."""
     Ballast(run_dir.path).release()  # the space held since the start: the final status always fits
     try:
@@ -608,14 +578,16 @@ def _publish(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], r
               f"{run_info['counts']['unrecorded_storage_failed']} finished requests could not be recorded "
               "(a resume sends them again)", file=sys.stderr)
     try:
-        if cfg.run.history:  # before the report, so the report can show this run in its trend
-            from evals.results.history import index_run
+        with interrupts.interruptible():  # the final status is written: a Ctrl-C may cut the rest short
+            if cfg.run.history:  # before the report, so the report can show this run in its trend
+                from evals.results.history import index_run
 
-            index_run(run_dir.path)
-        if cfg.run.report:
-            from evals.render.report import render_run
+                index_run(run_dir.path)
+            if cfg.run.report:
+                from evals.render.report import render_run
 
-            render_run([run_dir.path])
-    except (OSError, sqlite3.Error) as err:
-        print(f"warning: the report or history index was not written: {err}; "
+                render_run([run_dir.path])
+    except (OSError, sqlite3.Error, KeyboardInterrupt) as err:
+        why = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
+        print(f"warning: the report or history index was not written ({why}); "
               f"`bedrock-evals report {run_dir.path}` renders it later", file=sys.stderr)

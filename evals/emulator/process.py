@@ -70,6 +70,7 @@ class EmulatorProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "evals.emulator", "--config", str(config)],
             stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=str(self.source_root),
+            start_new_session=True,  # a terminal's Ctrl-C is the run's to handle; the run stops us (SIGTERM)
         )
         stderr.close()
         ready = threading.Event()
