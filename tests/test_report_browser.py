@@ -114,6 +114,9 @@ def test_report_runs_only_the_viewer_script_and_loads_nothing(hostile_report: Pa
             for details in page.query_selector_all("details"):
                 details.evaluate("d => d.open = true")
             title = page.title()
+            tops = page.evaluate("() => ['#headline', '#provenance'].map("
+                                 "s => document.querySelector(s).getBoundingClientRect().top)")
+            headline = page.inner_text("#headline")
             clipped = page.eval_on_selector_all(".scroll", "els => els.filter(e => e.scrollWidth > e.clientWidth + 1)"
                                                            ".map(e => e.innerText.slice(0, 60))")
             shown_all = _filter(page)
@@ -137,6 +140,12 @@ def test_report_runs_only_the_viewer_script_and_loads_nothing(hostile_report: Pa
         finally:
             browser.close()
     assert title == f"bedrock-evals report: {hostile_report.parent.name}"
+    summary = json.loads((hostile_report.parent / "summary.json").read_text())
+    p50 = {c["key"]["region"]: c["latency_ms"]["p50"]["estimate"] for c in summary["cells"]}
+    fastest = min(p50, key=p50.__getitem__)
+    assert tops[0] < tops[1]  # the answer comes before the provenance
+    assert "Which region?" in headline and f"p50 latency: {fastest} fastest (" in headline
+    assert all(region in headline for region in REGIONS)
     assert injected_all == [] and injected_failed == []
     assert PAYLOADS[0] in body and "{{ 7*7 }}" in body  # shown as text, not run or evaluated
     assert "This run was served by the local emulator, not Amazon Bedrock." in body

@@ -82,3 +82,25 @@ def test_report_merges_two_real_runs(two_runs: tuple[Path, Path], tmp_path: Path
         assert {row["reference"], row["other"]} == {"us-east-1", "us-west-2"}
         assert row["latency"]["ratio"]["mde"] is not None and row["accuracy"]["pairs"] > 0
     assert not (out / "records.csv").exists()
+
+
+def test_run_ends_with_the_headline_in_words(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "evals.cli", "run", "target.latency_scale=0.2", "run.progress=false",
+         f"run.out_dir={tmp_path}", "regions=[us-east-1,us-west-2]", "apis=[converse]", "run.repeats=3"],
+        capture_output=True, text=True, timeout=180, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    (region,) = json.loads((run_dir / "summary.json").read_text())["ranking"]
+    p50 = next(row for row in region["metrics"] if row["metric"] == "latency_p50")
+    err = proc.stderr.splitlines()
+    start = err.index("headline (95 % intervals; verdicts as in compare and gate):")
+    assert err[start + 1] == "Which region?"
+    assert err[start + 2] == f"  {p50['sentence']}"
+    assert err[start + 2].startswith(f"  p50 latency: {p50['best']['level']} fastest (")
+    other = p50["others"][0]
+    assert other["verdict"] in ("worse", "no significant difference", "too few samples")
+    assert other["text"] in err[start + 2]
+    html = (run_dir / "report.html").read_text()
+    assert html.index('id="headline"') < html.index('id="provenance"')

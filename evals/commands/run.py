@@ -591,3 +591,19 @@ def _publish(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], r
         why = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
         print(f"warning: the report or history index was not written ({why}); "
               f"`bedrock-evals report {run_dir.path}` renders it later", file=sys.stderr)
+    if (run_info.get("outcome") or {}).get("verdict", "ok") == "ok":  # a failed run shows its FAILED line
+        _print_headline(run_dir, records, bool(cfg.run.report))
+
+
+def _print_headline(run_dir: RunDirectory, records: list[dict[str, Any]], reported: bool) -> None:
+    """The headline the report just computed (summary.json), or computed here when no report was written."""
+    from evals.render.terminal import print_headline
+
+    summary_file = run_dir.path / "summary.json"
+    if reported and summary_file.is_file():
+        summary = json.loads(summary_file.read_text(encoding="utf-8"))
+        print_headline(summary.get("ranking") or [], summary.get("sweep"))
+        return
+    from evals.render.report.headline import ranking
+
+    print_headline(ranking(records), None)

@@ -21,6 +21,16 @@ def _fmt(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _rate(recs: Sequence[Mapping[str, Any]], n_ok: int) -> float | None:
+    """Successful requests per second over the cell's span, first send to last completion (the report gives
+    the steady-window rate with its interval)."""
+    sent = [r["t_sent_ms"] for r in recs if r.get("t_sent_ms") is not None]
+    done = [r["t_done_ms"] for r in recs if r.get("t_done_ms") is not None]
+    if not sent or not done or max(done) <= min(sent):
+        return None
+    return n_ok / ((max(done) - min(sent)) / 1000.0)
+
+
 def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per (suite, region, api, tier): counts, latency p50/p90, accuracy over scored requests."""
     rows = []
@@ -28,6 +38,7 @@ def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         ok = [r for r in recs if r["status"] == "ok"]
         lat = np.array([r["latency_ms"] for r in ok if r["latency_ms"] is not None])
         scores = [r["score"] for r in ok if r.get("score") is not None]
+        ttft = np.array([r["ttft_ms"] for r in ok if r.get("ttft_ms") is not None])
         rows.append({
             "suite": suite, "region": region, "api": api, "tier": tier,
             "n": len(recs), "ok": len(ok), "errors": len(recs) - len(ok),
@@ -35,21 +46,35 @@ def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
             "p90_ms": float(np.percentile(lat, 90)) if lat.size else None,
             "accuracy": float(np.mean(scores)) if scores else None,
+            "ttft_p50_ms": float(np.percentile(ttft, 50)) if ttft.size else None,
+            "requests_per_s": _rate(recs, len(ok)),
         })
     return rows
+
+
+def print_headline(ranked: Sequence[Mapping[str, Any]], sweep: Mapping[str, Any] | None,
+                   out: TextIO | None = None) -> None:
+    """The report's headline in words: each varying dimension's levels ranked, with intervals and verdicts."""
+    from evals.render.report.headline import lines  # the report package loads matplotlib: only when a run ends
+
+    text = lines(ranked, sweep)
+    if text:
+        print("headline (95 % intervals; verdicts as in compare and gate):", file=out or sys.stderr)
+    for line in text:
+        print(for_terminal(line), file=out or sys.stderr)
 
 
 def print_summary(records: Sequence[Mapping[str, Any]], run_info: Mapping[str, Any], out: TextIO | None = None) -> None:
     out = out or sys.stderr
     header = f"{'suite':<14}{'region':<11}{'api':<16}{'tier':<8}{'n':>6}{'ok':>6}{'err':>5}{'thr':>5}" \
-             f"{'p50 ms':>9}{'p90 ms':>9}{'score':>7}"
+             f"{'p50 ms':>9}{'p90 ms':>9}{'ttft p50':>9}{'req/s':>8}{'score':>7}"
     print(header, file=out)
     for row in summary_rows(records):
         suite, region, api, tier = (for_terminal(row[k]) for k in ("suite", "region", "api", "tier"))
         print(
             f"{suite[:13]:<14}{region:<11}{api:<16}{tier:<8}{row['n']:>6}{row['ok']:>6}"
             f"{row['errors']:>5}{row['throttled']:>5}{_fmt(row['p50_ms'], 1):>9}{_fmt(row['p90_ms'], 1):>9}"
-            f"{_fmt(row['accuracy'], 3):>7}",
+            f"{_fmt(row['ttft_p50_ms'], 1):>9}{_fmt(row['requests_per_s'], 2):>8}{_fmt(row['accuracy'], 3):>7}",
             file=out,
         )
     target = run_info.get("target", {})

@@ -11,6 +11,7 @@ from evals.results.rundata import RunData, group_by_cell
 
 from .cells import cell_figures, level_figures
 from .comparisons import all_comparisons, configured_order
+from .headline import ranking
 from .provenance import headline, run_facts
 from .samples import errors_by_code
 from .sweep import sweep_curve
@@ -26,6 +27,7 @@ def build_summary(runs: Sequence[RunData]) -> tuple[dict[str, Any], dict[str, An
     measured = [rec for run in runs for rec in run.measured()]  # run_id already set by the reader
     cells = group_by_cell(measured)
     cell_rows = [cell_figures(key, recs) for key, recs in cells.items()]
+    sweep = sweep_curve(runs)
     summary = {
         "schema": SUMMARY_SCHEMA_VERSION,
         "generated_by": f"bedrock-evals {__version__}",
@@ -41,7 +43,8 @@ def build_summary(runs: Sequence[RunData]) -> tuple[dict[str, Any], dict[str, An
         },
         "cells": cell_rows,
         "load_levels": [row for key, recs in cells.items() for row in level_figures(key, recs)],
-        "sweep": sweep_curve(runs),
+        "sweep": sweep,
+        "ranking": ranking(measured, sweep["of"] if sweep else "level"),
         "comparisons": all_comparisons(cells, configured_order([run.info for run in runs])),
         "errors_by_code": errors_by_code(measured),
     }

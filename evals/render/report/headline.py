@@ -1,0 +1,201 @@
+"""The answer first: for each dimension that varies (region, API, tier, sweep level), its levels ranked on latency
+p50/p90, TTFT p50 (streamed requests) and accuracy, each against the best level with an interval and a verdict.
+
+Records of a level are pooled over the other dimensions (in a full grid every level holds the same mix). The
+best level is the one with the best point estimate; every other level is compared with it by the verdict engine
+(`judge`), the p-values of the whole headline adjusted together (Benjamini-Hochberg). Picking the best from the
+same data favours it a little (the winner's curse): the Comparisons section tests against a reference fixed in
+advance, and a close second stays "no significant difference" rather than being called slower.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from evals.results.metrics import METRICS, MetricComparison, compare_metric
+from evals.results.screen import NO_DIFFERENCE, TOO_FEW, verdict_of
+from evals.stats import benjamini_hochberg, percentile_interval
+
+from .cells import score_interval
+from .figures import column, interval_dict
+
+Record = Mapping[str, Any]
+
+ALPHA = 0.05
+HEADLINE_METRICS = {  # metric -> (label, record field for the level's own figure, quantile or None for accuracy)
+    "latency_p50": ("p50 latency", "latency_ms", 0.5),
+    "latency_p90": ("p90 latency", "latency_ms", 0.9),
+    "ttft_p50": ("p50 TTFT", "ttft_ms", 0.5),
+    "accuracy": ("accuracy", "score", None),
+}
+DIMENSIONS = {"region": "region", "api": "API", "tier": "tier", "load_level": "sweep level"}
+
+
+def judge(metric: str, best: Sequence[Record], other: Sequence[Record]) -> MetricComparison:
+    """The verdict engine's comparison of one metric, `other` against `best` (the one place to switch engines)."""
+    return compare_metric(METRICS[metric], best, other)
+
+
+def _margins() -> dict[str, float]:
+    # the gate rules' margins tell "no difference" from "too few samples" (read where compare reads them)
+    from evals.commands.compare import reference_margins
+
+    return reference_margins(None)
+
+
+def _figure(metric: str, recs: Sequence[Record]) -> dict[str, Any] | None:
+    """A level's own figure with its interval: order-statistic interval for a percentile, accuracy's interval."""
+    _, field, q = HEADLINE_METRICS[metric]
+    ok = [r for r in recs if r["status"] == "ok"]
+    if q is None:
+        return score_interval(recs)
+    values = column(ok, field)
+    return interval_dict(percentile_interval(values, q)) if values.size else None
+
+
+def _levels(records: Sequence[Record], dim: str, level_name: str) -> dict[str, list[Record]]:
+    out: dict[str, list[Record]] = defaultdict(list)
+    for r in records:
+        if r.get(dim) is not None:
+            out[f"{level_name} {float(r[dim]):g}" if dim == "load_level" else str(r[dim])].append(r)
+    return dict(out)
+
+
+def _rank_metric(metric: str, levels: Mapping[str, Sequence[Record]]) -> dict[str, Any] | None:
+    figures = {lvl: f for lvl, recs in levels.items() if (f := _figure(metric, recs)) and f["estimate"] is not None}
+    if len(figures) < 2:
+        return None
+    higher_better = HEADLINE_METRICS[metric][2] is None
+    order = sorted(figures, key=lambda lvl: (-figures[lvl]["estimate"] if higher_better else figures[lvl]["estimate"],
+                                             lvl))
+    best = order[0]
+    others = [{"level": lvl, "figure": figures[lvl], "result": judge(metric, levels[best], levels[lvl])}
+              for lvl in order[1:]]
+    return {"metric": metric, "label": HEADLINE_METRICS[metric][0], "best": {"level": best, "figure": figures[best]},
+            "others": others}
+
+
+def _clean(v: float) -> float | None:
+    return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
+
+
+def _finish(rows: list[dict[str, Any]]) -> None:
+    """BH over every headline comparison, then each comparison's verdict and JSON-ready fields."""
+    slots = [o for row in rows for o in row["others"]]
+    if not slots:
+        return
+    adjusted = benjamini_hochberg(np.array([o["result"].comparison.p_two_sided for o in slots], dtype=float))
+    margins = _margins()
+    for o, p_adj in zip(slots, adjusted, strict=True):
+        res: MetricComparison = o.pop("result")
+        c = res.comparison
+        o.update(estimate=_clean(c.estimate), low=_clean(c.low), high=_clean(c.high), scale=c.scale.value,
+                 p_bh=_clean(float(p_adj)), mde=_clean(res.mde), method=c.method, unit=res.unit_of_analysis,
+                 note=c.note, verdict=verdict_of(res, float(p_adj), ALPHA, margins.get(res.metric.name, math.nan)))
+
+
+def ranking(records: Sequence[Record], level_name: str = "level") -> list[dict[str, Any]]:
+    """Per varying dimension: its levels and each headline metric's ranking (measured records only).
+
+    `level_name` names a sweep's levels ("concurrency" or "rate")."""
+    measured = [r for r in records if not r.get("warmup")]
+    out = []
+    for dim, label in DIMENSIONS.items():
+        levels = _levels(measured, dim, level_name)
+        if len(levels) < 2:
+            continue
+        rows = [row for metric in HEADLINE_METRICS if (row := _rank_metric(metric, levels)) is not None]
+        _finish(rows)
+        fixed = {d: sorted({str(r.get(d)) for r in measured}) for d in ("suite", "region", "api", "tier") if d != dim}
+        pooled = {d: v for d, v in fixed.items() if len(v) > 1}
+        out.append({"dimension": dim, "label": label, "levels": sorted(levels), "pooled_over": pooled,
+                    "metrics": rows})
+        for row in rows:
+            describe(row)
+    return out
+
+
+def _pct(v: float | None) -> str:
+    return "?" if v is None else f"{(v - 1) * 100:+.0f}"
+
+
+def _pts(v: float | None) -> str:
+    return "?" if v is None else f"{v * 100:+.0f}"
+
+
+def lines(ranked: Sequence[Mapping[str, Any]], sweep: Mapping[str, Any] | None = None) -> list[str]:
+    """The headline in words, one line per dimension and metric (the terminal prints these)."""
+    out = []
+    for d in ranked:
+        pooled = "; ".join(f"{k} {', '.join(v)}" for k, v in sorted(d["pooled_over"].items()))
+        out.append(f"Which {d['label']}?" + (f" (pooled over {pooled})" if pooled else ""))
+        out.extend(f"  {row['sentence']}" for row in d["metrics"])
+    if sweep:
+        out.append(sweep_sentence(sweep))
+    return out
+
+
+def sweep_sentence(sweep: Mapping[str, Any]) -> str:
+    best = sweep.get("max_sustainable")
+    text = (f"Sweep: maximum sustainable rate {best['requests_per_s']:.2f} requests/s (at {sweep['of']} "
+            f"{best['level']:g})" if best else "Sweep: no level was sustainable")
+    knee = sweep.get("knee")
+    return text + (f"; knee at {sweep['of']} {knee['level']:g}: {'; '.join(knee['reasons'])}" if knee
+                   else "; no knee: every level held")
+
+
+def _verdict_words(o: Mapping[str, Any], accuracy: bool) -> str:
+    if o["verdict"] == TOO_FEW:
+        return "too few samples to tell"
+    if o["verdict"] == NO_DIFFERENCE:
+        return "no significant difference"
+    return "significant"
+
+
+def _mde_words(o: Mapping[str, Any], accuracy: bool) -> str:
+    if o["mde"] is None:
+        return "unknown"
+    return f"{abs(o['mde']) * 100:.0f} points" if accuracy else f"{abs(o['mde'] - 1) * 100:.0f} %"
+
+
+def describe(row: dict[str, Any]) -> None:
+    """Words for one ranked metric, kept beside its figures: `head` (the best level), `parts` (the others) and
+    `sentence`, e.g. "p50 latency: us-east-1 fastest (364 ms [336, 390]); us-west-2 +26 % [+21, +31], significant"."""
+    accuracy = row["metric"] == "accuracy"
+    best, fig = row["best"]["level"], row["best"]["figure"]
+    if accuracy:
+        head = f"{best} most accurate ({fig['estimate'] * 100:.0f} %"
+        head += f" [{fig['low'] * 100:.0f}, {fig['high'] * 100:.0f}])" if fig["available"] else ", no interval)"
+    else:
+        head = f"{best} {'fastest' if 'latency' in row['metric'] else 'first token soonest'} ({fig['estimate']:,.0f} ms"
+        head += f" [{fig['low']:,.0f}, {fig['high']:,.0f}])" if fig["available"] else ", no interval)"
+    fmt, unit = (_pts, " points") if accuracy else (_pct, " %")
+    parts = []
+    for o in row["others"]:
+        figure = f"{fmt(o['estimate'])}{unit}"
+        if o["low"] is not None and o["high"] is not None:
+            figure += f" [{fmt(o['low'])}, {fmt(o['high'])}]"
+        words = _verdict_words(o, accuracy)
+        if o["verdict"] == NO_DIFFERENCE:
+            words += f" (would detect {_mde_words(o, accuracy)})"
+        o["text"] = f"{o['level']} {figure}, {words}"
+        parts.append(o["text"])
+    row["head"] = head
+    row["summary"] = _accuracy_summary(row) if accuracy else None
+    row["sentence"] = f"{row['label']}: " + (row["summary"] or "; ".join([head, *parts]))
+
+
+def _accuracy_summary(row: Mapping[str, Any]) -> str | None:
+    """One phrase when no level's accuracy differs: "no difference detectable above 15 points"."""
+    if not all(o["verdict"] in (NO_DIFFERENCE, TOO_FEW) for o in row["others"]):
+        return None
+    mdes = [abs(o["mde"]) for o in row["others"] if o["mde"] is not None]
+    shown = f"{max(mdes) * 100:.0f} points" if mdes and len(mdes) == len(row["others"]) else "an unknown size"
+    if any(o["verdict"] == TOO_FEW for o in row["others"]):
+        return f"too few samples to tell (only differences above {shown} would show)"
+    return f"no difference detectable above {shown}"
