@@ -27,7 +27,7 @@ PAYLOADS = (
 )
 SUITE = "<script>alert('suite')</script>"
 REGION = "us-east-1<img src=x onerror=alert(7)>"
-VIEWER_JS = Path(__file__).parent.parent / "evals" / "report" / "templates" / "viewer.js"
+VIEWER_JS = Path(__file__).parent.parent / "evals" / "render" / "report" / "templates" / "viewer.js"
 
 
 class TagCollector(HTMLParser):
