@@ -39,6 +39,11 @@ class Responder(Protocol):
     def send(self, status: int, headers: Headers, body: bytes, reset: bool = False) -> None:
         """Write a whole response at once; with `reset`, write half the body and raise ResetConnection."""
 
+    def prepare(self, status: int, headers: Headers, body: bytes) -> Callable[[], None]:
+        """Frame a whole response now and return what writes it: an answer due at a deadline is framed before
+        the wait, so its bytes leave as the deadline passes (HTTP/2 encodes its headers at the write, as HPACK
+        state must follow the order on the wire)."""
+
     def start_stream(self, headers: Headers) -> None:
         """Write a 200 head whose body follows in `chunk` calls."""
 

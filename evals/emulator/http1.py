@@ -6,8 +6,10 @@ answer's write starts the moment its deadline passes (no event loop or queue bet
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+from collections.abc import Callable
 
 import h11
 
@@ -170,6 +172,11 @@ class Http1Responder:
     def _head(self, status: int, headers: Headers) -> bytes:
         return self.c.h11.send(h11.Response(status_code=status, headers=[*headers, ("Date", http_date())],
                                             reason=REASONS.get(status, "").encode()))
+
+    def prepare(self, status: int, headers: Headers, body: bytes) -> Callable[[], None]:
+        head = self._head(status, [*headers, ("Content-Length", str(len(body)))])
+        data = head + (self.c.h11.send(h11.Data(data=body)) if body else b"") + self.c.h11.send(h11.EndOfMessage())
+        return functools.partial(self.c.t.sendall, data)
 
     def send(self, status: int, headers: Headers, body: bytes, reset: bool = False) -> None:
         head = self._head(status, [*headers, ("Content-Length", str(len(body)))])

@@ -9,9 +9,11 @@ for the client's WINDOW_UPDATE.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -271,6 +273,9 @@ class Http2Responder:
             raise ResetConnection
         self.c.send_headers(self.sid, status, headers, end=not body, body=body)
         self.ended = True
+
+    def prepare(self, status: int, headers: Headers, body: bytes) -> Callable[[], None]:
+        return functools.partial(self.send, status, headers, body)
 
     def start_stream(self, headers: Headers) -> None:
         self.c.send_headers(self.sid, 200, headers, end=False)

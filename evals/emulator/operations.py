@@ -209,9 +209,15 @@ def _unary(out: Responder, rid: str, op: str, req: GenRequest, gen: Generation, 
             *tier_headers(req),
         ]
         body = json_bytes(responses.invoke(req, gen, rid))
+    if faults.connection_reset:
+        sleep_until(due)
+        late_s = time.perf_counter() - due
+        out.send(200, headers, body, reset=True)
+        return late_s
+    write = out.prepare(200, headers, body)
     sleep_until(due)
     late_s = time.perf_counter() - due
-    out.send(200, headers, body, reset=faults.connection_reset)
+    write()
     return late_s
 
 
