@@ -15,7 +15,7 @@ from botocore.config import Config
 from conftest import LLAMA33, MAVERICK, MAVERICK_BARE, check_shape, client_for
 
 from evals.card_checks import card_refusals
-from evals.cards import load_card
+from evals.cards import card_from_mapping, load_card
 from evals.emulator import Emulator
 from evals.emulator.cli import options_from_argv
 from evals.paths import MODEL_CARD_DIR
@@ -150,6 +150,15 @@ def test_doctor_fails_a_region_the_card_does_not_serve(emulator: Emulator) -> No
     failed = [c for c in checks if c.status == "fail"]
     assert [c.name for c in failed] == ["model us-west-1", "plan"]
     assert "ResourceNotFoundException" in failed[0].detail and "regions=" in failed[0].fix
+
+
+def test_doctor_says_when_an_emulator_does_not_know_the_card(emulator: Emulator) -> None:
+    card = yaml.safe_load((MODEL_CARD_DIR / "llama3-3-70b.yaml").read_text())
+    card.update(name="unknown", model_id="example.unknown-v1:0")
+    plan = Plan(card_from_mapping(card), ("converse",), ("us-east-2",), ("default",))
+    failed = [c for c in run_checks(plan, LocalEndpoints.from_mapping(emulator.endpoints), "sigv4")
+              if c.status == "fail"]
+    assert [c.name for c in failed] == ["model us-east-2"] and "--card FILE" in failed[0].fix
 
 
 def test_doctor_stops_on_refused_credentials(emulator: Emulator) -> None:

@@ -83,7 +83,8 @@ def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path: Path, capsys: pyte
     assert code == 0 and not (tmp_path / "out").exists()
     cells = [line.split() for line in out.splitlines() if line.startswith("  reasoning/")]
     assert cells == [["reasoning/us-east-1/converse/default", "20"], ["reasoning/us-west-2/converse/default", "20"]]
-    assert "minimum duration the quotas allow" in out and "estimated cost:" in out
+    assert "minimum duration the quotas allow" in out
+    assert "estimated cost on Amazon Bedrock (the emulator charges nothing): " in out
 
 
 def test_estimate_adds_tokens_cost_and_the_quota_floor() -> None:

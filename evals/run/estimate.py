@@ -109,7 +109,8 @@ def plan_lines(card: ModelCard, est: Estimate, target: str, levels: Sequence[str
         lines.append(f"  {r.region:<14} {r.requests:>7} requests of {r.requests_per_minute:g}/min, "
                      f"{r.tokens_reserved:>10} tokens of {r.tokens_per_minute:g}/min{daily}")
     price = card.pricing
-    lines.append(f"estimated cost: {est.cost_low:.4f} to {est.cost_high:.4f} {est.currency} "
+    on_aws = "" if target == "aws" else " on Amazon Bedrock (the emulator charges nothing)"
+    lines.append(f"estimated cost{on_aws}: {est.cost_low:.4f} to {est.cost_high:.4f} {est.currency} "
                  f"({est.input_tokens} input tokens estimated; output from {est.requests} to "
                  f"{est.max_output_tokens} tokens; card prices {price.input_per_1k:g} in / "
                  f"{price.output_per_1k:g} out per 1k tokens)")

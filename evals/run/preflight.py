@@ -176,7 +176,7 @@ def check_region(cp: ControlPlane, plan: Plan, region: str) -> list[Check]:
             return [Check("warn", f"model {region}", "cannot read the model (AccessDeniedException)",
                           "allow bedrock:GetFoundationModel to check it; the run may still work")]
         return [Check("fail", f"model {region}", f"{card.model_id} is not offered in {region} ({code})",
-                      f"drop {region} from regions=, or pick a region the model page lists")]
+                      _not_offered_fix(cp, card, region))]
     details = got["modelDetails"]
     streams = bool(details.get("responseStreamingSupported"))
     types = details.get("inferenceTypesSupported") or []
@@ -215,6 +215,16 @@ def _access(client: Any, card: ModelCard, region: str) -> Check:
                      "request model access in the Bedrock console (Model access) and allow bedrock:InvokeModel "
                      "on the model and profile ARNs")
     return Check("ok", f"access {region}", "authorised, entitled, agreement accepted")
+
+
+def _not_offered_fix(cp: ControlPlane, card: ModelCard, region: str) -> str:
+    """The card says the region serves the model and the target disagrees: say which side to correct."""
+    if region not in card.source_regions:
+        return f"drop {region} from regions=, or pick a region the model page lists"
+    if cp.endpoints is not None:
+        return (f"this emulator does not know the {card.name} card: start it with "
+                f"`bedrock-evals emulator --card FILE`, or let the run start its own")
+    return f"check the {card.name} card's model_id and regions against the Bedrock model page"
 
 
 def _routing(cp: ControlPlane, card: ModelCard, region: str, types: Sequence[str]) -> Check:
