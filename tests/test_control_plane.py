@@ -161,6 +161,19 @@ def test_doctor_says_when_an_emulator_does_not_know_the_card(emulator: Emulator)
     assert [c.name for c in failed] == ["model us-east-2"] and "--card FILE" in failed[0].fix
 
 
+def test_doctor_finds_the_profile_a_card_is_missing(emulator: Emulator) -> None:
+    """A card without its geo profile: the region reaches the model only through one, which ListInferenceProfiles
+    names in the fix."""
+    card = yaml.safe_load((MODEL_CARD_DIR / "llama3-3-70b.yaml").read_text())
+    card.update(name="no-profile", inference_profiles=[])
+    plan = Plan(card_from_mapping(card), ("converse",), ("us-east-1",), ("default",))
+    checks = {c.name: c for c in run_checks(plan, LocalEndpoints.from_mapping(emulator.endpoints), "sigv4")}
+    routing = checks["routing us-east-1"]
+    assert routing.status == "fail" and "not served on demand in us-east-1" in routing.detail
+    assert routing.fix == (f"add the inference profile {LLAMA33} (routes to us-east-1, us-east-2, us-west-2) "
+                           "to the card")
+
+
 def test_doctor_stops_on_refused_credentials(emulator: Emulator) -> None:
     wrong = {**emulator.endpoints, "credentials": {**emulator.endpoints["credentials"], "secret_access_key": "no"}}
     with pytest.raises(Unready, match="credentials: refused"):

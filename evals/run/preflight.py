@@ -217,6 +217,20 @@ def _access(client: Any, card: ModelCard, region: str) -> Check:
     return Check("ok", f"access {region}", "authorised, entitled, agreement accepted")
 
 
+def _profiles_for(cp: ControlPlane, region: str, model_id: str) -> list[tuple[str, list[str]]]:
+    """System-defined profiles starting in `region` that route to `model_id` (ListInferenceProfiles)."""
+    out: list[tuple[str, list[str]]] = []
+    try:
+        for page in cp.client(region).get_paginator("list_inference_profiles").paginate(typeEquals="SYSTEM_DEFINED"):
+            for profile in page.get("inferenceProfileSummaries", []):
+                arns = [m.get("modelArn", "") for m in profile.get("models") or []]
+                if any(arn.endswith(f"/{model_id}") for arn in arns):
+                    out.append((profile["inferenceProfileId"], [arn.split(":")[3] for arn in arns]))
+    except (ClientError, BotoCoreError):
+        return []
+    return out
+
+
 def _not_offered_fix(cp: ControlPlane, card: ModelCard, region: str) -> str:
     """The card says the region serves the model and the target disagrees: say which side to correct."""
     if region not in card.source_regions:
@@ -232,8 +246,10 @@ def _routing(cp: ControlPlane, card: ModelCard, region: str, types: Sequence[str
     if ident == card.model_id:
         if "ON_DEMAND" in types:
             return Check("ok", f"routing {region}", f"{ident} in-region on demand")
-        return Check("fail", f"routing {region}", f"{ident} is not served on demand in {region}",
-                     "add the model's inference profile for this region to the card")
+        found = _profiles_for(cp, region, card.model_id)
+        fix = (f"add the inference profile {found[0][0]} (routes to {', '.join(found[0][1])}) to the card"
+               if found else "the model has no inference profile starting here: pick another region")
+        return Check("fail", f"routing {region}", f"{ident} is not served on demand in {region}", fix)
     got, code = _call(region, cp.client(region).get_inference_profile, inferenceProfileIdentifier=ident)
     if got is None:
         status = "warn" if code == "AccessDeniedException" else "fail"
