@@ -215,13 +215,16 @@ def sweep_job(cfg: DictConfig) -> int:
 
     num = int(HydraConfig.get().job.num)
     try:
-        return _run_job(cfg, num)
+        code = _run_job(cfg, num)
     except UserInputError as err:
         print(f"error: job {num}: {err}", file=sys.stderr)
         return err.exit_code
     except Exception as err:  # a job's crash is its outcome, not the sweep's end
         print(f"error: job {num}: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+    if code == 130 and HydraConfig.get().launcher.get("_target_") == BASIC_LAUNCHER:
+        raise KeyboardInterrupt  # Ctrl-C in the driver's own process: stop the sweep, not just this job
+    return code
 
 
 def _run_job(cfg: DictConfig, num: int) -> int:
@@ -259,6 +262,8 @@ def _launch(overrides: Sequence[str], sweep_dir: Path, launcher: Launcher, searc
         hydra.main(config_path=str(search.primary), config_name="config", version_base="1.3")(sweep_job)()
     except SystemExit as exit_:
         return None if not exit_.code else f"the launcher stopped with exit code {exit_.code}"
+    except KeyboardInterrupt:
+        return "interrupted (Ctrl-C): jobs not started were not run"
     except Exception as err:  # e.g. Ray gave up on a job whose process kept dying
         return _one_line(err)[:500]
     finally:
@@ -301,4 +306,5 @@ def multirun(argv: Sequence[str]) -> int:
         index_history(out_dir, outcomes)
     report = merged_report(sweep_dir, outcomes) if first.run.report else None
     print_summary(sweep_dir, outcomes, report, error)
-    return max([o.exit_code for o in outcomes] + [1 if error else 0])
+    interrupted = bool(error and error.startswith("interrupted"))
+    return max([o.exit_code for o in outcomes] + [130 if interrupted else 1 if error else 0])

@@ -10,7 +10,6 @@ its run directory, its status and its records there.
 from __future__ import annotations
 
 import json
-import secrets
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,7 +34,6 @@ class JobPlan:
 @dataclass(frozen=True)
 class SweepPlan:
     sweep_id: str
-    token: str
     launcher: str
     quota_mode: str
     jobs: tuple[JobPlan, ...]
@@ -48,9 +46,9 @@ class SweepPlan:
 
 def write_plan(sweep_dir: Path, launcher: str, quota_mode: str, jobs: Sequence[JobPlan],
                argv: Sequence[str]) -> SweepPlan:
-    plan = SweepPlan(sweep_dir.name, secrets.token_hex(8), launcher, quota_mode, tuple(jobs))
+    plan = SweepPlan(sweep_dir.name, launcher, quota_mode, tuple(jobs))
     write_json_atomic(sweep_dir / SWEEP_FILE, {
-        "sweep_id": plan.sweep_id, "token": plan.token, "created_at": utc_now(), "argv": list(argv),
+        "sweep_id": plan.sweep_id, "created_at": utc_now(), "argv": list(argv),
         "launcher": launcher, "quota_share": quota_mode,
         "jobs": [{"num": j.num, "overrides": list(j.overrides), "run_dir": j.run_dir, "quota": dict(j.quota)}
                  for j in jobs],
@@ -70,12 +68,7 @@ def read_plan(sweep_dir: Path) -> SweepPlan:
         raise UserInputError(f"{path}: unreadable sweep plan: {err}") from None
     jobs = tuple(JobPlan(int(j["num"]), tuple(j["overrides"]), str(j["run_dir"]), dict(j.get("quota") or {}))
                  for j in data["jobs"])
-    return SweepPlan(str(data["sweep_id"]), str(data["token"]), str(data["launcher"]), str(data["quota_share"]),
-                     jobs)
-
-
-def is_sweep_dir(path: Path) -> bool:
-    return (path / SWEEP_FILE).is_file() and not (path / RUN_FILE).exists()
+    return SweepPlan(str(data["sweep_id"]), str(data["launcher"]), str(data["quota_share"]), jobs)
 
 
 @dataclass(frozen=True)
