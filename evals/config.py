@@ -66,7 +66,7 @@ class TransportConf:
     client_rate_limit: bool = True  # honour the card's RPM/TPM on the client side
     invoke_body_style: str = "prompt"  # prompt | messages
     processes: int = 1  # > 1: send from this many worker processes (evals/run/process_sender.py)
-    quota_share: str = "auto"  # auto: a multirun's jobs share the quota (evals/quota_share.py) | off
+    quota_share: str = "auto"  # auto: a multirun's jobs share the quota (evals/run/quota_share.py) | off
 
 
 @dataclass

@@ -12,8 +12,8 @@ import pytest
 
 from evals.cards import load_card
 from evals.cli import main
-from evals.quota_share import QuotaShare, budget_keys, divide, make_gate
-from evals.sweep_summary import SWEEP_FILE
+from evals.commands.sweep_summary import SWEEP_FILE
+from evals.run.quota_share import QuotaShare, budget_keys, divide, make_gate
 
 FAST = ["target.latency_profile=zero", "run.progress=false", "suite.sample_size=2"]
 

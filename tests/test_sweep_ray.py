@@ -22,7 +22,7 @@ pytest.importorskip("ray", reason="ray is not installed (the `ray` extra)")
 pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="hydra-ray-launcher is not installed (the `ray` extra)")
 
 from evals.emulator import Emulator, EmulatorOptions
-from evals.quota_share import BROKER_HEADROOM
+from evals.run.quota_share import BROKER_HEADROOM
 
 # Ray's single-machine mode (everything on 127.0.0.1); no token on a cluster nothing else can reach (a driver
 # joining a token-protected cluster needs the cluster's token, which a separate local process does not share)

@@ -29,13 +29,13 @@ from evals.external_emulator import FIXED_AT_START, check_honoured, fetch_settin
 from evals.gcpause import GcPauses
 from evals.interrupts import Interrupts, after_run_handler
 from evals.outcome import Outcome, assess, exit_code, final_status
-from evals.quota_share import QuotaShare, check_mode, make_gate
 from evals.redact import redact_config
 from evals.render.terminal import print_summary, send_lag_p99
 from evals.results.rundir import RunDirectory, new_run_id, provenance, utc_now
 from evals.resume import absolute_paths, check_resume, fingerprint, spent_in_records, what_changed
 from evals.run.budget import Budget
 from evals.run.plan import build_plan, extend_plan
+from evals.run.quota_share import QuotaShare, check_mode, make_gate
 from evals.run.runner import Runner, progress_bar
 from evals.run.schedule import ClosedLoop, Strategy, make_strategy
 from evals.run_checks import check_error_rate, check_levels, run_cells
@@ -321,7 +321,7 @@ def main(argv: list[str]) -> int:
 
         return help_main(argv)
     if any(a in MULTIRUN_FLAGS for a in argv):
-        from evals.sweep_cli import multirun  # a sweep folder, one quota, one summary (Hydra's launchers)
+        from evals.commands.sweep import multirun  # a sweep folder, one quota, one summary (Hydra's launchers)
 
         return multirun(argv)
     resumed = _resume_config(argv)

@@ -21,13 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from evals.config import _one_line as config_one_line
-from evals.config import compose_config
-from evals.errors import UserInputError
-from evals.quota_share import QuotaShare, budget_keys, divide
-from evals.results.rundir import RUN_FILE, RunDirectory, new_run_id
-from evals.searchpath import SearchPath, split_argv
-from evals.sweep_summary import (
+from evals.commands.sweep_summary import (
     JobPlan,
     finish,
     index_history,
@@ -36,6 +30,12 @@ from evals.sweep_summary import (
     read_plan,
     write_plan,
 )
+from evals.config import _one_line as config_one_line
+from evals.config import compose_config
+from evals.errors import UserInputError
+from evals.results.rundir import RUN_FILE, RunDirectory, new_run_id
+from evals.run.quota_share import QuotaShare, budget_keys, divide
+from evals.searchpath import SearchPath, split_argv
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
 RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
@@ -166,7 +166,7 @@ def _shares(checked: Sequence[tuple[DictConfig, Any]], launcher: Launcher) -> tu
     if checked[0][0].transport.quota_share == "off":
         return "off", [QuotaShare("whole", k, {r: 1.0 for r in k}) for k in keys]
     if launcher.is_ray:
-        from evals.quota_broker import BROKER_NAME
+        from evals.run.quota_broker import BROKER_NAME
 
         return "ray", [QuotaShare("ray", k, {r: 1.0 for r in k}, launcher.parallel_jobs, BROKER_NAME) for k in keys]
     return "divided", divide(keys, launcher.parallel_jobs)

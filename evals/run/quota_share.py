@@ -148,7 +148,7 @@ def make_gate(target: Mapping[str, Any], card: ModelCard, regions: Sequence[str]
     for region, lim in limits.items():
         key = share.keys.get(region)
         if share.mode == "ray" and key:
-            from evals.quota_broker import BrokerLimiter  # imported only on Ray: it imports ray
+            from evals.run.quota_broker import BrokerLimiter  # imported only on Ray: it imports ray
 
             limiters[region] = BrokerLimiter(str(share.broker), key, lim.requests_per_minute, lim.tokens_per_minute)
         else:
