@@ -289,12 +289,11 @@ def multirun(argv: Sequence[str]) -> int:
     out_dir = Path(first.run.out_dir).resolve()
     sweep_id = new_run_id(first.run.name or "sweep")
     mode, shares = _shares(checked, launcher)
-    sweep_dir = RunDirectory.create(out_dir, sweep_id).path
-    plan = write_plan(sweep_dir, launcher.target, mode, _job_plans(sweep_id, jobs, shares), list(argv))
-    error = None
+    if launcher.is_ray:  # before anything is written: a cluster that cannot be joined is one line, exit 2
+        _init_ray(launcher.ray_init or {})
     try:
-        if launcher.is_ray:
-            _init_ray(launcher.ray_init or {})
+        sweep_dir = RunDirectory.create(out_dir, sweep_id).path
+        plan = write_plan(sweep_dir, launcher.target, mode, _job_plans(sweep_id, jobs, shares), list(argv))
         error = _launch(rest, sweep_dir, launcher, search)
     finally:
         if launcher.is_ray:
