@@ -104,3 +104,20 @@ def test_run_ends_with_the_headline_in_words(tmp_path: Path) -> None:
     assert other["text"] in err[start + 2]
     html = (run_dir / "report.html").read_text()
     assert html.index('id="headline"') < html.index('id="provenance"')
+
+
+def test_a_sweep_report_shows_a_positive_rate_at_every_level_and_the_knee(tmp_path: Path) -> None:
+    """The emulator's quota (a tenth of the card's: 80 requests/minute) throttles the last level of a 96-request
+    sweep; with no client-side limiter and no retries the throttles surface and mark the knee."""
+    run_dir = _run(tmp_path, "load=sweep", "load.levels=[1,4,16]", "target.latency_profile=realistic",
+                   "target.latency_scale=0.2", "target.quota_scale=0.1", "transport.client_rate_limit=false",
+                   "transport.max_attempts=1", "apis=[converse]", "regions=[us-east-1]", "run.repeats=4")
+    sweep = json.loads((run_dir / "summary.json").read_text())["sweep"]
+    rates = [row["throughput"]["requests_per_s"] for row in sweep["rows"]]
+    assert [row["level"] for row in sweep["rows"]] == [1.0, 4.0, 16.0]
+    assert all(r["estimate"] > 0 and (r["low"] is None or r["low"] >= 0) for r in rates)
+    assert rates[0]["estimate"] < rates[1]["estimate"] < rates[2]["estimate"]
+    assert sweep["knee"]["level"] == 16.0 and "throttled" in sweep["knee"]["reasons"][0]
+    assert sweep["max_sustainable"]["level"] == 4.0
+    html = (run_dir / "report.html").read_text()
+    assert "Knee at concurrency 16.0" in html and 'id="plot-sweep"' in html
