@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from evals.gate_verdict import BaselineOutage, CheckSpec, evaluate, exit_code
+from evals.results.verdicts import BaselineOutage, CheckSpec, evaluate, exit_code
 from evals.stats import effects
 from evals.stats.dependent import mean_interval, mean_variance, quantile_interval
 from evals.stats.gate import Direction, MarginKind, Verdict

@@ -80,7 +80,7 @@ def test_report_merges_two_real_runs(two_runs: tuple[Path, Path], tmp_path: Path
     assert {r["group"].split(" / ")[1] for r in rows} == {"converse", "invoke"}
     for row in rows:
         assert {row["reference"], row["other"]} == {"us-east-1", "us-west-2"}
-        assert row["latency"]["ratio"]["mde"] is not None and row["accuracy"]["pairs"] > 0
+        assert row["latency"]["ratio"]["margin"] is not None and row["accuracy"]["pairs"] > 0
     assert not (out / "records.csv").exists()
 
 

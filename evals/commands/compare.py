@@ -3,7 +3,8 @@
 Arms are run directories (`compare BASE CAND`, `compare BASE... -- CAND...`) or two values of one cell
 dimension inside the same runs (`compare RUN... --by region --base us-east-1 --cand us-west-2`), paired by
 item when both arms ran the same prompts. Each metric shows both estimates, the ratio or difference with its
-interval, the Benjamini-Hochberg adjusted p, the minimum detectable effect and a verdict.
+interval and the verdict of the shared engine (`evals.results.verdicts.judge`) against the rules file's margin:
+the same verdict the report and the gate give on the same data.
 """
 
 from __future__ import annotations
@@ -12,59 +13,46 @@ import argparse
 import json
 import os
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evals.commands.args import SPLIT, protect_split, split_dirs
 from evals.errors import UserInputError
 from evals.render.compare_answers import side_by_side
-from evals.results.arms import ANY, Arm, Matched, check_comparable, load_arm, match_runs, match_within
-from evals.results.metrics import METRICS, Kind, Metric
-from evals.results.screen import VERDICTS, Row, row_json, screen
+from evals.results.arms import ANY, Arm, Matched, check_comparable, load_arm, match_runs, match_within, model_of
+from evals.results.findings import counts, finding_json
+from evals.results.metrics import METRICS, Metric
+from evals.results.rules import load_rules, questions
+from evals.results.verdicts import Decided, judge
 
-SCHEMA_VERSION = 1
-# reference margins when the rules file has no rule for a metric (same defaults as conf/gate/default.yaml)
-FALLBACK_MARGINS = {Kind.CONTINUOUS: 0.10, Kind.RATE: 0.02, Kind.SCORE: 0.03}
-
-
-def reference_margins(rules_path: Path | None) -> dict[str, float]:
-    """Margins that tell "no significant difference" from "too few samples": the gate rules' margins."""
-    from evals.commands.gate import load_rules  # the gate imports this package; import late
-
-    rules = load_rules(rules_path)
-    margins = {name: FALLBACK_MARGINS[m.kind] for name, m in METRICS.items()}
-    for rule in rules.rules:
-        if rule.margin_kind is rule.metric.margin_kind:
-            margins[rule.metric.name] = rule.margin
-    margins.setdefault("latency", margins["latency_p50"])
-    return margins
+SCHEMA_VERSION = 2  # 2: verdicts of the shared engine (margin decision, Holm per metric)
 
 
 def _arm_json(arm: Arm) -> dict[str, Any]:
-    from evals.results.arms import model_of
-
     return {"label": arm.label, "runs": [
         {"run_id": r.run_id, "path": str(r.path), "model": model_of(r), "status": r.info.get("status"),
          "emulated": r.is_emulated, "started_at": r.info.get("started_at")} for r in arm.runs]}
 
 
-def build_json(base: Arm, cand: Arm, matched: Matched, rows: list[Row], warnings: list[str], alpha: float,
-               by: dict[str, str] | None) -> dict[str, Any]:
+def build_json(base: Arm, cand: Arm, matched: Matched, decided: list[Decided], warnings: list[str],
+               alpha: float, by: dict[str, str] | None) -> dict[str, Any]:
     cells: list[dict[str, Any]] = []
     for cell in matched.cells:
-        metrics = [row_json(r) for r in rows if r.cell == cell]
+        metrics = [finding_json(d) for d in decided if d.cell == cell]
         cells.append({"cell": cell._asdict(), "label": cell.label(), "metrics": metrics})
     return {
         "schema": SCHEMA_VERSION,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "alpha": alpha,
         "confidence": 1 - alpha,
-        "adjustment": "benjamini-hochberg across all cells and metrics (two-sided)",
+        "adjustment": "holm across the cells of each metric (one-sided: worse than the margin)",
         "by": by,
         "base": _arm_json(base),
         "cand": _arm_json(cand),
         "warnings": warnings,
-        "summary": {v: sum(r.verdict == v for r in rows) for v in VERDICTS},
+        "summary": counts(decided),
         "cells": cells,
         "answers": side_by_side(matched.cells),
     }
@@ -110,8 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default=None, help="with --by: the baseline value (e.g. us-east-1)")
     p.add_argument("--cand", default=None, help="with --by: the candidate value (e.g. us-west-2)")
     p.add_argument("--rules", type=Path, default=None,
-                   help="gate rules whose margins tell 'no difference' from 'too few samples'")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level after BH adjustment (0.05)")
+                   help="rules file: each metric's margin and alpha (default conf/gate/default.yaml)")
+    p.add_argument("--alpha", type=float, default=None, help="error level of every verdict (default: the rules')")
     p.add_argument("--metrics", default=None, help=f"comma-separated subset of: {', '.join(METRICS)}")
     return p
 
@@ -127,23 +115,25 @@ def _metrics(spec: str | None) -> list[Metric]:
 
 
 def main(argv: list[str]) -> int:
-    from evals.commands.gate import protect_split, split_dirs
-
     try:
         args = _parser().parse_intermixed_args(protect_split(argv))
     except SystemExit as exc:
         return 2 if exc.code else 0
-    if not 0 < args.alpha < 1:
-        raise UserInputError(f"--alpha: must be in (0, 1), got {args.alpha}")
+    if args.alpha is not None and not 0 < args.alpha <= 0.5:
+        raise UserInputError(f"--alpha: must be in (0, 0.5], got {args.alpha}")
     metrics = _metrics(args.metrics)
     if args.out is not None:
         _check_out(args.out)
-    margins = reference_margins(args.rules)
+    rules = load_rules(args.rules)
+    specs = questions(rules, metrics)
+    if args.alpha is not None:
+        specs = [replace(spec, alpha=args.alpha) for spec in specs]
+    alpha = args.alpha if args.alpha is not None else rules.alpha
     by: dict[str, str] | None = None
     if args.by is not None:
         if args.base is None or args.cand is None:
             raise UserInputError("--by: needs --base VALUE and --cand VALUE")
-        runs = load_arm([d for d in args.dirs if d != "\x00cand\x00"], "runs")
+        runs = load_arm([d for d in args.dirs if d != SPLIT], "runs")
         matched = match_within(runs, args.by, args.base, args.cand)
         base = Arm(f"{args.by}={args.base}", runs.runs, runs.records)
         cand = Arm(f"{args.by}={args.cand}", runs.runs, runs.records)
@@ -156,8 +146,8 @@ def main(argv: list[str]) -> int:
         base, cand = load_arm(base_dirs, "baseline"), load_arm(cand_dirs, "candidate")
         matched = match_runs(base, cand)
         warnings = check_comparable(base, cand, matched, strict=False)
-    rows = screen(matched, metrics, margins, args.alpha)
-    data = build_json(base, cand, matched, rows, warnings, args.alpha, by)
+    decided, _ = judge(specs, matched.cells, min_runs=rules.min_runs, batches=rules.batches)
+    data = build_json(base, cand, matched, decided, warnings, alpha, by)
 
     from evals.render.compare_html import render_html
 
@@ -171,9 +161,9 @@ def main(argv: list[str]) -> int:
         _write_atomic(out / "compare.html", html)
     except OSError as err:
         raise UserInputError(f"{out}: cannot write: {err.strerror or err}") from None
-    counts = data["summary"]
-    print(f"{counts['worse']} worse, {counts['better']} better, {counts['no significant difference']} no significant "
-          f"difference, {counts['too few samples']} too few samples over {len(matched.cells)} cells "
+    tally = data["summary"]
+    print(f"{tally['worse']} worse, {tally['better']} better, {tally['within the margin']} within the margin, "
+          f"{tally['inconclusive']} inconclusive over {len(matched.cells)} cells "
           f"({'cells matched on the other dimensions, ' + ANY + ' = ' + by['dimension'] if by else 'runs'})")
     print(out)
     return 0

@@ -1,7 +1,7 @@
 """`bedrock-evals gate`: the CI regression gate between a baseline and a candidate.
 
 Rules (conf/gate/default.yaml or --rules FILE) name a metric, a margin and optionally a direction, alpha and
-suites. Every rule is checked in every matched cell (`evals.gate_verdict`): FAIL when the data show, at
+suites. Every rule is checked in every matched cell (`evals.results.verdicts`): FAIL when the data show, at
 confidence 1 - alpha (Holm across all checks), a change worse than the margin; PASS when the worse-side bound
 is inside the margin; INCONCLUSIVE otherwise. A candidate cell without a successful request FAILs; a baseline
 cell without one is bad input.
@@ -14,170 +14,21 @@ The terminal gets plain text; the Markdown summary goes to GITHUB_STEP_SUMMARY /
 from __future__ import annotations
 
 import argparse
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from evals import gate_render
+from evals.commands.args import protect_split, split_dirs
 from evals.errors import UserInputError
-from evals.gate_verdict import BaselineOutage, CheckSpec, Decided, cloud_margin_warnings, evaluate, exit_code
-from evals.paths import CONF_DIR
+from evals.render import gate as gate_render
 from evals.results.arms import Arm, check_comparable, load_arm, match_runs
-from evals.results.metrics import METRICS, Metric
+from evals.results.rules import DEFAULT_RULES, POLICIES, Rules, load_rules
 from evals.results.rundata import CellKey
-from evals.stats import Direction, MarginKind
+from evals.results.verdicts import BaselineOutage, CheckSpec, Decided, cloud_margin_warnings, evaluate, exit_code
 
-DEFAULT_RULES = CONF_DIR / "gate" / "default.yaml"
-POLICIES = ("inconclusive", "pass", "fail")
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
-SPLIT = "\x00cand\x00"  # stands in for "--" while argparse reads the directories
-
-TOP_KEYS = {"alpha", "inconclusive", "min_runs", "batches", "rules"}
-RULE_KEYS = {"metric", "name", "margin", "margin_kind", "direction", "alpha", "suites"}
-
-
-# ---------------------------------------------------------------------------------------------- rules
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One rule of the rules file: a metric, its margin (the indifference zone) and its alpha."""
-
-    name: str
-    metric: Metric
-    margin: float
-    margin_kind: MarginKind
-    direction: Direction
-    alpha: float
-    suites: tuple[str, ...] | None = None
-
-    def spec(self) -> CheckSpec:
-        return CheckSpec(self.name, self.metric.name, self.margin, self.margin_kind, self.direction, self.alpha,
-                         self.suites)
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The rules file: family alpha, inconclusive policy, runs per arm for run-level analysis, batches over
-    send time for within-run uncertainty, and the rules."""
-
-    path: Path
-    alpha: float
-    inconclusive: str
-    min_runs: int
-    batches: int
-    rules: tuple[Rule, ...]
-
-
-def _number(value: Any, where: str, low: float, high: float = math.inf, integer: bool = False) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
-    if ok and integer and not float(value).is_integer():
-        ok = False
-    if not ok:
-        rng = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
-        raise UserInputError(f"{where}: must be {'an integer' if integer else 'a number'} {rng}, got {value!r}")
-    return float(value)
-
-
-def _choice(value: Any, where: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise UserInputError(f"{where}: must be one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
-def load_rules(path: Path | str | None = None) -> Rules:
-    """Read and validate a rules file; every problem is one line naming the file and the key."""
-    path = Path(path) if path is not None else DEFAULT_RULES
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise UserInputError(f"{path}: cannot read rules file: {err.strerror or err}") from None
-    except yaml.YAMLError as err:
-        raise UserInputError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
-    if not isinstance(data, dict):
-        raise UserInputError(f"{path}: a rules file must be a mapping with a 'rules' list")
-    unknown = sorted(set(data) - TOP_KEYS)
-    if unknown:
-        raise UserInputError(f"{path}: {unknown[0]}: unknown key (known: {', '.join(sorted(TOP_KEYS))})")
-    alpha = _number(data.get("alpha", 0.05), f"{path}: alpha", 1e-6, 0.5)
-    policy = _choice(data.get("inconclusive", "inconclusive"), f"{path}: inconclusive", POLICIES)
-    min_runs = int(_number(data.get("min_runs", 3), f"{path}: min_runs", 2, integer=True))
-    batches = int(_number(data.get("batches", 10), f"{path}: batches", 2, 50, integer=True))
-    raw = data.get("rules")
-    if not isinstance(raw, list) or not raw:
-        raise UserInputError(f"{path}: rules: must be a non-empty list of rules")
-    rules: list[Rule] = []
-    for i, item in enumerate(raw):
-        key = f"{path}: rules[{i}]"
-        if not isinstance(item, dict):
-            raise UserInputError(f"{key}: must be a mapping with at least 'metric' and 'margin'")
-        unknown = sorted(set(item) - RULE_KEYS)
-        if unknown:
-            raise UserInputError(f"{key}.{unknown[0]}: unknown key (known: {', '.join(sorted(RULE_KEYS))})")
-        metric_name = _choice(item.get("metric"), f"{key}.metric", tuple(METRICS))
-        metric = METRICS[metric_name]
-        if "margin" not in item:
-            raise UserInputError(f"{key}.margin: missing (the smallest change worth failing a build for)")
-        margin = _number(item["margin"], f"{key}.margin", 0.0)
-        kind = MarginKind(_choice(item.get("margin_kind", metric.margin_kind.value), f"{key}.margin_kind",
-                                  [k.value for k in MarginKind]))
-        if kind is MarginKind.RELATIVE and margin >= 1 and metric.direction is Direction.HIGHER_IS_BETTER:
-            raise UserInputError(f"{key}.margin: a relative margin for a higher-is-better metric must be < 1")
-        direction = Direction(_choice(item.get("direction", metric.direction.value), f"{key}.direction",
-                                      [d.value for d in Direction]))
-        suites = item.get("suites")
-        if suites is not None and (not isinstance(suites, list) or not all(isinstance(s, str) for s in suites)):
-            raise UserInputError(f"{key}.suites: must be a list of suite names")
-        name = item.get("name", metric_name)
-        if not isinstance(name, str) or not name:
-            raise UserInputError(f"{key}.name: must be a non-empty string")
-        rules.append(Rule(
-            name=name, metric=metric, margin=margin, margin_kind=kind, direction=direction,
-            alpha=_number(item.get("alpha", alpha), f"{key}.alpha", 1e-6, 0.5),
-            suites=tuple(suites) if suites is not None else None,
-        ))
-    names = [r.name for r in rules]
-    dup = next((n for n in names if names.count(n) > 1), None)
-    if dup:
-        raise UserInputError(f"{path}: rules: two rules are named {dup!r}; give one a 'name'")
-    return Rules(path, alpha, policy, min_runs, batches, tuple(rules))
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-
-
-def split_dirs(dirs: Sequence[str], flag: str = "--") -> tuple[list[str], list[str]]:
-    """`BASE CAND` or `BASE... -- CAND...` into (baseline dirs, candidate dirs)."""
-    if SPLIT in dirs:
-        i = list(dirs).index(SPLIT)
-        base, cand = list(dirs[:i]), list(dirs[i + 1:])
-        if SPLIT in cand:
-            raise UserInputError(f"{flag}: given more than once")
-    elif len(dirs) == 2:
-        base, cand = [dirs[0]], [dirs[1]]
-    else:
-        raise UserInputError(f"expected BASE_DIR CAND_DIR or BASE_DIR... {flag} CAND_DIR..., got {len(dirs)} "
-                             "directories")
-    if not base or not cand:
-        raise UserInputError(f"{flag}: needs at least one directory on each side")
-    return base, cand
-
-
-def protect_split(argv: Sequence[str]) -> list[str]:
-    """Keep the first `--` visible to the directory splitter (argparse would swallow it)."""
-    out, done = [], False
-    for a in argv:
-        if a == "--" and not done:
-            out.append(SPLIT)
-            done = True
-        else:
-            out.append(a)
-    return out
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -38,16 +38,15 @@ dimensions ({{ by.dimension }} shown as *), and paired by item where both arms r
 {% if emulated %}<p class="emu">Requests were served by the bedrock-evals emulator, not Amazon Bedrock:
 latencies are simulated and answers are not a real model's.</p>{% endif %}
 {% for w in warnings %}<p class="warn">warning: {{ w }}</p>{% endfor %}
-<p>{{ summary['worse'] }} worse, {{ summary['better'] }} better, {{ summary['no significant difference'] }} no
-significant difference, {{ summary['too few samples'] }} too few samples. Intervals are {{ pct(confidence) }}
-two-sided; p-values are {{ adjustment }}, compared
-with {{ alpha }}. Ratios are candidate / baseline; differences are candidate - baseline. MDE: the smallest effect
-this comparison detects with 80 % power; when it exceeds the reference margin, "no difference" reads "too few
-samples".</p>
+<p>{{ summary['worse'] }} worse, {{ summary['better'] }} better, {{ summary['within the margin'] }} within the
+margin, {{ summary['inconclusive'] }} inconclusive. Intervals are {{ pct(confidence) }} two-sided; each metric is
+judged against its margin (the rules file): "worse" when the data show a change worse than the margin (p-values are
+{{ adjustment }}, compared with {{ alpha }}), "within the margin" or "better" when the worse-side bound is inside
+it, "inconclusive" otherwise. Ratios are candidate / baseline; differences are candidate - baseline.</p>
 {% for cell in cells %}
 <h2>{{ cell.label }}</h2>
 <table><tr><th class="l">metric</th><th>baseline</th><th>candidate</th><th>change</th><th>interval</th>
-<th>p (BH)</th><th>MDE</th><th>n</th><th class="l">verdict</th><th class="l">method</th></tr>
+<th>p (Holm)</th><th>margin</th><th>n</th><th class="l">verdict</th><th class="l">method</th></tr>
 {% for m in cell.metrics %}
 <tr class="{{ m.verdict_class }}"><td class="l">{{ m.label }}</td><td>{{ m.base_text }}</td><td>{{ m.cand_text }}</td>
 <td>{{ m.change_text }}</td><td>{{ m.interval_text }}</td><td>{{ m.p_text }}</td><td>{{ m.mde_text }}</td>
@@ -103,19 +102,14 @@ def _change(m: dict[str, Any], v: float | None) -> str:
 
 
 def _decorate(m: dict[str, Any]) -> dict[str, Any]:
-    extra = m["extra"]
-    extra_text = ""
-    if "hodges_lehmann_ms" in extra:
-        hl = extra["hodges_lehmann_ms"]
-        extra_text = (f"Hodges-Lehmann shift {_num(hl['estimate'])} ms [{_num(hl['low'])}, {_num(hl['high'])}]; "
-                      f"Mann-Whitney A = P(candidate slower) {_num(extra.get('mann_whitney_a'), 3)}")
-    mde = m["mde"]
-    mde_text = "n/a" if mde is None else (_change(m, mde).lstrip("+") if m["scale"] == "ratio" else
-                                          f"{abs(mde) * 100:.1f} pts")
-    p = m["p_bh"]
+    extra_text = "; ".join(t for t in (m["reason"], f"uncertainty: {m['uncertainty']}", m["note"]) if t)
+    margin = m["margin"]
+    mde_text = (f"{margin * 100:g} %" if m["margin_kind"] == "relative" else
+                f"{margin:g} {m['unit']}" if m["scale"] == "ratio" else f"{margin * 100:g} pts")
+    p = m["p_adjusted"]
     return {
         **m,
-        "verdict_class": {"worse": "worse", "better": "better", "too few samples": "too-few"}.get(m["verdict"], ""),
+        "verdict_class": {"worse": "worse", "better": "better", "inconclusive": "too-few"}.get(m["verdict"], ""),
         "base_text": _value(m, m["base"]),
         "cand_text": _value(m, m["cand"]),
         "change_text": _change(m, m["estimate"]),

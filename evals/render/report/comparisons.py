@@ -5,13 +5,10 @@ The reference is chosen before looking at the data: the first level in the runs'
 every level against the fastest one picked from the same data would bias ratios above 1 and p-values towards
 "slower": the winner's curse.)
 
-Pairing is that of compare and gate (`evals.results.metrics.pair_by_item`): when both arms ran (nearly) the
-same items, each item's values are averaged over its repeats, runs and sweep levels and the item is the unit.
-Latency: ratio of geometric means with its interval (paired t on per-item log geometric means when paired,
-Welch t on requests otherwise), Hodges-Lehmann shift, Mann-Whitney A and bootstrap ratios of p50 and p90.
-Accuracy: exact McNemar when every item's averaged score is 0/1, paired bootstrap otherwise; unpaired (requests)
-when the arms share too few items. All p-values of the report form one Benjamini-Hochberg family. Every row
-carries its minimum detectable effect, so "no difference" is told apart from "too few samples".
+The verdicts come from the one engine (`evals.results.verdicts.judge`, margins from the rules file): each pair of
+levels (reference, other) is judged over the groups both ran, each metric one Holm family, exactly as
+`compare RUN... --by DIM --base REFERENCE --cand OTHER` judges it, so the report and compare cannot disagree.
+Hodges-Lehmann shift, Mann-Whitney A and bootstrap p50/p90 ratios are shown beside it as descriptions.
 """
 
 from __future__ import annotations
@@ -23,36 +20,24 @@ from typing import Any
 
 import numpy as np
 
-from evals.results.metrics import (
-    METRICS,
-    pair_by_item,
-    paired_score_comparison,
-    unpaired_score_comparison,
-    values_of,
-)
+from evals.results.findings import describe, finding_json
+from evals.results.metrics import METRICS, pair_by_item, values_of
+from evals.results.rules import Rules, load_rules, questions
 from evals.results.rundata import CellKey
-from evals.stats import (
-    benjamini_hochberg,
-    hodges_lehmann_shift,
-    latency_ratio,
-    mann_whitney_effect,
-    mde_proportion_diff,
-    paired_log_ratio,
-    quantile_ratio_bootstrap,
-)
+from evals.results.verdicts import Decided, judge
+from evals.stats import hodges_lehmann_shift, mann_whitney_effect, quantile_ratio_bootstrap
 
 from .figures import clean, column, comparison_dict
 
 Record = Mapping[str, Any]
+Group = tuple[tuple[str, str], ...]
 
-ALPHA = 0.05
 HL_CAP = 5000  # Hodges-Lehmann on at most this many values per arm (seeded subsample): O(m n) otherwise
 QUANTILE_CAP = 1000  # p50/p90 ratio bootstraps (BCa needs a jackknife over every value) likewise
 RESAMPLES = 1999
-RESOLUTION = {"latency": 1.10, "accuracy": 0.05}  # MDE above these: "too few samples" rather than "no difference"
 DIMENSIONS = ("region", "api", "tier")
 CONFIG_KEYS = {"region": "regions", "api": "apis", "tier": "tiers"}  # run.json `cells` lists, in configured order
-LATENCY, SCORE = METRICS["latency"], METRICS["accuracy"]  # which records count: compare's definitions
+LATENCY, SCORE = METRICS["latency"], METRICS["accuracy"]  # the registry's definitions
 
 
 def _subsample(x: np.ndarray, cap: int, seed: int) -> np.ndarray:
@@ -66,15 +51,18 @@ def _latency(recs: Sequence[Record]) -> np.ndarray:
     return lat[lat > 0]
 
 
-def latency_row(base: Sequence[Record], other: Sequence[Record]) -> dict[str, Any]:
-    """Geometric-mean ratio (paired by item when both arms ran the same items), HL shift, A, p50/p90 ratios."""
+def _paired(d: Decided) -> tuple[bool, int]:
+    paired = d.measured.unit.startswith("items")
+    return paired, (d.measured.bounds.n_base if paired else 0)
+
+
+def latency_row(base: Sequence[Record], other: Sequence[Record], decided: Decided | None) -> dict[str, Any]:
+    """The engine's geometric-mean ratio and verdict, with HL shift, A and p50/p90 ratios as descriptions."""
     x, y = _latency(base), _latency(other)
-    pairs = pair_by_item(base, other, LATENCY.value, "geomean")
-    paired = pairs is not None
-    ratio = paired_log_ratio(pairs.base, pairs.cand) if pairs is not None else latency_ratio(x, y)
-    n_pairs = len(pairs.items) if pairs is not None else 0
-    out: dict[str, Any] = {"ratio": comparison_dict(ratio), "paired": paired, "pairs": n_pairs,
-                           "hodges_lehmann_ms": None, "mann_whitney_a": None, "p50_ratio": None, "p90_ratio": None}
+    paired, pairs = _paired(decided) if decided is not None else (False, 0)
+    out: dict[str, Any] = {"ratio": finding_json(decided) if decided is not None else None, "paired": paired,
+                           "pairs": pairs, "hodges_lehmann_ms": None, "mann_whitney_a": None, "p50_ratio": None,
+                           "p90_ratio": None}
     if min(x.size, y.size) == 0:
         return out
     for name, cap, compute in (
@@ -91,58 +79,29 @@ def latency_row(base: Sequence[Record], other: Sequence[Record]) -> dict[str, An
     return out
 
 
-def accuracy_row(base: Sequence[Record], other: Sequence[Record]) -> dict[str, Any] | None:
-    """Accuracy (or mean score) difference other - reference, paired by item as compare and gate pair it."""
-    xs, ys = values_of(SCORE, base), values_of(SCORE, other)
-    if not xs and not ys:
+def accuracy_row(base: Sequence[Record], other: Sequence[Record], decided: Decided | None) -> dict[str, Any] | None:
+    """The engine's accuracy (or mean score) difference other - reference and its verdict, with the discordant
+    items of a 0/1 paired comparison."""
+    if decided is None:
         return None
-    pairs = pair_by_item(base, other, SCORE.value, "mean")
-    if pairs is None:
-        out = comparison_dict(unpaired_score_comparison(xs, ys))
-        out.update(paired=False, pairs=0, kind="accuracy" if _binary(xs + ys) else "mean score")
-        out["note"] = "; ".join(s for s in (out["note"], "unpaired: the arms share too few items") if s)
-        return out
-    x, y = pairs.base, pairs.cand
-    n = len(pairs.items)
-    out = comparison_dict(paired_score_comparison(pairs))
-    out.update(paired=True, pairs=n)
-    if pairs.binary and not (out["mde"] or 0) > 0:
-        # no discordant items: the paired sd is 0 and says nothing about resolution; use the widest binomial sd
-        out["mde"] = clean(mde_proportion_diff(0.5, n, n))
-        out["note"] = "; ".join(s for s in (out["note"], "MDE at p = 0.5: no discordant items") if s)
-    out["kind"] = "accuracy" if pairs.binary else "mean score"
-    if pairs.binary:
+    out = finding_json(decided)
+    paired, pairs = _paired(decided)
+    item_pairs = pair_by_item(base, other, SCORE.value, "mean")
+    binary = item_pairs.binary if item_pairs is not None else _binary(values_of(SCORE, base) + values_of(SCORE, other))
+    out.update(paired=paired, pairs=pairs, kind="accuracy" if binary else "mean score")
+    if item_pairs is not None and item_pairs.binary:
+        x, y = item_pairs.base, item_pairs.cand
         out["discordant"] = {"base_only": int(np.sum((x == 1) & (y == 0))),
                              "other_only": int(np.sum((x == 0) & (y == 1)))}
     return out
 
 
 def _binary(values: Sequence[float]) -> bool:
-    return bool(np.isin(np.asarray(values, dtype=float), (0.0, 1.0)).all())
+    return bool(values) and bool(np.isin(np.asarray(values, dtype=float), (0.0, 1.0)).all())
 
 
-def _verdict(metric: str, comp: Mapping[str, Any] | None, p_adj: float | None) -> str:
-    """Plain words for one comparison: a difference, no detectable difference, or too few samples."""
-    if comp is None:
-        return "no data"
-    if not comp["available"]:
-        return f"too few samples: {comp['note']}"
-    est, mde = comp["estimate"], comp["mde"]
-    if p_adj is not None and p_adj < ALPHA:
-        if metric == "latency":
-            return f"{abs(est - 1) * 100:.1f} % {'slower' if est > 1 else 'faster'}"
-        return f"{abs(est) * 100:.1f} points {'higher' if est > 0 else 'lower'}"
-    limit = RESOLUTION[metric]
-    if mde is None or (metric == "latency" and mde > limit) or (metric == "accuracy" and abs(mde) > limit):
-        shown = "unknown" if mde is None else (
-            f"{(mde - 1) * 100:.0f} %" if metric == "latency" else f"{mde * 100:.0f} points")
-        return f"too few samples to tell (detectable: {shown})"
-    shown = f"{(mde - 1) * 100:.1f} %" if metric == "latency" else f"{mde * 100:.1f} points"
-    return f"no difference detected (would detect {shown})"
-
-
-def _groups(cells: Mapping[CellKey, Sequence[Record]], dim: str) -> dict[tuple, dict[str, Sequence[Record]]]:
-    groups: dict[tuple, dict[str, Sequence[Record]]] = defaultdict(dict)
+def _groups(cells: Mapping[CellKey, Sequence[Record]], dim: str) -> dict[Group, dict[str, Sequence[Record]]]:
+    groups: dict[Group, dict[str, Sequence[Record]]] = defaultdict(dict)
     for key, recs in cells.items():
         fields = key._asdict()
         level = fields.pop(dim)
@@ -160,29 +119,48 @@ def reference_level(levels: Sequence[str], configured: Sequence[str]) -> tuple[s
     return sorted(present)[0], "sorted order"
 
 
-def compare_dimension(cells: Mapping[CellKey, Sequence[Record]], dim: str,
-                      configured: Sequence[str] = ()) -> list[dict[str, Any]]:
+def _judge_pairs(groups: Mapping[Group, Mapping[str, Sequence[Record]]], refs: Mapping[Group, str],
+                 rules: Rules) -> dict[tuple[Any, str, str], Decided]:
+    """Judge each (reference, other) pair over the groups both ran, one engine call per pair, as
+    `compare --by DIM --base REFERENCE --cand OTHER` makes it. Keyed by (group, other level, metric)."""
+    by_pair: dict[tuple[str, str], dict[Group, tuple[Sequence[Record], Sequence[Record]]]] = defaultdict(dict)
+    for fixed, levels in groups.items():
+        for lvl, recs in levels.items():
+            if lvl != refs[fixed]:
+                by_pair[(refs[fixed], lvl)][fixed] = (levels[refs[fixed]], recs)
+    specs = questions(rules, (LATENCY, SCORE))
+    out: dict[tuple[Any, str, str], Decided] = {}
+    for (_, other), cells in by_pair.items():
+        decided, _ = judge(specs, cells, min_runs=rules.min_runs, batches=rules.batches)
+        for d in decided:
+            out[(d.cell, other, d.spec.metric)] = d
+    return out
+
+
+def _row(dim: str, fixed: Group, ref: tuple[str, str], lvl: str, levels: Mapping[str, Sequence[Record]],
+         decided: Mapping[tuple[Any, str, str], Decided]) -> dict[str, Any]:
+    geo = {k: (float(np.exp(np.log(lat).mean())) if (lat := _latency(levels[k])).size else math.inf)
+           for k in (ref[0], lvl)}
+    judged = {"latency": decided.get((fixed, lvl, LATENCY.name)), "accuracy": decided.get((fixed, lvl, SCORE.name))}
+    return {
+        "dimension": dim, "fixed": dict(fixed), "group": " / ".join(str(v) for _, v in fixed),
+        "reference": ref[0], "reference_from": ref[1], "other": lvl,
+        "geomean_ms": {"reference": clean(geo[ref[0]]), "other": clean(geo[lvl])},
+        "latency": latency_row(levels[ref[0]], levels[lvl], judged["latency"]),
+        "accuracy": accuracy_row(levels[ref[0]], levels[lvl], judged["accuracy"]),
+        "p_adjusted": {m: (clean(d.p_adjusted) if d is not None else None) for m, d in judged.items()},
+        "verdict": {m: (describe(d) if d is not None else "no data") for m, d in judged.items()},
+    }
+
+
+def compare_dimension(cells: Mapping[CellKey, Sequence[Record]], dim: str, configured: Sequence[str] = (),
+                      rules: Rules | None = None) -> list[dict[str, Any]]:
     """Rows comparing each level of `dim` with the group's reference level (see `reference_level`)."""
-    rows = []
-    for fixed, levels in sorted(_groups(cells, dim).items()):
-        geo = {lvl: (float(np.exp(np.log(lat).mean())) if (lat := _latency(recs)).size else math.inf)
-               for lvl, recs in levels.items()}
-        ref, chosen_by = reference_level(list(levels), configured)
-        for lvl in sorted(levels):
-            if lvl == ref:
-                continue
-            rows.append({
-                "dimension": dim,
-                "fixed": dict(fixed),
-                "group": " / ".join(str(v) for _, v in fixed),
-                "reference": ref,
-                "reference_from": chosen_by,
-                "other": lvl,
-                "geomean_ms": {"reference": clean(geo[ref]), "other": clean(geo[lvl])},
-                "latency": latency_row(levels[ref], levels[lvl]),
-                "accuracy": accuracy_row(levels[ref], levels[lvl]),
-            })
-    return rows
+    groups = dict(sorted(_groups(cells, dim).items()))
+    refs = {fixed: reference_level(list(levels), configured) for fixed, levels in groups.items()}
+    decided = _judge_pairs(groups, {k: v[0] for k, v in refs.items()}, rules or load_rules())
+    return [_row(dim, fixed, refs[fixed], lvl, levels, decided)
+            for fixed, levels in groups.items() for lvl in sorted(levels) if lvl != refs[fixed][0]]
 
 
 def configured_order(infos: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -199,29 +177,10 @@ def configured_order(infos: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]
     return order
 
 
-def all_comparisons(cells: Mapping[CellKey, Sequence[Record]],
-                    order: Mapping[str, Sequence[str]] | None = None) -> dict[str, list[dict[str, Any]]]:
+def all_comparisons(cells: Mapping[CellKey, Sequence[Record]], order: Mapping[str, Sequence[str]] | None = None,
+                    rules: Rules | None = None) -> dict[str, list[dict[str, Any]]]:
     """Comparisons along every dimension with more than one level, each against its reference level
-    (`order`: configured levels per dimension, see `configured_order`), BH-adjusted as one family."""
+    (`order`: configured levels per dimension, see `configured_order`), judged by the shared engine."""
     order = order or {}
-    out = {dim: compare_dimension(cells, dim, order.get(dim, ())) for dim in DIMENSIONS}
-    slots: list[tuple[dict[str, Any], str]] = []
-    pvals: list[float] = []
-    for rows in out.values():
-        for row in rows:
-            for metric, comp in (("latency", row["latency"]["ratio"]), ("accuracy", row["accuracy"])):
-                if comp is not None:
-                    slots.append((row, metric))
-                    p = comp["p_two_sided"]
-                    pvals.append(np.nan if p is None else p)
-    adjusted = benjamini_hochberg(pvals) if pvals else np.asarray([])
-    for (row, metric), p_adj in zip(slots, adjusted, strict=True):
-        row.setdefault("p_bh", {})[metric] = clean(float(p_adj))
-    for rows in out.values():
-        for row in rows:
-            p_bh = row.setdefault("p_bh", {})
-            row["verdict"] = {
-                "latency": _verdict("latency", row["latency"]["ratio"], p_bh.get("latency")),
-                "accuracy": _verdict("accuracy", row["accuracy"], p_bh.get("accuracy")),
-            }
-    return out
+    rules = rules or load_rules()
+    return {dim: compare_dimension(cells, dim, order.get(dim, ()), rules) for dim in DIMENSIONS}

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from evals.gate_verdict import Decided, exit_code, overall, uncertainty_used
+from evals.results.verdicts import Decided, exit_code, overall, uncertainty_used
 from evals.stats.gate import Direction, MarginKind, Verdict
 from evals.untrusted import for_markdown as md_escape
 from evals.untrusted import for_terminal as plain

@@ -1,6 +1,9 @@
-"""Decide every gate check: outages first, then the margin decision on Holm-adjusted p-values.
+"""The one comparison-and-verdict engine: outages first, then the margin decision on Holm-adjusted p-values.
 
-A check is one rule in one cell. Its comparison (`evals.gate_measures`) gives bounds on an additive scale;
+The gate, compare, the report's comparisons and the terminal headline all call `judge` (the gate through
+`evaluate`), so the same two arms get the same verdict everywhere.
+
+A check is one rule in one cell. Its comparison (`evals.results.measures`) gives bounds on an additive scale;
 `evals.stats.margin` turns them into FAIL / PASS / INCONCLUSIVE against the margin's edge. The p-values of
 "the change is worse than the margin" of all checks of one gate are Holm-adjusted together, because the build
 fails when any check fails. Outages override the statistics: a candidate cell with no successful request FAILs
@@ -12,11 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
-from evals.gate_measures import GEOMEANS, QUANTILES, Measured, measure, successes
+from evals.results.measures import GEOMEANS, QUANTILES, Measured, measure, successes
 from evals.stats import holm
 from evals.stats.dependent import BATCHES
 from evals.stats.gate import Direction, MarginKind, Verdict
@@ -89,14 +93,38 @@ def edge_of(spec: CheckSpec, base_value: float) -> float:
     return margin_edge(spec.margin * base_value, spec.direction, MarginKind.ABSOLUTE)
 
 
+class Family(StrEnum):
+    """Which checks share one Holm adjustment.
+
+    ALL: every check of the call (the gate: the build fails when any check fails, so the family-wise error of
+    the whole gate is what matters). PER_METRIC: the cells of one metric (compare, the report's comparisons and
+    the terminal headline: each metric answers its own question across the cells of one pair of arms, so the
+    same two arms get the same verdict whichever other metrics a command shows).
+    """
+
+    ALL = "all"
+    PER_METRIC = "per-metric"
+
+
 def evaluate(specs: Sequence[CheckSpec], cells: Mapping[Hashable, tuple[Records, Records]], min_runs: int = 3,
              batches: int = BATCHES) -> tuple[list[Decided], list[tuple[CheckSpec, Hashable]]]:
-    """Decide every spec in every cell it applies to; returns the checks and the (spec, cell) pairs with no
-    values in either arm. Raises `BaselineOutage` for a baseline cell without a successful request."""
+    """The gate: every check in one Holm family; a baseline cell without a successful request is bad input."""
+    return judge(specs, cells, min_runs=min_runs, batches=batches, family=Family.ALL, baseline_outage="raise")
+
+
+def judge(specs: Sequence[CheckSpec], cells: Mapping[Hashable, tuple[Records, Records]], *, min_runs: int = 3,
+          batches: int = BATCHES, family: Family = Family.PER_METRIC, baseline_outage: str = "report"
+          ) -> tuple[list[Decided], list[tuple[CheckSpec, Hashable]]]:
+    """The one comparison-and-verdict engine: decide every spec in every cell it applies to.
+
+    Returns the decided checks (in spec order, then cell order) and the (spec, cell) pairs with no values in
+    either arm. `baseline_outage="raise"` raises `BaselineOutage` for a baseline cell without a successful
+    request; "report" decides its checks INCONCLUSIVE with the reason (compare and the report show it).
+    """
     outages: dict[Hashable, Outage] = {}
     for cell, (base, cand) in cells.items():
         outages[cell] = outage(successes(base), successes(cand))
-        if outages[cell] is Outage.BASELINE:
+        if outages[cell] is Outage.BASELINE and baseline_outage == "raise":
             raise BaselineOutage(cell, len(base))
     cache: dict[tuple[str, float, Hashable], Measured] = {}
     pending: list[tuple[CheckSpec, Hashable, Measured, float, float]] = []
@@ -115,14 +143,28 @@ def evaluate(specs: Sequence[CheckSpec], cells: Mapping[Hashable, tuple[Records,
             edge = edge_of(spec, m.base_value)
             p = p_beyond(m.bounds, edge, spec.direction) if not math.isnan(edge) else math.nan
             pending.append((spec, cell, m, edge, p))
-    adjusted = holm(np.array([p for *_, p in pending], dtype=float))
-    checks = [_decide_one(spec, cell, m, edge, p, float(p_adj), outages[cell])
+    adjusted = _adjust([p for *_, p in pending], [spec.name if family is Family.PER_METRIC else ""
+                                                    for spec, *_ in pending])
+    checks = [_decide_one(spec, cell, m, edge, p, p_adj, outages[cell])
               for (spec, cell, m, edge, p), p_adj in zip(pending, adjusted, strict=True)]
     return checks, not_applicable
 
 
+def _adjust(pvalues: Sequence[float], groups: Sequence[str]) -> list[float]:
+    """Holm-adjust the p-values of each group (family) separately, keeping their order."""
+    out = [math.nan] * len(pvalues)
+    for group in dict.fromkeys(groups):
+        idx = [i for i, g in enumerate(groups) if g == group]
+        for i, p_adj in zip(idx, holm(np.array([pvalues[i] for i in idx], dtype=float)), strict=True):
+            out[i] = float(p_adj)
+    return out
+
+
 def _decide_one(spec: CheckSpec, cell: Hashable, m: Measured, edge: float, p: float, p_adj: float,
                 cell_outage: Outage) -> Decided:
+    if cell_outage is Outage.BASELINE:
+        return Decided(spec, cell, m, Verdict.INCONCLUSIVE, "outage: the baseline has no successful request in "
+                       "this cell", p, p_adj, math.nan, edge)
     if cell_outage is Outage.CANDIDATE:
         return Decided(spec, cell, m, Verdict.FAIL, "outage: the candidate has no successful request in this "
                        "cell", p, p_adj, math.nan, edge)
