@@ -36,13 +36,14 @@ def test_identical_regions_are_rarely_called_different() -> None:
     rng = np.random.default_rng(16)
     trials = 20
     false = sum(any(v in ("worse", "better") for v in _p50_verdicts(_records(rng, {})).values()) for _ in range(trials))
-    assert false / trials <= 0.15  # BH at .05 over the headline; the winner's curse adds a little
+    assert false / trials <= 0.15  # Holm at .05 against the margin; the winner's curse adds a little
 
 
 def test_a_slower_region_is_found_and_named() -> None:
     rng = np.random.default_rng(17)
     trials = 10
-    found = sum(_p50_verdicts(_records(rng, {"us-west-2": 1.3}))["us-west-2"] == "worse" for _ in range(trials))
+    # "worse" means worse than the 10 % margin of latency_p50: a 50 % slower region is well beyond it
+    found = sum(_p50_verdicts(_records(rng, {"us-west-2": 1.5}))["us-west-2"] == "worse" for _ in range(trials))
     assert found >= 8
     (region,) = ranking(_records(rng, {"us-west-2": 1.3, "us-east-2": 0.8}))
     row = next(r for r in region["metrics"] if r["metric"] == "latency_p50")
@@ -51,4 +52,4 @@ def test_a_slower_region_is_found_and_named() -> None:
     text = lines([region])
     assert text[0] == "Which region?" and text[1].startswith("  p50 latency: us-east-2 fastest (")
     accuracy = next(r for r in region["metrics"] if r["metric"] == "accuracy")
-    assert accuracy["summary"].startswith("no difference detectable above ")  # same answers everywhere
+    assert accuracy["summary"] is not None and "3 points margin" in accuracy["summary"]  # same answers everywhere

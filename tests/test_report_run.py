@@ -100,7 +100,7 @@ def test_run_ends_with_the_headline_in_words(tmp_path: Path) -> None:
     assert err[start + 2] == f"  {p50['sentence']}"
     assert err[start + 2].startswith(f"  p50 latency: {p50['best']['level']} fastest (")
     other = p50["others"][0]
-    assert other["verdict"] in ("worse", "no significant difference", "too few samples")
+    assert other["verdict"] in ("worse", "within the margin", "inconclusive")
     assert other["text"] in err[start + 2]
     html = (run_dir / "report.html").read_text()
     assert html.index('id="headline"') < html.index('id="provenance"')

@@ -2,10 +2,11 @@
 p50/p90, TTFT p50 (streamed requests) and accuracy, each against the best level with an interval and a verdict.
 
 Records of a level are pooled over the other dimensions (in a full grid every level holds the same mix). The
-best level is the one with the best point estimate; every other level is compared with it by the verdict engine
-(`judge`), the p-values of the whole headline adjusted together (Benjamini-Hochberg). Picking the best from the
-same data favours it a little (the winner's curse): the Comparisons section tests against a reference fixed in
-advance, and a close second stays "no significant difference" rather than being called slower.
+best level is the one with the best point estimate; every other level is compared with it by the one verdict
+engine (`evals.results.verdicts.judge`, margins from the rules file, Holm over the levels of each metric).
+Picking the best from the same data favours it a little (the winner's curse): the Comparisons section tests
+against a reference fixed in advance, and a close second stays "within the margin" rather than being called
+slower.
 """
 
 from __future__ import annotations
@@ -15,18 +16,18 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from evals.results.metrics import METRICS, MetricComparison, compare_metric
-from evals.results.screen import NO_DIFFERENCE, TOO_FEW, verdict_of
-from evals.stats import benjamini_hochberg, percentile_interval
+from evals.results import verdicts
+from evals.results.findings import BETTER, INCONCLUSIVE, WITHIN, WORSE, interval, margin_words
+from evals.results.findings import label as verdict_label
+from evals.results.metrics import METRICS
+from evals.results.rules import load_rules, questions
+from evals.stats import percentile_interval
 
 from .cells import score_interval
 from .figures import column, interval_dict
 
 Record = Mapping[str, Any]
 
-ALPHA = 0.05
 HEADLINE_METRICS = {  # metric -> (label, record field for the level's own figure, quantile or None for accuracy)
     "latency_p50": ("p50 latency", "latency_ms", 0.5),
     "latency_p90": ("p90 latency", "latency_ms", 0.9),
@@ -34,18 +35,6 @@ HEADLINE_METRICS = {  # metric -> (label, record field for the level's own figur
     "accuracy": ("accuracy", "score", None),
 }
 DIMENSIONS = {"region": "region", "api": "API", "tier": "tier", "load_level": "sweep level"}
-
-
-def judge(metric: str, best: Sequence[Record], other: Sequence[Record]) -> MetricComparison:
-    """The verdict engine's comparison of one metric, `other` against `best` (the one place to switch engines)."""
-    return compare_metric(METRICS[metric], best, other)
-
-
-def _margins() -> dict[str, float]:
-    # the gate rules' margins tell "no difference" from "too few samples" (read where compare reads them)
-    from evals.commands.compare import reference_margins
-
-    return reference_margins(None)
 
 
 def _figure(metric: str, recs: Sequence[Record]) -> dict[str, Any] | None:
@@ -74,8 +63,14 @@ def _rank_metric(metric: str, levels: Mapping[str, Sequence[Record]]) -> dict[st
     order = sorted(figures, key=lambda lvl: (-figures[lvl]["estimate"] if higher_better else figures[lvl]["estimate"],
                                              lvl))
     best = order[0]
-    others = [{"level": lvl, "figure": figures[lvl], "result": judge(metric, levels[best], levels[lvl])}
-              for lvl in order[1:]]
+    others = [{"level": lvl, "figure": figures[lvl]} for lvl in order[1:]]
+    rules = load_rules()
+    cells = {lvl: (levels[best], levels[lvl]) for lvl in order[1:]}
+    decided, _ = verdicts.judge(questions(rules, [METRICS[metric]]), cells, min_runs=rules.min_runs,
+                                batches=rules.batches)
+    by_level = {d.cell: d for d in decided}
+    for o in others:
+        _fill(o, by_level.get(o["level"]))
     return {"metric": metric, "label": HEADLINE_METRICS[metric][0], "best": {"level": best, "figure": figures[best]},
             "others": others}
 
@@ -84,19 +79,16 @@ def _clean(v: float) -> float | None:
     return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
 
 
-def _finish(rows: list[dict[str, Any]]) -> None:
-    """BH over every headline comparison, then each comparison's verdict and JSON-ready fields."""
-    slots = [o for row in rows for o in row["others"]]
-    if not slots:
+def _fill(o: dict[str, Any], d: verdicts.Decided | None) -> None:
+    """The engine's verdict of one level against the best, as JSON-ready fields."""
+    if d is None:
+        o.update(estimate=None, low=None, high=None, scale=None, p_adjusted=None, margin=None, method=None,
+                 unit=None, note="no values", verdict=INCONCLUSIVE, reason="no values")
         return
-    adjusted = benjamini_hochberg(np.array([o["result"].comparison.p_two_sided for o in slots], dtype=float))
-    margins = _margins()
-    for o, p_adj in zip(slots, adjusted, strict=True):
-        res: MetricComparison = o.pop("result")
-        c = res.comparison
-        o.update(estimate=_clean(c.estimate), low=_clean(c.low), high=_clean(c.high), scale=c.scale.value,
-                 p_bh=_clean(float(p_adj)), mde=_clean(res.mde), method=c.method, unit=res.unit_of_analysis,
-                 note=c.note, verdict=verdict_of(res, float(p_adj), ALPHA, margins.get(res.metric.name, math.nan)))
+    est, lo, hi = interval(d)
+    o.update(estimate=_clean(est), low=_clean(lo), high=_clean(hi), scale="ratio" if d.ratio else "difference",
+             p_adjusted=_clean(d.p_adjusted), margin=margin_words(d), method=d.measured.bounds.method,
+             unit=d.measured.unit, note=d.measured.bounds.note, verdict=verdict_label(d), reason=d.reason)
 
 
 def ranking(records: Sequence[Record], level_name: str = "level") -> list[dict[str, Any]]:
@@ -110,7 +102,6 @@ def ranking(records: Sequence[Record], level_name: str = "level") -> list[dict[s
         if len(levels) < 2:
             continue
         rows = [row for metric in HEADLINE_METRICS if (row := _rank_metric(metric, levels)) is not None]
-        _finish(rows)
         fixed = {d: sorted({str(r.get(d)) for r in measured}) for d in ("suite", "region", "api", "tier") if d != dim}
         pooled = {d: v for d, v in fixed.items() if len(v) > 1}
         out.append({"dimension": dim, "label": label, "levels": sorted(levels), "pooled_over": pooled,
@@ -149,18 +140,12 @@ def sweep_sentence(sweep: Mapping[str, Any]) -> str:
                    else "; no knee: every level held")
 
 
-def _verdict_words(o: Mapping[str, Any], accuracy: bool) -> str:
-    if o["verdict"] == TOO_FEW:
-        return "too few samples to tell"
-    if o["verdict"] == NO_DIFFERENCE:
-        return "no significant difference"
-    return "significant"
-
-
-def _mde_words(o: Mapping[str, Any], accuracy: bool) -> str:
-    if o["mde"] is None:
-        return "unknown"
-    return f"{abs(o['mde']) * 100:.0f} points" if accuracy else f"{abs(o['mde'] - 1) * 100:.0f} %"
+def _verdict_words(o: Mapping[str, Any]) -> str:
+    if o["verdict"] in (WORSE, BETTER):
+        return f"{o['verdict']} beyond the {o['margin']} margin"
+    if o["verdict"] == WITHIN:
+        return f"within the {o['margin']} margin"
+    return "too few samples to tell" if o["margin"] is None else f"inconclusive against the {o['margin']} margin"
 
 
 def describe(row: dict[str, Any]) -> None:
@@ -180,9 +165,7 @@ def describe(row: dict[str, Any]) -> None:
         figure = f"{fmt(o['estimate'])}{unit}"
         if o["low"] is not None and o["high"] is not None:
             figure += f" [{fmt(o['low'])}, {fmt(o['high'])}]"
-        words = _verdict_words(o, accuracy)
-        if o["verdict"] == NO_DIFFERENCE:
-            words += f" (would detect {_mde_words(o, accuracy)})"
+        words = _verdict_words(o)
         o["text"] = f"{o['level']} {figure}, {words}"
         parts.append(o["text"])
     row["head"] = head
@@ -191,11 +174,10 @@ def describe(row: dict[str, Any]) -> None:
 
 
 def _accuracy_summary(row: Mapping[str, Any]) -> str | None:
-    """One phrase when no level's accuracy differs: "no difference detectable above 15 points"."""
-    if not all(o["verdict"] in (NO_DIFFERENCE, TOO_FEW) for o in row["others"]):
+    """One phrase when no level's accuracy is worse or better than the margin."""
+    if not all(o["verdict"] in (WITHIN, INCONCLUSIVE) for o in row["others"]):
         return None
-    mdes = [abs(o["mde"]) for o in row["others"] if o["mde"] is not None]
-    shown = f"{max(mdes) * 100:.0f} points" if mdes and len(mdes) == len(row["others"]) else "an unknown size"
-    if any(o["verdict"] == TOO_FEW for o in row["others"]):
-        return f"too few samples to tell (only differences above {shown} would show)"
-    return f"no difference detectable above {shown}"
+    margin = next((o["margin"] for o in row["others"] if o["margin"]), "margin's")
+    if any(o["verdict"] == INCONCLUSIVE for o in row["others"]):
+        return f"too few samples to tell against the {margin} margin"
+    return f"no level differs by more than the {margin} margin"
