@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import socket
 import sys
 import tempfile
@@ -143,8 +144,23 @@ def streams(c: Any, n: int, tokens: int) -> dict[str, float]:
             "deltas_per_s": sum(counts) / elapsed}
 
 
-def _row(label: str, r: dict[str, float]) -> str:
-    return f"{label:<38} p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  {r['rps']:.0f} req/s"
+def _row(label: str, r: dict[str, float], cpu_ms: float) -> str:
+    return (f"{label:<38} p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  {r['rps']:.0f} req/s  "
+            f"emulator CPU {cpu_ms * 1000:.0f} us/request")
+
+
+def cpu_s(emu: Emulator) -> float:
+    """User + system CPU the emulator process has used (less sensitive to a shared machine than wall time)."""
+    assert emu.proc is not None
+    fields = Path(f"/proc/{emu.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(emu: Emulator, run: Any, n: int) -> tuple[dict[str, float], float]:
+    """Run a sequential loop of n requests; its figures and the emulator's CPU ms per request."""
+    before = cpu_s(emu)
+    result = run()
+    return result, (cpu_s(emu) - before) / (n + 50) * 1000
 
 
 def main(argv: list[str]) -> int:
@@ -170,9 +186,15 @@ def main(argv: list[str]) -> int:
             arms = [("emulator, HTTP/1.1 (h11)", region["http"], creds),
                     (f"reference {args.reference}, HTTP/1.1", old_region["http"], old.credentials)]
             for label, url, cr in arms if round_ == 0 else reversed(arms):
-                print(_row(f"sequential Converse, {label}", sequential(client(url, "us-east-1", cr), n // 2)))
-            print(_row("sequential Converse, emulator, HTTP/2 (h2)", sequential_h2(region["http"], creds, n // 2)))
-        print(_row("  canned raw-socket baseline", sequential(client(canned_url, "us-east-1", fake), n // 2)))
+                server = old if label.startswith("reference") else emu
+                figures, cpu = timed(server, lambda url=url, cr=cr: sequential(client(url, "us-east-1", cr), n // 2),
+                                     n // 2)
+                print(_row(f"sequential Converse, {label}", figures, cpu))
+            figures, cpu = timed(emu, lambda: sequential_h2(region["http"], creds, n // 2), n // 2)
+            print(_row("sequential Converse, emulator, HTTP/2 (h2)", figures, cpu))
+        raw = sequential(client(canned_url, "us-east-1", fake), n // 2)
+        print(f"{'  canned raw-socket baseline':<38} p50 {raw['p50_ms']:.3f} ms  p99 {raw['p99_ms']:.3f} ms  "
+              f"{raw['rps']:.0f} req/s")
         stats = emu.stats()
         print(f"  emulator server-side mean      {stats['server_us_mean']:.0f} us per request "
               f"(reference {old.stats()['server_us_mean']:.0f} us)")

@@ -150,7 +150,8 @@ class Http2Connection:
             if "host" not in headers and ":authority" in headers:
                 headers["host"] = headers[":authority"]
             self.incoming[event.stream_id] = _Incoming(headers, now)
-            if int(headers.get("content-length", "0") or 0) > self.limits.max_body_bytes:
+            declared = headers.get("content-length", "0")
+            if declared.isdigit() and int(declared) > self.limits.max_body_bytes:
                 self._refuse(event.stream_id, 413, TOO_LARGE.format(limit=self.limits.max_body_bytes))
         elif isinstance(event, h2.events.DataReceived):
             self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
