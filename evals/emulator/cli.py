@@ -58,6 +58,19 @@ def options_from_argv(argv: list[str]) -> EmulatorOptions:
     return EmulatorOptions.from_dict(data, origin=origin)
 
 
+def _check_endpoints_dir(path: Path) -> None:
+    """The endpoints file's folder exists or can be made, and the file itself is not a folder."""
+    blocker = next((p for p in path.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise UserInputError(f"endpoints_file: cannot write {path}: {blocker} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserInputError(f"endpoints_file: cannot create the folder of {path}: {err.strerror or err}") from None
+    if path.is_dir():
+        raise UserInputError(f"endpoints_file: {path} is a folder")
+
+
 def main(argv: list[str]) -> int:
     try:
         options = options_from_argv(argv)
@@ -67,6 +80,8 @@ def main(argv: list[str]) -> int:
     from evals.emulator.server import EmulatorServer  # heavy imports only once options are valid
 
     try:
+        if options.endpoints_file:  # before any socket or TLS file exists
+            _check_endpoints_dir(Path(options.endpoints_file))
         server = EmulatorServer(options)
     except UserInputError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -84,7 +99,13 @@ def main(argv: list[str]) -> int:
     freeze_startup_objects()  # a full collection would stall every answer in flight
     endpoints = server.endpoints()
     if options.endpoints_file:
-        server.write_endpoints(Path(options.endpoints_file))
+        try:
+            server.write_endpoints(Path(options.endpoints_file))
+        except OSError as err:
+            server.stop()
+            print(f"error: endpoints_file: cannot write {options.endpoints_file}: {err.strerror or err}",
+                  file=sys.stderr)
+            return 2
     for region, urls in endpoints["regions"].items():
         print(f"{region}: https {urls['https']}  http {urls['http']}")
     print(f"ca_file: {endpoints['ca_file']}")

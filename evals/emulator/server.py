@@ -7,9 +7,11 @@ operations in operations.py and admin.py. This module wires them together and de
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,25 +22,52 @@ from evals.emulator.app import App
 from evals.emulator.listener import Acceptor, Site, listen, server_tls_context
 from evals.emulator.options import EmulatorOptions
 from evals.emulator.tls import TlsFiles, make_tls_files
+from evals.errors import UserInputError
+
+
+def check_host(host: str) -> None:
+    """An address or a name without a port: the emulator picks a free port per listener."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    if ":" in host or "/" in host or not host or host.strip() != host:
+        raise UserInputError(f"host: {host!r} is not an address or host name (no port: the emulator picks its "
+                             "ports and writes them to the endpoints file)")
 
 
 class EmulatorServer:
     """All listeners of one emulator, served by one acceptor; `endpoints()` describes them."""
 
     def __init__(self, options: EmulatorOptions) -> None:
+        """Raises UserInputError (one line) when the host cannot be listened on; nothing is left behind then."""
         self.options = options
         self.app = App.build(options)
+        check_host(options.host)
         self.workdir = Path(tempfile.mkdtemp(prefix="bedrock-emulator-"))
-        self.tls: TlsFiles = make_tls_files(self.workdir / "tls", options.host)
-        ctx = server_tls_context(self.tls.server_context())
-        runtime = functools.partial(operations.dispatch, self.app)
-        self.sites: dict[str, dict[str, Site]] = {}
-        for region in options.regions:
-            self.sites[region] = {
-                "https": Site(listen(options.host), region, "https", runtime, ctx),
-                "http": Site(listen(options.host), region, "http", runtime, None),
-            }
-        self.admin = Site(listen("127.0.0.1"), "", "http", functools.partial(dispatch_admin, self.app), None)
+        opened: list[socket.socket] = []
+
+        def bound(host: str) -> socket.socket:
+            opened.append(listen(host))
+            return opened[-1]
+
+        try:
+            self.tls: TlsFiles = make_tls_files(self.workdir / "tls", options.host)
+            ctx = server_tls_context(self.tls.server_context())
+            runtime = functools.partial(operations.dispatch, self.app)
+            self.sites: dict[str, dict[str, Site]] = {}
+            for region in options.regions:
+                self.sites[region] = {
+                    "https": Site(bound(options.host), region, "https", runtime, ctx),
+                    "http": Site(bound(options.host), region, "http", runtime, None),
+                }
+            self.admin = Site(bound("127.0.0.1"), "", "http", functools.partial(dispatch_admin, self.app), None)
+        except OSError as err:  # the TLS key and every socket opened so far go with the failure
+            for sock in opened:
+                sock.close()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise UserInputError(f"host: cannot listen on {options.host!r}: {err.strerror or err}") from None
         everything = [self.admin, *(s for pair in self.sites.values() for s in pair.values())]
         self.acceptor = Acceptor(everything, options.limits)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -38,12 +39,17 @@ def encode(image: Image.Image, fmt: str, source: str = "") -> ImageInput:
 def from_bytes(data: bytes, source: str, origin: str) -> ImageInput:
     """Wrap already-encoded bytes, re-encoding as PNG only when the format is not one Bedrock accepts."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            fmt = _FORMATS.get(img.format or "")
-            if fmt is None:
-                return encode(img, "png", source=source)
-            return ImageInput(format=fmt, data=data, width=img.width, height=img.height, source=source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # one line, not a stderr warning
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+                fmt = _FORMATS.get(img.format or "")
+                if fmt is None:
+                    return encode(img, "png", source=source)
+                return ImageInput(format=fmt, data=data, width=img.width, height=img.height, source=source)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise UserInputError(f"{origin}: image {source or '<bytes>'} is too large to decode safely: "
+                             f"{str(err).split(',')[0]}") from None
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise UserInputError(f"{origin}: image {source or '<bytes>'} is unreadable: {err}") from None
 
@@ -97,7 +103,7 @@ def thumbnail_uri(image: ImageInput) -> str | None:
             img.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
             buf = io.BytesIO()
             img.convert("RGB").save(buf, format="JPEG", quality=75)
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 

@@ -6,12 +6,14 @@ between shipped JSONL and a pinned hub dataset without changing its template or 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from evals.errors import UserInputError
+from evals.suites import hub
 from evals.suites import images as imagelib
 from evals.suites.items import Item
 from evals.types import ImageInput
@@ -133,6 +135,8 @@ def read_hf(dataset: Mapping[str, Any], mapper: Mapper, key: str) -> list[Item]:
         raise UserInputError(f"{key}.path: missing dataset path")
     local = Path(str(path)).expanduser()
     revision = dataset.get("revision")
+    if not local.exists() and hub.looks_local(str(path)):
+        raise UserInputError(f"{key}.path: no local dataset at {local} (a hub dataset is NAME or ORG/NAME)")
     if not local.exists() and not revision:
         raise UserInputError(f"{key}.revision: pin a revision (commit sha or tag) for hub dataset {path!r}")
     split = dataset.get("split") or "test"
@@ -142,10 +146,14 @@ def read_hf(dataset: Mapping[str, Any], mapper: Mapper, key: str) -> list[Item]:
     for opt in ("data_files", "cache_dir"):
         if dataset.get(opt):
             kwargs[opt] = dataset[opt]
+    unreachable = None if local.exists() else hub.hub_unreachable()
     try:
-        ds = datasets.load_dataset(str(local) if local.exists() else str(path), dataset.get("name"), **kwargs)
+        with hub.quiet_libraries(), hub.offline() if unreachable else contextlib.nullcontext():
+            ds = datasets.load_dataset(str(local) if local.exists() else str(path), dataset.get("name"), **kwargs)
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if unreachable:
+            first = f"the Hugging Face Hub cannot be reached ({unreachable}) and it is not in the local cache"
         raise UserInputError(f"{key}: cannot load dataset {path!r} split {split!r}: {first}") from None
     for column, feature in ds.features.items():
         if isinstance(feature, datasets.Image):
