@@ -92,6 +92,31 @@ def provenance() -> dict[str, Any]:
     }
 
 
+# numeric record fields: a number or null, never text (a reader would fail far from the bad line otherwise)
+NUMBER_KEYS = ("latency_ms", "ttft_ms", "tpot_ms", "t_intended_ms", "t_sent_ms", "t_first_token_ms", "t_done_ms",
+               "send_lag_ms", "last_attempt_ms", "server_latency_ms", "client_overhead_ms", "backoff_ms",
+               "input_tokens", "output_tokens", "attempts", "throttles", "score", "cost_usd", "load_level")
+
+
+def record_problem(record: Any) -> str | None:
+    """Why a parsed line is not a record (one phrase naming the key), or None."""
+    if not isinstance(record, dict):
+        return f"not a record (a JSON object expected, got {type(record).__name__})"
+    missing = [key for key in REQUIRED_KEYS if key not in record]
+    if missing:
+        return f"record lacks {', '.join(missing)}"
+    for key in REQUIRED_KEYS:
+        if not isinstance(record[key], str):
+            return f"{key} must be text, got {record[key]!r:.40}"
+    if record["status"] not in ("ok", "error"):
+        return f"status must be ok or error, got {record['status']!r:.40}"
+    for key in NUMBER_KEYS:
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"{key} must be a number or null, got {value!r:.40}"
+    return None
+
+
 class RunDirectory:
     """Owns one run directory: its run.json and its append-only records file."""
 
@@ -137,9 +162,12 @@ class RunDirectory:
 
     def read_run(self) -> dict[str, Any]:
         try:
-            return json.loads(self.run_file.read_text(encoding="utf-8"))
+            data = json.loads(self.run_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:  # ValueError: not JSON, or not UTF-8
             raise UserInputError(f"{self.run_file}: unreadable run file: {err}") from None
+        if not isinstance(data, dict):
+            raise UserInputError(f"{self.run_file}: not a run file (a JSON object expected, got {type(data).__name__})")
+        return data
 
     def write_run(self, data: dict[str, Any]) -> None:
         write_json_atomic(self.run_file, data)
@@ -165,17 +193,19 @@ class RunDirectory:
         path = self.records_file
         if not path.exists():
             return
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.endswith("\n"):
+        with path.open("rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                if not raw.endswith(b"\n"):
                     break  # a torn tail is not a record
                 try:
-                    record = json.loads(line)
+                    record = json.loads(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    raise UserInputError(f"{path}:{lineno}: not UTF-8 text (not a records file?)") from None
                 except json.JSONDecodeError as err:
                     raise UserInputError(f"{path}:{lineno}: not a JSON record: {err}") from None
-                missing = [key for key in REQUIRED_KEYS if key not in record] if isinstance(record, dict) else ["all"]
-                if missing:
-                    raise UserInputError(f"{path}:{lineno}: record lacks {', '.join(missing)}")
+                problem = record_problem(record)
+                if problem:
+                    raise UserInputError(f"{path}:{lineno}: {problem}")
                 yield record
 
     def finished_request_ids(self) -> set[str]:
