@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from .intervals import clustered_mean_interval
+from .intervals import MIN_TAIL_COUNT, clustered_mean_interval, min_n_for_quantile, quantile_label
 from .results import NAN, Interval, check_confidence
 
 BATCHES = 5  # batches per run: few long batches see slow drift (a 20 s correlation in a 2-minute run); the
@@ -90,9 +90,10 @@ def quantile_bounds(x_in_time_order: ArrayLike, q: float, levels: np.ndarray, ba
     """One-sided bounds of the q-quantile of a time-ordered series (may hold +inf: failed requests).
 
     Order-statistic bounds with the rank spread widened by the design effect of the indicators 1{x <= q_hat}
-    (batch means): ranks n*q -/+ t_{B-1} * sqrt(deff * n * q * (1 - q)), the independent-requests
-    distribution-free interval when deff = 1. The estimate is the inverted-CDF order statistic x_(ceil(n q)),
-    defined when some values are infinite. A bound past the smallest value is 0, past the largest +inf.
+    (batch means): ranks n*q -/+ t_{B-1} * sqrt(deff * n * q * (1 - q)); when deff = 1 (no correlation
+    beyond independence) the exact binomial ranks of the distribution-free interval. The estimate is the
+    inverted-CDF order statistic x_(ceil(n q)), defined when some values are infinite. A bound past the
+    smallest value is 0, past the largest +inf.
     """
     x = np.asarray(x_in_time_order, dtype=float).ravel()
     n = x.size
@@ -103,9 +104,13 @@ def quantile_bounds(x_in_time_order: ArrayLike, q: float, levels: np.ndarray, ba
     est = float(s[max(math.ceil(n * q), 1) - 1])
     mv = mean_variance((x <= est).astype(float), batches)
     deff = mv.design_effect if math.isfinite(mv.design_effect) else 1.0
-    spread = _t(levels, mv.df if math.isfinite(mv.df) else math.inf) * math.sqrt(deff * n * q * (1 - q))
-    lo_rank = np.floor(n * q - spread).astype(int)  # 1-based rank of the lower bound
-    hi_rank = np.ceil(n * q + spread).astype(int) + 1
+    if deff <= 1.0:  # no correlation beyond independence: the exact distribution-free ranks
+        lo_rank = stats.binom.ppf(levels, n, q).astype(int)
+        hi_rank = stats.binom.isf(levels, n, q).astype(int) + 1
+    else:
+        spread = _t(levels, mv.df if math.isfinite(mv.df) else math.inf) * math.sqrt(deff * n * q * (1 - q))
+        lo_rank = np.floor(n * q - spread).astype(int)  # 1-based rank of the lower bound
+        hi_rank = np.ceil(n * q + spread).astype(int) + 1
     padded = np.concatenate([[0.0], s, [math.inf]])
     lower = padded[np.clip(lo_rank, 0, n + 1)]
     upper = padded[np.clip(hi_rank, 0, n + 1)]
@@ -116,17 +121,23 @@ def quantile_interval(x_in_time_order: ArrayLike, q: float, confidence: float = 
                       batches: int = BATCHES) -> Interval:
     """Two-sided interval of a quantile robust to send-time correlation (summary figures: p50, p90).
 
-    The two one-sided (1 + confidence) / 2 bounds of `quantile_bounds`; greyed out when either is unbounded.
+    The two one-sided (1 + confidence) / 2 bounds of `quantile_bounds`; greyed out, as the independent-requests
+    interval is, with fewer than 10 values beyond the quantile on either side, or when a bound is unbounded.
     """
     check_confidence(confidence)
     qb = quantile_bounds(x_in_time_order, q, np.array([(1 - confidence) / 2]), batches)
     method = "order-statistic, batch-means design effect"
     if qb.n == 0:
         return Interval(NAN, NAN, NAN, method, 0, confidence, False, "no observations")
+    x = np.asarray(x_in_time_order, dtype=float)
+    est = float(np.quantile(x, q)) if np.isfinite(x).all() else qb.estimate  # numpy's linear interpolation
+    if qb.n * min(q, 1 - q) < MIN_TAIL_COUNT - 1e-9:
+        return Interval(est, NAN, NAN, method, qb.n, confidence, False,
+                        f"needs n >= {min_n_for_quantile(q)} for {quantile_label(q)}, have {qb.n}")
     low, high = float(qb.lower[0]), float(qb.upper[0])
     ok = low > 0 and math.isfinite(high)
     note = "" if ok else "too few values beyond the quantile for an interval"
-    return Interval(qb.estimate, low if ok else NAN, high if ok else NAN, method, qb.n, confidence, ok, note)
+    return Interval(est, low if ok else NAN, high if ok else NAN, method, qb.n, confidence, ok, note)
 
 
 # ---------------------------------------------------------------------------------------------- means

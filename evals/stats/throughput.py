@@ -14,9 +14,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from . import dependent
 from .results import NAN, Interval, check_confidence
 
 MSER_BATCH = 5
+MAX_BINS = 100  # time bins of a throughput window; batch means group them (evals.stats.dependent)
 LITTLE_TOLERANCE = 0.10
 
 
@@ -147,11 +149,14 @@ def throughput_interval(
     t_done: ArrayLike,
     output_tokens: ArrayLike,
     window: Window,
-    n_batches: int = 20,
     confidence: float = 0.95,
     min_batch_s: float = 0.0,
 ) -> ThroughputInterval:
-    """Rates over ``window`` with a batch-means interval: the mean of the batch rates is the window rate.
+    """Rates over ``window`` with a batch-means interval: the mean of the bin rates is the window rate.
+
+    The window is cut into equal bins (up to MAX_BINS, each at least ``min_batch_s`` long); the interval is
+    `dependent.mean_interval` over the bin rates: few long batches with a Richardson step, so slow drift of the
+    target (a correlation of tens of seconds) is in the interval (coverage checked in bench/bench_gate.py).
 
     Batch means assume batches far apart enough to be nearly independent. Completions of a closed loop come in
     waves one latency apart, so a batch shorter than ``min_batch_s`` (pass the mean latency) holds 0 or a whole
@@ -163,7 +168,7 @@ def throughput_interval(
     tok = np.asarray(output_tokens, dtype=float).ravel()
     if window.seconds <= 0:
         raise ValueError("empty window")
-    fits = int(window.seconds // min_batch_s) if min_batch_s > 0 else n_batches
+    fits = int(window.seconds // min_batch_s) if min_batch_s > 0 else MAX_BINS
     if fits < 10:
         rate = window_throughput(done, tok, window.start, window.end)
         note = (f"window {window.seconds:.1f} s spans fewer than 10 batches of one mean latency "
@@ -173,15 +178,15 @@ def throughput_interval(
             Interval(rate.output_tokens_per_s, NAN, NAN, "batch-means", rate.n_requests, confidence, False, note),
             Interval(rate.requests_per_s, NAN, NAN, "batch-means", rate.n_requests, confidence, False, note),
         )
-    n_batches = min(n_batches, fits)
-    edges = np.linspace(window.start, window.end, n_batches + 1)
-    width = window.seconds / n_batches
+    n_bins = min(MAX_BINS, fits)
+    edges = np.linspace(window.start, window.end, n_bins + 1)
+    width = window.seconds / n_bins
     tokens, _ = np.histogram(done, bins=edges, weights=tok)
     counts, _ = np.histogram(done, bins=edges)
     return ThroughputInterval(
         window,
-        _non_negative(batch_means_interval(tokens / width, n_batches, confidence)),
-        _non_negative(batch_means_interval(counts / width, n_batches, confidence)),
+        _non_negative(dependent.mean_interval(tokens / width, confidence)),
+        _non_negative(dependent.mean_interval(counts / width, confidence)),
     )
 
 

@@ -20,12 +20,12 @@ from evals.stats import (
     clustered_mean_interval,
     littles_law_check,
     mean_in_flight,
-    percentile_interval,
     quantile_label,
     steady_window,
     throughput_interval,
     wilson_interval,
 )
+from evals.stats.dependent import quantile_interval
 from evals.stats.results import NAN
 from evals.stats.throughput import Window
 
@@ -40,10 +40,16 @@ Record = Mapping[str, Any]
 
 
 def percentiles(values: np.ndarray) -> dict[str, Any] | None:
-    """p50/p90/p99 with order-statistic intervals, greyed (available=False) when n is too small."""
+    """p50/p90/p99 of values in send order, with order-statistic intervals widened by the design effect of
+    correlated requests (batch means over send time), greyed (available=False) when n is too small."""
     if values.size == 0:
         return None
-    return {quantile_label(q): interval_dict(percentile_interval(values, q)) for q in QUANTILES}
+    return {quantile_label(q): interval_dict(quantile_interval(values, q)) for q in QUANTILES}
+
+
+def in_send_order(recs: Sequence[Record]) -> list[Record]:
+    """Records run by run, each run's in send order: the order the intervals' batches follow."""
+    return sorted(recs, key=lambda r: (str(r.get("run_id", "")), r.get("t_sent_ms") or 0.0))
 
 
 def is_binary(scores: np.ndarray) -> bool:
@@ -230,7 +236,7 @@ def _mean_of(values: np.ndarray) -> float | None:
 
 def cell_figures(key: CellKey, recs: Sequence[Record]) -> dict[str, Any]:
     """Every figure of one cell, JSON-ready."""
-    ok = [r for r in recs if r["status"] == "ok"]
+    ok = in_send_order([r for r in recs if r["status"] == "ok"])
     n, n_ok = len(recs), len(ok)
     errors = n - n_ok
     streamed = key.api in STREAMING_APIS
