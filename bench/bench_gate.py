@@ -1,21 +1,22 @@
-"""How far the regression gate can be trusted: its A/A false-failure rate and its power, on the emulator.
+"""How far the regression gate can be trusted: A/A false FAILs, FAILs inside the margin, power, outages and the
+coverage of the summary figures' intervals, on synthetic runs with a known truth (bench/gate_sim.py).
 
-Each round runs four real `bedrock-evals run` jobs (interleaved, so slow drift of the machine hits every arm
-alike) and gates three pairs with the default rules:
+Every pair is two run directories written by the harness's own RunDirectory/RecordWriter and judged by
+`evals.commands.gate.run_gate` with the default rules, the code path of `bedrock-evals gate`; outages go through the CLI
+entry point itself with `--inconclusive=pass`. Conditions (one cell, 600 items, 8 requests in flight, about
+2 minutes per run):
 
-- A/A: baseline vs the same configuration with other seeds       -> share of FAILs (want <= 5 %)
-- latency: baseline vs a candidate with `target.latency_scale` x 1.2  -> share caught (want >= 80 %)
-- accuracy: baseline vs a candidate with oracle accuracy 10 points lower -> share caught (want >= 80 %)
+- iid: no drift;
+- drift6: log-latency drift of 6 % sd with a 20 s correlation time, and a 15 s x1.5 slow period in half the runs;
+- drift10: 10 % drift with a 15 s x2 slow period in half the runs;
+- storms: 20 s throttle storms, equally likely in both arms (one per 150 s on average).
 
-By default every run uses fresh seeds (`run.seed`, hence the emulator's seed): latency jitter and the
-oracle's wrong answers are independent between arms, the hardest case for the accuracy rule. With
-`--answers fixed` the arms of one round share the emulator seed, so they give the same answers as a model at
-temperature 0 would (paired McNemar exploits that), while `run.seed` still reorders the plan and so redraws
-the latency jitter. `--runs-per-arm 3` gates three interleaved runs per arm at the run level.
-Results and the commands are in docs/gate.md.
+Each baseline is gated against candidates: A/A (nothing changed), latency x1.05 (inside the 10 % p50 margin),
+x1.10 (exactly at it), x1.2, x1.5, and accuracy -3 points (at the 3-point margin), -5 and -10 points.
+Summary-figure coverage: the p50/p90 latency and output tokens/s intervals of summary.json (the report's own
+functions) of every baseline run, against the truth of the process (Monte Carlo over 400 other runs).
 
-    .venv/bin/python bench/bench_gate.py --rounds 60 --items 600
-    .venv/bin/python bench/bench_gate.py --rounds 60 --items 600 --answers fixed
+    .venv/bin/python bench/bench_gate.py --pairs 200 --workers 2
 """
 
 from __future__ import annotations
@@ -25,128 +26,192 @@ import contextlib
 import io
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from evals.commands.gate import exit_code, load_rules, overall, run_gate
-from evals.stats import Verdict, wilson_interval
+import numpy as np
+from gate_sim import Change, Condition, Suite, records, simulate, write_run
 
-ROOT = Path(__file__).resolve().parent.parent
-CLI = ROOT / ".venv" / "bin" / "bedrock-evals"
+from evals import cli
+from evals.commands.gate import run_gate
+from evals.render.report.cells import by_session, in_send_order, percentiles, throughput
+from evals.results.rules import load_rules
+from evals.results.verdicts import exit_code
+from evals.stats import wilson_interval
+
+CONDITIONS = {
+    "iid": Condition("iid"),
+    "drift6": Condition("drift6", drift_sd=0.06, slow_factor=1.5),
+    "drift10": Condition("drift10", drift_sd=0.10, slow_factor=2.0),
+    "storms": Condition("storms", storm_rate_per_s=1 / 150),
+}
+CHANGES = {
+    "A/A": Change(),
+    "latency x1.05": Change(latency=1.05),
+    "latency x1.10 (at margin)": Change(latency=1.10),
+    "latency x1.2": Change(latency=1.2),
+    "latency x1.5": Change(latency=1.5),
+    "accuracy -3 (at margin)": Change(accuracy_drop=0.03),
+    "accuracy -5": Change(accuracy_drop=0.05),
+    "accuracy -10": Change(accuracy_drop=0.10),
+}
+CONCURRENCY = 8
 
 
-def base_overrides(items: int, latency_scale: float, accuracy: float, out: Path) -> list[str]:
-    """One cell (us-east-1, Converse), a generated reasoning suite, realistic latency scaled down."""
-    return [
-        "suite=reasoning", f"suite.generator.n={items}", f"suite.sample_size={items}",
-        "regions=[us-east-1]", "apis=[converse]",
-        "target.engine=oracle", f"target.oracle_accuracy={accuracy}",
-        "target.latency_profile=realistic", f"target.latency_scale={latency_scale}",
-        "target.quota_scale=10", "transport.client_rate_limit=false", "load.concurrency=16",
-        "run.report=false", "run.progress=false", f"run.out_dir={out}",
-    ]
+def summary_figures(recs: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+    """(low, high) of p50, p90 and output tokens/s as summary.json computes them."""
+    ok = in_send_order([r for r in recs if r["status"] == "ok"])
+    lat = percentiles(np.asarray([r["latency_ms"] for r in ok], dtype=float)) or {}
+    tp = throughput(by_session(recs))
+    out = {q: (lat[q]["low"], lat[q]["high"]) for q in ("p50", "p90") if lat.get(q, {}).get("available")}
+    if tp.get("available") and tp["output_tokens_per_s"]["available"]:
+        out["tokens_per_s"] = (tp["output_tokens_per_s"]["low"], tp["output_tokens_per_s"]["high"])
+    return out
 
 
-def run(overrides: list[str]) -> Path:
-    """One real run through the CLI; the last line printed is the run directory."""
-    proc = subprocess.run([str(CLI), "run", *overrides], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        sys.exit(f"run failed ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
-    return Path(proc.stdout.strip().splitlines()[-1])
+def truth(cond: Condition, suite: Suite, runs: int = 400) -> dict[str, float]:
+    """p50/p90 of successful latency pooled over many runs; tokens/s as the mean of the report's estimate."""
+    r = simulate(suite, cond, Change(), runs, CONCURRENCY, seed=10_000_019)
+    lat = ((r.t_done - r.t_sent) * 1000)[r.ok]
+    tps = [throughput(by_session(records(r, i, f"t{i}", suite)))["output_tokens_per_s"]["estimate"]
+           for i in range(runs)]
+    return {"p50": float(np.quantile(lat, 0.5)), "p90": float(np.quantile(lat, 0.9)),
+            "tokens_per_s": float(np.mean(tps))}
 
 
-def gate(base: list[Path], cand: list[Path], rules_path: Path | None) -> tuple[int, list[str], list[str]]:
-    """Exit code under the rules' own policy and the names of the failed and of the inconclusive rules."""
-    rules = load_rules(rules_path)
-    with contextlib.redirect_stdout(io.StringIO()):
-        _, _, checks, _, _ = run_gate([str(b) for b in base], [str(c) for c in cand], rules)
-    failed = sorted({c.rule.name for c in checks if c.verdict is Verdict.FAIL})
-    unsure = sorted({c.rule.name for c in checks if c.verdict is Verdict.INCONCLUSIVE})
-    return exit_code(overall(checks), rules.inconclusive), failed, unsure
+def run_chunk(name: str, first: int, count: int, items: int, truth_of: dict[str, float]) -> dict[str, Any]:
+    """`count` pairs of one condition: exit codes per change, failed rules, summary-figure coverage."""
+    cond, suite = CONDITIONS[name], Suite(items)
+    rules = load_rules()
+    seed = 1000 * first + hash(name) % 997
+    base = simulate(suite, cond, Change(), count, CONCURRENCY, seed)
+    cands = {k: simulate(suite, cond, ch, count, CONCURRENCY, seed + 7 + j)
+             for j, (k, ch) in enumerate(CHANGES.items())}
+    codes: dict[str, Counter[int]] = {k: Counter() for k in CHANGES}
+    rule_fails: dict[str, Counter[str]] = {k: Counter() for k in CHANGES}
+    covered: Counter[str] = Counter()
+    seen: Counter[str] = Counter()
+    with tempfile.TemporaryDirectory(prefix="bench-gate-", dir=_scratch()) as tmp:
+        out = Path(tmp)
+        for i in range(count):
+            brecs = records(base, i, f"base-{first + i}", suite)
+            bdir = write_run(out, f"base-{first + i}", brecs)
+            for fig, (low, high) in summary_figures(brecs).items():
+                seen[fig] += 1
+                covered[fig] += low <= truth_of[fig] <= high
+            for k in CHANGES:
+                cid = f"cand{list(CHANGES).index(k)}-{first + i}"
+                cdir = write_run(out, cid, records(cands[k], i, cid, suite))
+                result = run_gate([str(bdir)], [str(cdir)], rules)
+                codes[k][exit_code(result.checks, rules.inconclusive)] += 1
+                rule_fails[k].update(c.spec.name for c in result.checks if c.verdict.value == "FAIL")
+                shutil.rmtree(cdir)
+            shutil.rmtree(bdir)
+    return {"codes": codes, "rule_fails": rule_fails, "covered": covered, "seen": seen}
+
+
+def _scratch() -> str | None:
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() else None
+
+
+def outages(pairs: int) -> dict[str, Counter[int]]:
+    """Exit codes of outages through the CLI with --inconclusive=pass: none may be 0."""
+    suite = Suite(29)
+    storm = Condition("outage", storm_rate_per_s=1.0, storm_s=1e6)  # every request inside a storm
+    out: dict[str, Counter[int]] = {"candidate 29/29 throttled": Counter(), "candidate 5/5 throttled": Counter(),
+                                    "both arms 100 % throttled": Counter()}
+    with tempfile.TemporaryDirectory(prefix="bench-gate-outage-", dir=_scratch()) as tmp:
+        for i in range(pairs):
+            ok_runs = simulate(suite, Condition("ok"), Change(), 1, 4, seed=i)
+            down = simulate(suite, storm, Change(), 2, 4, seed=10_000 + i)
+            down.ok[:] = False  # a storm longer than the retries: every request failed
+            base = write_run(Path(tmp), f"b{i}", records(ok_runs, 0, f"b{i}", suite))
+            dead_b = write_run(Path(tmp), f"db{i}", records(down, 0, f"db{i}", suite))
+            dead = write_run(Path(tmp), f"d{i}", records(down, 1, f"d{i}", suite))
+            small_b = write_run(Path(tmp), f"sb{i}", records(ok_runs, 0, f"sb{i}", suite)[:5])
+            small_d = write_run(Path(tmp), f"sd{i}", records(down, 1, f"sd{i}", suite)[:5])
+            for key, (b, c) in zip(out, ((base, dead), (small_b, small_d), (dead_b, dead)), strict=True):
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    out[key][cli.main(["gate", str(b), str(c), "--inconclusive=pass"])] += 1
+    return out
 
 
 def rate(k: int, n: int) -> str:
+    if n == 0:
+        return "n/a"
     iv = wilson_interval(k, n)
-    return f"{k}/{n} = {k / n:.1%} (95 % Wilson {iv.low:.1%}-{iv.high:.1%})"
+    return f"{k}/{n} = {k / n:.1%} ({iv.low:.1%}-{iv.high:.1%})"
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {"codes": {k: Counter() for k in CHANGES},
+                             "rule_fails": {k: Counter() for k in CHANGES}, "covered": Counter(), "seen": Counter()}
+    for p in parts:
+        for k in CHANGES:
+            total["codes"][k].update(p["codes"][k])
+            total["rule_fails"][k].update(p["rule_fails"][k])
+        total["covered"].update(p["covered"])
+        total["seen"].update(p["seen"])
+    return total
+
+
+def report(results: dict[str, dict[str, Any]], outage: dict[str, Counter[int]], seconds: float) -> str:
+    lines = ["| condition | " + " | ".join(f"{k}: FAIL (exit 1)" for k in CHANGES) + " |",
+             "|---|" + "---|" * len(CHANGES)]
+    for name, r in results.items():
+        n = sum(r["codes"]["A/A"].values())
+        lines.append(f"| {name} | " + " | ".join(rate(r["codes"][k][1], n) for k in CHANGES) + " |")
+    lines += ["", "| condition | p50 interval covers | p90 interval covers | tokens/s interval covers |",
+              "|---|---|---|---|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | " + " | ".join(rate(r["covered"][f], r["seen"][f])
+                                                  for f in ("p50", "p90", "tokens_per_s")) + " |")
+    lines += ["", "| outage (gate --inconclusive=pass) | exit codes |", "|---|---|"]
+    lines += [f"| {k} | {dict(sorted(v.items()))} |" for k, v in outage.items()]
+    lines += ["", "Failed rules per change: " + "; ".join(
+        f"{name}/{k}: {dict(r['rule_fails'][k])}" for name, r in results.items() for k in CHANGES
+        if r["rule_fails"][k]), "", f"{seconds:.0f} s"]
+    return "\n".join(lines)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rounds", type=int, default=50, help="baselines; each is gated against 3 candidates")
-    p.add_argument("--items", type=int, default=600, help="suite items per run (one cell)")
-    p.add_argument("--runs-per-arm", type=int, default=1,
-                   help="runs per arm (interleaved); with 3 or more, latency is compared at the run level")
-    p.add_argument("--answers", choices=("independent", "fixed"), default="independent",
-                   help="independent: every run draws its own wrong answers (temperature > 0, the hardest case); "
-                        "fixed: one emulator seed per round, so arms answer alike, as a model at temperature 0")
-    p.add_argument("--latency-scale", type=float, default=0.1, help="emulator latency scale of the baseline")
-    p.add_argument("--accuracy", type=float, default=0.8, help="oracle accuracy of the baseline")
-    p.add_argument("--rules", type=Path, default=None, help="rules file (default conf/gate/default.yaml)")
-    p.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    p.add_argument("--keep", action="store_true", help="keep the run directories")
+    p.add_argument("--pairs", type=int, default=200, help="baselines per condition, each gated against 8 candidates")
+    p.add_argument("--items", type=int, default=600)
+    p.add_argument("--workers", type=int, default=1, choices=(1, 2))
+    p.add_argument("--conditions", default=",".join(CONDITIONS))
+    p.add_argument("--outage-pairs", type=int, default=50)
+    p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
-
-    out = Path(tempfile.mkdtemp(prefix="bench-gate-"))
-    arms = {
-        "aa": ("A/A (same configuration, other seeds)", {}),
-        "latency": ("latency x 1.2", {"target.latency_scale": args.latency_scale * 1.2}),
-        "accuracy": ("accuracy -10 points", {"target.oracle_accuracy": round(args.accuracy - 0.10, 4)}),
-    }
-    codes: dict[str, Counter[int]] = {k: Counter() for k in arms}
-    failed_rules: dict[str, Counter[str]] = {k: Counter() for k in arms}
-    unsure_rules: dict[str, Counter[str]] = {k: Counter() for k in arms}
     started = time.monotonic()
-    try:
-        per_arm = args.runs_per_arm
-        for i in range(args.rounds):
-            common = base_overrides(args.items, args.latency_scale, args.accuracy, out)
-            if args.answers == "fixed":  # latency jitter still differs: run.seed reorders the plan
-                common.append(f"target.seed={900_000 + i}")
-            base: list[Path] = []
-            cands: dict[str, list[Path]] = {key: [] for key in arms}
-            for r in range(per_arm):  # interleaved: base, then each candidate, k times
-                seed = 100 * (i * per_arm + r)
-                base.append(run([*common, f"run.seed={seed}", f"run.name=base-{i}-{r}"]))
-                for j, (key, (_, changes)) in enumerate(arms.items(), 1):
-                    over = [*common, *(f"{name}={value}" for name, value in changes.items())]
-                    cands[key].append(run([*over, f"run.seed={seed + j}", f"run.name={key}-{i}-{r}"]))
-            for key in arms:
-                code, failed, unsure = gate(base, cands[key], args.rules)
-                codes[key][code] += 1
-                failed_rules[key].update(failed)
-                unsure_rules[key].update(unsure)
-            done = i + 1
-            print(f"round {done}/{args.rounds}: " + ", ".join(
-                f"{k} fail {codes[k][1]}/{done}" for k in arms) + f" ({time.monotonic() - started:.0f} s)",
-                file=sys.stderr)
-    finally:
-        if not args.keep:
-            shutil.rmtree(out, ignore_errors=True)
-
-    n = args.rounds
-    elapsed = time.monotonic() - started
-    print(f"bench_gate: {n} rounds, {args.runs_per_arm} run(s) per arm, {args.items} items per run, "
-          f"one cell (us-east-1 / converse), {args.answers} answers, "
-          f"oracle accuracy {args.accuracy}, latency scale {args.latency_scale}, rules "
-          f"{args.rules or 'conf/gate/default.yaml'}; {elapsed:.0f} s")
-    for key, (label, _) in arms.items():
-        c = codes[key]
-        print(f"  {label}: exit 1 (FAIL) {rate(c[1], n)}; exit 0 (PASS) {c[0]}/{n}; exit 3 (INCONCLUSIVE) {c[3]}/{n}")
-        print(f"    failed rules: {dict(failed_rules[key]) or '-'}; "
-              f"inconclusive rules: {dict(unsure_rules[key]) or '-'}")
+    names = [n for n in args.conditions.split(",") if n]
+    truths = {n: truth(CONDITIONS[n], Suite(args.items)) for n in names}
+    chunk = 25
+    tasks = [(n, first, min(chunk, args.pairs - first), args.items, truths[n]) for n in names
+             for first in range(0, args.pairs, chunk)]
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        futures = [(t[0], pool.submit(run_chunk, *t)) for t in tasks]
+        parts: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+        for n, f in futures:
+            parts[n].append(f.result())
+            print(f"{n}: {sum(sum(x['codes']['A/A'].values()) for x in parts[n])} pairs "
+                  f"({time.monotonic() - started:.0f} s)", file=sys.stderr)
+    results = {n: merge(parts[n]) for n in names}
+    outage = outages(args.outage_pairs)
+    text = report(results, outage, time.monotonic() - started)
+    print(text)
     if args.json:
-        args.json.write_text(json.dumps({
-            "rounds": n, "runs_per_arm": args.runs_per_arm, "items": args.items, "answers": args.answers,
-            "latency_scale": args.latency_scale, "accuracy": args.accuracy,
-            "seconds": round(elapsed), "exit_codes": {k: dict(v) for k, v in codes.items()},
-            "failed_rules": {k: dict(v) for k, v in failed_rules.items()},
-            "inconclusive_rules": {k: dict(v) for k, v in unsure_rules.items()},
-        }, indent=2) + "\n", encoding="utf-8")
-    return 0
+        args.json.write_text(json.dumps({"truth": truths, "results": {
+            n: {k: {kk: dict(vv) for kk, vv in v.items()} if isinstance(v, dict) else dict(v) for k, v in r.items()}
+            for n, r in results.items()}, "outages": {k: dict(v) for k, v in outage.items()}}, indent=2) + "\n",
+            encoding="utf-8")
+    return 1 if any(v.get(0) for v in outage.values()) else 0
 
 
 if __name__ == "__main__":
