@@ -15,8 +15,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-# small runs keep the test short; the interleaving, seeds, rules and gate are the recipe's own
-SMALL = ["suite.generator.n=150", "suite.sample_size=150", "target.latency_scale=0.05"]
+# small runs keep the test short (injected latency well above the machine's own noise); the interleaving, seeds,
+# rules and gate are the recipe's own
+SCALE = 0.5
+SMALL = ["suite.generator.n=150", "suite.sample_size=150", f"target.latency_scale={SCALE}"]
 
 
 def _clone(dest: Path) -> Path:
@@ -44,7 +46,7 @@ def _job(work: Path, latency_factor: float) -> tuple[dict[str, int], str, Path]:
         args.write_text(args.read_text(encoding="utf-8") + "\n".join(SMALL) + "\n", encoding="utf-8")
     if latency_factor != 1.0:  # the pull request makes every answer slower
         args = cand / ".bedrock-evals" / "ci.args"
-        args.write_text(args.read_text(encoding="utf-8") + f"target.latency_scale={0.05 * latency_factor}\n",
+        args.write_text(args.read_text(encoding="utf-8") + f"target.latency_scale={SCALE * latency_factor}\n",
                         encoding="utf-8")
     workflow = yaml.safe_load((cand / "docs/ci/bedrock-evals.yml").read_text(encoding="utf-8"))
     summary = work / "step-summary.md"

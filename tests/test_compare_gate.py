@@ -148,6 +148,8 @@ def test_gate_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     ("rules:\n  - {metric: latency_p55, margin: 0.1}\n", "rules[0].metric: must be one of"),
     ("rules:\n  - {metric: accuracy}\n", "rules[0].margin: missing"),
     ("alpha: 2\nrules:\n  - {metric: accuracy, margin: 0.1}\n", "alpha: must be a number in"),
+    ("alpha: 0.1\nconfidence: 0.9\nrules:\n  - {metric: accuracy, margin: 0.1}\n", "confidence: give alpha or"),
+    ("min_samples: 30\nrules:\n  - {metric: accuracy, margin: 0.1}\n", "min_samples: unknown key"),
 ])
 def test_gate_bad_rules_file_names_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
                                                 needle: str) -> None:
@@ -479,3 +481,18 @@ def test_compare_puts_both_answers_to_the_same_item_side_by_side(tmp_path: Path,
     html = (out / "compare.html").read_text(encoding="utf-8")
     assert "Answers side by side" in html and html.count('<tr class="differs">') == answers["differing"]
     capsys.readouterr()
+
+
+def test_gate_outages_never_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A candidate with no successful request FAILs whatever the policy and n; a dead baseline is bad input."""
+    base = make_run(tmp_path, "base", items=29, seed=1)
+    dead = make_run(tmp_path, "dead", items=29, seed=2, error_p=1.0)
+    for policy in ("pass", "inconclusive", "fail"):
+        assert gate(base, dead, f"--inconclusive={policy}") == 1
+        assert "outage" in capsys.readouterr().out
+    small, small_dead = make_run(tmp_path, "s", items=5, seed=3), make_run(tmp_path, "sd", items=5, seed=4, error_p=1.0)
+    assert gate(small, small_dead, "--inconclusive=pass") == 1
+    capsys.readouterr()
+    assert gate(dead, make_run(tmp_path, "dead2", items=29, seed=5, error_p=1.0), "--inconclusive=pass") == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and str(dead) in err and "no successful request" in err

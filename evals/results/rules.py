@@ -48,7 +48,8 @@ class RuleConfig:
 class RulesConfig:
     """The whole rules file as written."""
 
-    alpha: float = 0.05
+    alpha: float | None = None  # default 0.05; or give `confidence` (= 1 - alpha)
+    confidence: float | None = None
     inconclusive: str = "inconclusive"
     min_runs: int = 3
     batches: int = 10
@@ -163,7 +164,12 @@ def load_rules(path: Path | str | None = None) -> Rules:
     """Read and check a rules file; every problem is one line naming the file and the key."""
     path = Path(path) if path is not None else DEFAULT_RULES
     config = _read(path)
-    alpha = _in_range(config.alpha, f"{path}: alpha", 1e-6, 0.5)
+    if config.alpha is not None and config.confidence is not None:
+        raise UserInputError(f"{path}: confidence: give alpha or confidence (= 1 - alpha), not both")
+    if config.confidence is not None:
+        alpha = round(1 - _in_range(config.confidence, f"{path}: confidence", 0.5, 1 - 1e-6), 12)
+    else:
+        alpha = _in_range(0.05 if config.alpha is None else config.alpha, f"{path}: alpha", 1e-6, 0.5)
     policy = _choice(config.inconclusive, f"{path}: inconclusive", POLICIES)
     if config.min_runs < 2:
         raise UserInputError(f"{path}: min_runs: must be an integer >= 2, got {config.min_runs}")
