@@ -11,7 +11,7 @@ from evals.redact import redact_text
 from evals.untrusted import for_terminal
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("evals.commands.run", "plan, run and report a suite (Hydra overrides follow)"),
+    "run": ("evals.commands.run_or_sweep", "plan, run and report a suite (Hydra overrides follow)"),
     "report": ("evals.commands.report", "re-render report.html from one or more run directories"),
     "compare": ("evals.commands.compare", "compare two runs (or two cells of one run)"),
     "gate": ("evals.commands.gate",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,33 @@ def test_joblib_launcher_divides_the_quota_between_concurrent_jobs(tmp_path: Pat
     quotas = [json.loads(p.read_text())["quota"] for p in sorted(sweep.glob("*/run.json"))]
     assert [q["fractions"] for q in quotas] == [{"us-east-1": 0.5}, {"us-east-1": 0.5}]
     assert all(q["limits"]["us-east-1"]["requests_per_minute"] == 400 for q in quotas)
+
+
+def test_a_sweep_whose_driver_was_killed_resumes_as_a_whole(tmp_path: Path) -> None:
+    from evals.emulator import Emulator, EmulatorOptions
+
+    slow = {"latency_profile": "fixed", "fixed_latency_ms": 40}
+    with Emulator(EmulatorOptions.from_dict(slow)) as emu:
+        args = [sys.executable, "-m", "evals.cli", "run", "-m", "run.progress=false", "apis=[converse],[invoke]",
+                "regions=[us-east-1]", "suite.sample_size=5", "run.repeats=8", "load.concurrency=1",
+                f"target.endpoints_file={emu.endpoints_file}", f"run.out_dir={tmp_path}"]
+        driver = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while not any(p.read_text().count("\n") >= 5 for p in tmp_path.glob("*/*-j0-*/records.jsonl")):
+            assert time.monotonic() < deadline and driver.poll() is None, "job 0 did not get going"
+            time.sleep(0.02)
+        driver.kill()  # the basic launcher runs jobs in the driver: job 0 dies mid-run, job 1 never starts
+        driver.wait()
+        (sweep,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+        done = subprocess.run([sys.executable, "-m", "evals.cli", "run", f"run.resume={sweep}"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str(sweep)
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    infos = [json.loads((j / "run.json").read_text()) for j in jobs]
+    assert [i["status"] for i in infos] == ["completed", "completed"]
+    assert len(infos[0]["resumes"]) == 1 and "resumes" not in infos[1]
+    for job in jobs:
+        ids = [json.loads(line)["request_id"] for line in (job / "records.jsonl").read_text().splitlines()]
+        assert len(ids) == len(set(ids)) == 40
+    assert (sweep / "report.html").is_file() and "jobs: 2 done, 0 not done; records: 80" in done.stdout

@@ -310,9 +310,6 @@ def _max_concurrency(cfg: DictConfig) -> int:
     return int(load.max_in_flight)
 
 
-MULTIRUN_FLAGS = ("-m", "--multirun")
-
-
 def main(argv: list[str]) -> int:
     from evals.commands.run_help import wants_help
 
@@ -320,10 +317,6 @@ def main(argv: list[str]) -> int:
         from evals.commands.run_help import main as help_main
 
         return help_main(argv)
-    if any(a in MULTIRUN_FLAGS for a in argv):
-        from evals.commands.sweep import multirun  # a sweep folder, one quota, one summary (Hydra's launchers)
-
-        return multirun(argv)
     resumed = _resume_config(argv)
     if resumed:
         return execute_run(resumed[0], resumed[1])

@@ -21,15 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from evals.commands.sweep_summary import (
-    JobPlan,
-    finish,
-    index_history,
-    merged_report,
-    print_summary,
-    read_plan,
-    write_plan,
-)
+from evals.commands.sweep_summary import JobPlan, conclude, read_plan, write_plan
 from evals.config import _one_line as config_one_line
 from evals.config import compose_config
 from evals.errors import UserInputError
@@ -300,10 +292,4 @@ def multirun(argv: Sequence[str]) -> int:
             import ray
 
             ray.shutdown()
-    outcomes = finish(sweep_dir, plan, error)
-    if first.run.history:
-        index_history(out_dir, outcomes)
-    report = merged_report(sweep_dir, outcomes) if first.run.report else None
-    print_summary(sweep_dir, outcomes, report, error)
-    interrupted = bool(error and error.startswith("interrupted"))
-    return max([o.exit_code for o in outcomes] + [130 if interrupted else 1 if error else 0])
+    return conclude(sweep_dir, plan, error, out_dir if first.run.history else None, bool(first.run.report))

@@ -170,3 +170,15 @@ def print_summary(sweep_dir: Path, outcomes: Sequence[JobOutcome], report: Path 
         print(f"launcher: {launcher_error}", file=out)
     print(f"merged report: {report}" if report else "merged report: none (no records)", file=out)
     print(sweep_dir, file=out, flush=True)
+
+
+def conclude(sweep_dir: Path, plan: SweepPlan, launcher_error: str | None, history_dir: Path | None,
+             report: bool) -> int:
+    """Outcomes into sweep.json, the history index, the merged report and the summary; returns the exit code."""
+    outcomes = finish(sweep_dir, plan, launcher_error)
+    if history_dir is not None:
+        index_history(history_dir, outcomes)
+    merged = merged_report(sweep_dir, outcomes) if report else None
+    print_summary(sweep_dir, outcomes, merged, launcher_error)
+    interrupted = bool(launcher_error and launcher_error.startswith("interrupted"))
+    return max([o.exit_code for o in outcomes] + [130 if interrupted else 1 if launcher_error else 0])
