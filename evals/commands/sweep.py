@@ -169,8 +169,8 @@ def _init_ray(init: dict[str, Any]) -> None:
 
     The launcher always adds `object_store_memory`, which `ray.init` refuses when it joins an existing cluster
     (RAY_ADDRESS); once Ray is initialised here the launcher reuses it. A Ray started here serves this machine
-    only, on loopback (see `local_ray_on_loopback`). Job output stays in each run directory rather than
-    interleaving on the driver's terminal.
+    only, on loopback (see `local_ray_on_loopback`). Jobs' output reaches the driver's terminal as Ray forwards
+    it (each line prefixed with the job's worker), as the basic launcher's jobs print theirs.
     """
     import ray
 
@@ -180,7 +180,6 @@ def _init_ray(init: dict[str, Any]) -> None:
     else:
         opts.pop("address", None)
         opts.setdefault("include_dashboard", False)
-    opts.setdefault("log_to_driver", False)
     try:
         ray.init(**opts)
     except (ConnectionError, ValueError, RuntimeError) as err:

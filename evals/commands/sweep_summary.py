@@ -166,6 +166,9 @@ def print_summary(sweep_dir: Path, outcomes: Sequence[JobOutcome], report: Path 
     for o in outcomes:
         if o.status in ("died", "interrupted", "failed") and (o.run_dir / RUN_FILE).is_file():
             print(f"resume job {o.num}: bedrock-evals run run.resume={o.run_dir}", file=out)
+        elif o.status == "missing":
+            print(f"job {o.num} wrote no run directory: it stopped before its run began (its error is in the "
+                  "job's output above; on Ray, a node must see run.out_dir at the driver's path)", file=out)
     if launcher_error:
         print(f"launcher: {launcher_error}", file=out)
     print(f"merged report: {report}" if report else "merged report: none (no records)", file=out)
