@@ -167,3 +167,38 @@ def test_a_clean_run_has_no_banner(tmp_path: Path, capsys: pytest.CaptureFixture
     code, run_dir, err = _run(tmp_path, capsys, *ONE_CELL)
     assert code == 0 and "FAILED" not in err
     assert 'class="banner failed"' not in (run_dir / "report.html").read_text()
+
+
+def test_send_refused_on_aws_measures_the_service_refusal(tmp_path: Path) -> None:
+    """target=aws (boto3 pointed at the emulator by the standard endpoint variables): refused cells are refused
+    with a hint, and `run.send_refused=true` sends them so each refusal is an error record."""
+    import subprocess
+    import sys
+
+    from evals.emulator.process import EmulatorProcess
+
+    repo = Path(__file__).resolve().parent.parent
+    with EmulatorProcess({"latency_profile": "zero"}) as emu:
+        url, creds = emu.endpoints["regions"]["us-east-1"]["http"], emu.endpoints["credentials"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(PYTHONPATH=str(repo), AWS_ACCESS_KEY_ID=creds["access_key_id"],
+                   AWS_SECRET_ACCESS_KEY=creds["secret_access_key"], AWS_ENDPOINT_URL_BEDROCK_RUNTIME=url,
+                   AWS_ENDPOINT_URL_BEDROCK=url, AWS_ENDPOINT_URL_SERVICE_QUOTAS=url,
+                   AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+                   AWS_EC2_METADATA_DISABLED="true")
+        out = tmp_path / "out"
+        args = [sys.executable, "-m", "evals.cli", "run", "target=aws", "suite=reasoning", "suite.sample_size=3",
+                "apis=[converse]", "regions=[us-east-1]", "tiers=[priority]", f"run.out_dir={out}",
+                "run.progress=false", "run.report=false", "run.history=false"]
+        refused = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2 and not out.exists()
+        assert refused.stderr.strip().endswith("on target=aws, run.send_refused=true sends them anyway")
+        sent = subprocess.run([*args, "run.send_refused=true"], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert "Traceback" not in sent.stderr
+        assert "WARN  plan" in sent.stderr  # the preflight says it is sent on purpose, and goes on
+        assert sent.returncode == EXIT_FAILED, sent.stderr
+        run_dir = Path(sent.stdout.strip().splitlines()[-1])
+        records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+        assert len(records) == 3 and {r["error_code"] for r in records} == {"ValidationException"}
+        assert {r["tier"] for r in records} == {"priority"}

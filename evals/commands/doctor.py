@@ -29,13 +29,15 @@ work; 2: it could not (each failure says what to do)."""
 
 
 def plan_of(cfg: DictConfig) -> Plan:
+    from evals.run.plan import check_cells
     from evals.run.preflight import Plan
 
     node = cast(dict[str, Any], OmegaConf.to_container(cfg.model, resolve=True))
     card = card_from_mapping(node, origin=f"model={cfg.model.name}")
-    regions = tuple(cfg.regions) if cfg.regions else card.source_regions
+    regions = tuple(cfg.regions) if cfg.regions is not None else card.source_regions
+    check_cells(card, tuple(cfg.apis), regions, tuple(cfg.tiers))  # duplicates and empty lists, as for a run
     scale = float(cfg.target.quota_scale) if cfg.target.kind == "local" else 1.0
-    return Plan(card, tuple(cfg.apis), regions, tuple(cfg.tiers), scale)
+    return Plan(card, tuple(cfg.apis), regions, tuple(cfg.tiers), scale, bool(cfg.run.send_refused))
 
 
 def checks_for(cfg: DictConfig, plan: Plan, endpoints: dict[str, Any] | None) -> list[Check]:
@@ -89,7 +91,8 @@ def preflight(cfg: DictConfig, spec: RunSpec) -> None:
     """Before the first request of a target=aws run: the doctor's checks, stopping on any failure."""
     from evals.run.preflight import Plan
 
-    checks = checks_for(cfg, Plan(spec.card, spec.apis, spec.regions, spec.tiers), None)
+    checks = checks_for(cfg, Plan(spec.card, spec.apis, spec.regions, spec.tiers,
+                                     send_refused=bool(cfg.run.send_refused)), None)
     failed = [c for c in checks if c.status != "ok"]
     for check in failed:
         print(check.line(), file=sys.stderr)
