@@ -121,7 +121,9 @@ def test_zero_profile_is_fast(make_client):
         started = time.perf_counter()
         client.converse(modelId=MAVERICK, messages=user(f"fast {i}"), inferenceConfig={"maxTokens": 20})
         samples.append(time.perf_counter() - started)
-    assert statistics.median(samples) < 0.005  # far below any Nagle/delayed-ACK stall (~40 ms)
+    # A Nagle/delayed-ACK stall costs ~40 ms a request; 20 ms keeps that caught on a loaded 2-core machine, where
+    # a sub-millisecond round trip can take several milliseconds of waiting for a CPU.
+    assert statistics.median(samples) < 0.020
 
 
 def test_stats_report_how_late_answers_and_first_tokens_were_written(fixed):
