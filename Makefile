@@ -16,14 +16,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/bedrock-evals run +experiment=quickstart
 
-test: $(STAMP)
+test: lint
 	@bash tests/setup-browser.sh
 	@bash tests/setup-js.sh
-	$(BIN)/ruff check evals tests bench
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check evals tests bench
+	$(BIN)/mypy
 
 # Benchmarks of the harness itself (figures, not pass/fail); each prints its tables; see docs/benchmarks.md.
 bench: $(STAMP)

@@ -31,9 +31,9 @@ def _key(override: str) -> str:
 def _all_keys(node: object, prefix: str = "") -> Iterable[str]:
     if isinstance(node, DictConfig):
         for k in node:
-            path = f"{prefix}{k}"
+            path = f"{prefix}{k!s}"
             yield path
-            yield from _all_keys(node._get_node(k), f"{path}.")  # type: ignore[union-attr]
+            yield from _all_keys(node._get_node(k), f"{path}.")
 
 
 def _passes_through(key: str, group_dirs: Sequence[Path]) -> bool:

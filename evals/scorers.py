@@ -272,9 +272,8 @@ def numeric(
     sample: Sample, text: str, *, value: Any = None, abs_tol: float = 1e-6, rel_tol: float = 0.0, pick: str = "final"
 ) -> float:
     """Numeric match within max(abs_tol, rel_tol*|answer|); `pick` is final (marker or last number) or any."""
-    targets = [float(a) if isinstance(a, int | float) else (numbers_in(str(a)) or [None])[0]
-               for a in _answers(sample, value)]
-    targets = [t for t in targets if t is not None]
+    targets = [float(a) if isinstance(a, int | float) else nums[0]
+               for a in _answers(sample, value) if isinstance(a, int | float) or (nums := numbers_in(str(a)))]
     if pick == "any":
         got = numbers_in(strip_markdown(text))
     else:

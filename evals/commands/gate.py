@@ -84,7 +84,7 @@ def run_gate(base_dirs: Sequence[str], cand_dirs: Sequence[str], rules: Rules, a
         raise UserInputError(f"{rules.path}: no rule applies to these runs (no metric has values)")
     cloud = not all(run.is_emulated for arm in (base, cand) for run in arm.runs)
     warnings += cloud_margin_warnings(specs, (len(base.runs), len(cand.runs)), cloud)
-    return GateResult(base, cand, checks, not_applicable, warnings)  # type: ignore[arg-type]
+    return GateResult(base, cand, checks, not_applicable, warnings)
 
 
 def main(argv: list[str]) -> int:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -75,7 +75,7 @@ def _load_suites(cfg: DictConfig, card: ModelCard) -> tuple[Suite, ...]:
     from evals.suites import load_suite  # imported late: suites pull in datasets/Pillow
 
     node = OmegaConf.to_container(cfg.suite, resolve=True)
-    specs = node if isinstance(node, list) else [node]
+    specs: list[Any] = node if isinstance(node, list) else [node]
     return tuple(load_suite(spec, card) for spec in specs)
 
 
@@ -137,8 +137,8 @@ def _plan_groups(cfg: DictConfig, card: ModelCard, suites: tuple[Suite, ...], ap
 
 def validate(cfg: DictConfig) -> RunSpec:
     """All checks a run needs before anything is written; raises UserInputError with one line."""
-    card = card_from_mapping(OmegaConf.to_container(cfg.model, resolve=True), origin=f"model={cfg.model.name}",
-                             key_prefix="model.")
+    model = cast(dict[str, Any], OmegaConf.to_container(cfg.model, resolve=True))
+    card = card_from_mapping(model, origin=f"model={cfg.model.name}", key_prefix="model.")
     if cfg.target.kind not in ("local", "aws"):
         raise UserInputError(f"target.kind: must be local or aws, got {cfg.target.kind!r}")
     _check_ranges(cfg)
@@ -547,7 +547,7 @@ def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dic
                   "client_bound": bool(lag_p99 is not None and lag_p99 > cfg.run.client_bound_lag_ms)},
         "outcome": outcome.to_json(),
     })
-    if judge_client is not None:
+    if judge_client is not None and spec.judge_card is not None:
         t = judge_client.tally
         run_info["judge"] = {"model": spec.judge_card.name, "region": judge_client.region, "calls": t.calls,
                              "errors": t.errors, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens}

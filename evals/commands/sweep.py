@@ -93,7 +93,7 @@ def launcher_of(hydra_overrides: Sequence[str], job_count: int, search: SearchPa
         return Launcher(target, min(job_count, (os.cpu_count() or 1) if n_jobs < 0 else n_jobs), None)
     if target == RAY_LAUNCHER:
         init = OmegaConf.to_container(launcher.ray.init, resolve=True)
-        return Launcher(target, job_count, dict(init) if isinstance(init, dict) else {})
+        return Launcher(target, job_count, {str(k): v for k, v in init.items()} if isinstance(init, dict) else {})
     return Launcher(target, job_count, None)  # an unknown launcher may run every job at once
 
 

@@ -180,6 +180,6 @@ def junit(checks: Sequence[Decided], policy: str) -> ET.ElementTree:
     counts = {"tests": str(len(checks)), "failures": str(failures), "errors": "0", "skipped": str(skipped)}
     for k, v in counts.items():
         suite.set(k, v)
-    root = ET.Element("testsuites", name="bedrock-evals", **counts)
+    root = ET.Element("testsuites", {"name": "bedrock-evals", **counts})
     root.append(suite)
     return ET.ElementTree(root)

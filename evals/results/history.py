@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from evals.errors import UserInputError
 from evals.results.arms import model_of
@@ -75,8 +76,8 @@ def index_run(run_dir: Path, db: Path | None = None) -> Path:
     run = load_run(run_dir)
     db = Path(db) if db is not None else default_db(run.path)
     info = run.info
-    target = info.get("target") if isinstance(info.get("target"), dict) else {}
-    provenance = info.get("provenance") if isinstance(info.get("provenance"), dict) else {}
+    target: dict[str, Any] = info["target"] if isinstance(info.get("target"), dict) else {}
+    provenance: dict[str, Any] = info["provenance"] if isinstance(info.get("provenance"), dict) else {}
     rows = []
     for cell, recs in group_by_cell(run.records).items():
         values = [_nan_to_none(summarise(METRICS[m], values_of(METRICS[m], recs))) for m in HISTORY_METRICS]
@@ -123,7 +124,8 @@ def trend(metric: str, db: Path | None = None, *, suite: str | None = None, regi
     if metric not in HISTORY_METRICS:
         raise UserInputError(f"metric: must be one of {', '.join(HISTORY_METRICS)}, got {metric!r}")
     db = Path(db) if db is not None else DEFAULT_DB
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     for column, value in (("c.suite", suite), ("c.region", region), ("c.api", api), ("c.tier", tier),
                           ("r.model_id", model_id)):
         if value is not None:

@@ -72,7 +72,7 @@ def send_order(records: Sequence[Record]) -> list[Record]:
         runs[rec.get("run_id")].append(rec)
     out: list[Record] = []
     for recs in runs.values():
-        out += sorted(recs, key=lambda r: r.get("t_sent_ms") if isinstance(r.get("t_sent_ms"), int | float)
+        out += sorted(recs, key=lambda r: float(r["t_sent_ms"]) if isinstance(r.get("t_sent_ms"), int | float)
                       else math.inf)
     return out
 

@@ -7,13 +7,15 @@ from measurements, errors kept) grouped by the same cell keys.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from evals.errors import UserInputError
 from evals.results.rundir import RUN_FILE, RunDirectory
+
+R = TypeVar("R", bound=Mapping[str, Any])
 
 
 class CellKey(NamedTuple):
@@ -72,12 +74,12 @@ def load_runs(paths: Iterable[Path | str]) -> list[RunData]:
     return runs
 
 
-def cell_key(record: dict[str, Any]) -> CellKey:
+def cell_key(record: Mapping[str, Any]) -> CellKey:
     return CellKey(record["suite"], record["region"], record["api"], record["tier"])
 
 
-def group_by_cell(records: Iterable[dict[str, Any]]) -> dict[CellKey, list[dict[str, Any]]]:
-    cells: dict[CellKey, list[dict[str, Any]]] = defaultdict(list)
+def group_by_cell(records: Iterable[R]) -> dict[CellKey, list[R]]:
+    cells: dict[CellKey, list[R]] = defaultdict(list)
     for rec in records:
         if not rec.get("warmup"):
             cells[cell_key(rec)].append(rec)

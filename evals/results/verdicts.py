@@ -16,7 +16,7 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from evals.stats.gate import Direction, MarginKind, Verdict
 from evals.stats.margin import Outage, Uncertainty, decide, level_grid, margin_edge, outage, p_beyond
 
 Records = Sequence[Mapping[str, Any]]
+Cell = TypeVar("Cell", bound=Hashable)
 CLOUD_TIGHT_MARGIN = 0.15  # latency margins below this need several runs per arm on a cloud target
 
 
@@ -106,29 +107,29 @@ class Family(StrEnum):
     PER_METRIC = "per-metric"
 
 
-def evaluate(specs: Sequence[CheckSpec], cells: Mapping[Hashable, tuple[Records, Records]], min_runs: int = 3,
-             batches: int = BATCHES) -> tuple[list[Decided], list[tuple[CheckSpec, Hashable]]]:
+def evaluate(specs: Sequence[CheckSpec], cells: Mapping[Cell, tuple[Records, Records]], min_runs: int = 3,
+             batches: int = BATCHES) -> tuple[list[Decided], list[tuple[CheckSpec, Cell]]]:
     """The gate: every check in one Holm family; a baseline cell without a successful request is bad input."""
     return judge(specs, cells, min_runs=min_runs, batches=batches, family=Family.ALL, baseline_outage="raise")
 
 
-def judge(specs: Sequence[CheckSpec], cells: Mapping[Hashable, tuple[Records, Records]], *, min_runs: int = 3,
+def judge(specs: Sequence[CheckSpec], cells: Mapping[Cell, tuple[Records, Records]], *, min_runs: int = 3,
           batches: int = BATCHES, family: Family = Family.PER_METRIC, baseline_outage: str = "report"
-          ) -> tuple[list[Decided], list[tuple[CheckSpec, Hashable]]]:
+          ) -> tuple[list[Decided], list[tuple[CheckSpec, Cell]]]:
     """The one comparison-and-verdict engine: decide every spec in every cell it applies to.
 
     Returns the decided checks (in spec order, then cell order) and the (spec, cell) pairs with no values in
     either arm. `baseline_outage="raise"` raises `BaselineOutage` for a baseline cell without a successful
     request; "report" decides its checks INCONCLUSIVE with the reason (compare and the report show it).
     """
-    outages: dict[Hashable, Outage] = {}
+    outages: dict[Cell, Outage] = {}
     for cell, (base, cand) in cells.items():
         outages[cell] = outage(successes(base), successes(cand))
         if outages[cell] is Outage.BASELINE and baseline_outage == "raise":
             raise BaselineOutage(cell, len(base))
-    cache: dict[tuple[str, float, Hashable], Measured] = {}
-    pending: list[tuple[CheckSpec, Hashable, Measured, float, float]] = []
-    not_applicable: list[tuple[CheckSpec, Hashable]] = []
+    cache: dict[tuple[str, float, Cell], Measured] = {}
+    pending: list[tuple[CheckSpec, Cell, Measured, float, float]] = []
+    not_applicable: list[tuple[CheckSpec, Cell]] = []
     for spec in specs:
         for cell, (base, cand) in cells.items():
             if spec.suites is not None and getattr(cell, "suite", None) not in spec.suites:

@@ -15,21 +15,52 @@ from evals.types import Reply, Request
 
 
 class OutcomeLike(Protocol):
-    status: str
-    reply: Reply | None
-    error_code: str | None
-    error_class: str | None
-    error_message: str | None
-    attempts: int
-    throttles: int
-    backoff_ms: float
-    t_sent_ns: int | None
-    t_first_token_ns: int | None
-    t_done_ns: int | None
-    last_attempt_ms: float | None
-    itl_ms: tuple[float, ...] | list[float]
-    delta_chars: tuple[int, ...] | list[int]
-    aws_request_id: str | None
+    """What a record is built from (read-only: senders return frozen outcomes)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def reply(self) -> Reply | None: ...
+
+    @property
+    def error_code(self) -> str | None: ...
+
+    @property
+    def error_class(self) -> str | None: ...
+
+    @property
+    def error_message(self) -> str | None: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def throttles(self) -> int: ...
+
+    @property
+    def backoff_ms(self) -> float: ...
+
+    @property
+    def t_sent_ns(self) -> int | None: ...
+
+    @property
+    def t_first_token_ns(self) -> int | None: ...
+
+    @property
+    def t_done_ns(self) -> int | None: ...
+
+    @property
+    def last_attempt_ms(self) -> float | None: ...
+
+    @property
+    def itl_ms(self) -> tuple[float, ...] | list[float]: ...
+
+    @property
+    def delta_chars(self) -> tuple[int, ...] | list[int]: ...
+
+    @property
+    def aws_request_id(self) -> str | None: ...
 
 
 PROMPT_EXCERPT_CHARS = 2000  # enough to recognise an item in the report; records of long prompts stay small

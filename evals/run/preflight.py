@@ -70,7 +70,7 @@ class ControlPlane:
         self.bearer = _use_bearer(endpoints, auth)
         self.session = _session(endpoints, self.bearer)
         extra = {"signature_version": "bearer" if self.bearer else "v4"}
-        self.config = Config(**CLIENT_CONFIG, **extra)  # type: ignore[arg-type]
+        self.config = Config(**CLIENT_CONFIG, **extra)
 
     def describe_credentials(self) -> Check:
         if self.endpoints is not None:

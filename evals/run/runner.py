@@ -256,7 +256,9 @@ class Runner:
         pool = ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix="open")
         futures = []
         for i, request in enumerate(requests):
-            due_ns = start_ns + int(strategy.intended_offset_s(i) * 1e9)
+            offset = strategy.intended_offset_s(i)
+            assert offset is not None  # an open-loop strategy plans every send
+            due_ns = start_ns + int(offset * 1e9)
             if deadline_ns is not None and due_ns >= deadline_ns:
                 break
             # Sleep in slices so a Ctrl-C or budget stop is seen promptly; never wait for completions.

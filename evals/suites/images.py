@@ -20,7 +20,8 @@ from evals.types import ImageInput, Sample
 
 # Pillow format name -> Converse format name
 _FORMATS = {"PNG": "png", "JPEG": "jpeg", "GIF": "gif", "WEBP": "webp"}
-_SAVE_OPTIONS = {"jpeg": {"quality": 90}, "webp": {"quality": 90}, "png": {"optimize": False}}
+_SAVE_OPTIONS: dict[str, dict[str, object]] = {"jpeg": {"quality": 90}, "webp": {"quality": 90},
+                                               "png": {"optimize": False}}
 
 
 def encode(image: Image.Image, fmt: str, source: str = "") -> ImageInput:

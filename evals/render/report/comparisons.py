@@ -168,9 +168,11 @@ def configured_order(infos: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]
     id so the order does not depend on how the run directories were named on the command line."""
     order: dict[str, list[str]] = {dim: [] for dim in DIMENSIONS}
     for info in sorted(infos, key=lambda i: (str(i.get("started_at") or ""), str(i.get("run_id") or ""))):
-        cells = info.get("cells") if isinstance(info.get("cells"), Mapping) else {}
+        raw = info.get("cells")
+        cells: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         for dim, key in CONFIG_KEYS.items():
-            values = cells.get(key) if isinstance(cells.get(key), list) else []
+            listed = cells.get(key)
+            values: list[Any] = listed if isinstance(listed, list) else []
             for v in values:
                 if isinstance(v, str) and v not in order[dim]:
                     order[dim].append(v)

@@ -63,7 +63,7 @@ def _rank_metric(metric: str, levels: Mapping[str, Sequence[Record]]) -> dict[st
     order = sorted(figures, key=lambda lvl: (-figures[lvl]["estimate"] if higher_better else figures[lvl]["estimate"],
                                              lvl))
     best = order[0]
-    others = [{"level": lvl, "figure": figures[lvl]} for lvl in order[1:]]
+    others: list[dict[str, Any]] = [{"level": lvl, "figure": figures[lvl]} for lvl in order[1:]]
     rules = load_rules()
     cells = {lvl: (levels[best], levels[lvl]) for lvl in order[1:]}
     decided, _ = verdicts.judge(questions(rules, [METRICS[metric]]), cells, min_runs=rules.min_runs,

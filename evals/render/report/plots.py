@@ -14,7 +14,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import matplotlib
 
@@ -36,7 +36,7 @@ MARK_CAP = 1000  # error / throttle markers per scatter
 ECDF_POINTS = 512
 MAX_PANELS = 4
 MAX_ACCURACY_ROWS = 60
-STYLE = {
+STYLE: dict[str, Any] = {
     "svg.fonttype": "none",  # text stays text (escaped), not glyph paths: smaller and selectable
     "svg.hashsalt": "bedrock-evals",  # stable element ids: re-rendering the same records gives the same SVG
     "font.size": 11,  # a 9-inch figure shows at ~860 px: 11 pt labels stay legible at the page's width
@@ -58,7 +58,10 @@ def _figure(width: float = 9.0, height: float = 4.0) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _sample(items: Sequence[Record], cap: int, seed: int) -> list[Record]:
+T = TypeVar("T")
+
+
+def _sample(items: Sequence[T], cap: int, seed: int) -> list[T]:
     if len(items) <= cap:
         return list(items)
     idx = np.sort(np.random.default_rng(seed).choice(len(items), size=cap, replace=False))
@@ -152,7 +155,7 @@ def latency_over_time(runs: Sequence[RunData], offsets: Mapping[str, float]) -> 
     errors = [(r, o) for r, o in rows if r["status"] != "ok"]
     colors = _colors([r["region"] for r, _ in rows])
     by_region: dict[str, list] = defaultdict(list)
-    for r, o in _sample(ok, POINT_CAP, 0):  # type: ignore[arg-type]
+    for r, o in _sample(ok, POINT_CAP, 0):
         by_region[r["region"]].append((r["t_sent_ms"] / 1000 + o, r["latency_ms"]))
     for region, pts in sorted(by_region.items()):
         x, y = zip(*pts, strict=True)
@@ -160,7 +163,7 @@ def latency_over_time(runs: Sequence[RunData], offsets: Mapping[str, float]) -> 
     for group, marker, color, label in ((throttled, "^", "darkorange", "throttled, then ok"),
                                         (errors, "x", "crimson", "error")):
         if group:
-            pts = _sample(group, MARK_CAP, 1)  # type: ignore[arg-type]
+            pts = _sample(group, MARK_CAP, 1)
             ax.scatter([r["t_sent_ms"] / 1000 + o for r, o in pts], [r["latency_ms"] for r, o in pts],
                        s=14, marker=marker, color=color, label=f"{label} ({len(group)})", rasterized=True)
     ax.set_yscale("log")
@@ -332,7 +335,7 @@ def all_plots(runs: Sequence[RunData], cells: Mapping[CellKey, Sequence[Record]]
          lambda: throughput_over_time(runs, offsets)),
     ]
     out = []
-    with rc_context(STYLE), warnings.catch_warnings(record=True) as caught:
+    with rc_context(STYLE), warnings.catch_warnings(record=True) as caught:  # type: ignore[arg-type]
         warnings.simplefilter("always")
         for pid, title, caption, make in specs:
             fig = make()

@@ -37,6 +37,7 @@ def history_trend(runs: Sequence[RunData], last: int = TREND_RUNS) -> dict[str, 
                   if r["model_id"] == model and (target is None or r["target"] == target)} | current
     cells = {cell_key(r) for run in runs for r in run.measured()}
     values: dict[tuple[tuple[str, ...], str], dict[str, Any]] = defaultdict(dict)
+    key: tuple[str, ...]
     started: dict[str, str] = {}
     for metric in TREND_METRICS:
         for p in trend(metric, db, model_id=model):

@@ -95,7 +95,7 @@ def _short(rng: random.Random, topic: str) -> tuple[str, list[dict], str]:
     kw = rng.choice(KEYWORDS)
     prompt = (f"Describe {topic} in at most {limit} words, using the word '{kw}'. "
               f"Do not use the words '{banned[0]}' or '{banned[1]}'.")
-    checks = [{"type": "word_count", "max": limit}, {"type": "include_words", "words": [kw]},
+    checks: list[dict[str, Any]] = [{"type": "word_count", "max": limit}, {"type": "include_words", "words": [kw]},
               {"type": "forbid_words", "words": banned}]
     text = ""
     for s in _prose(rng, topic, 8, keyword=kw):
@@ -110,7 +110,7 @@ def _long(rng: random.Random, topic: str) -> tuple[str, list[dict], str]:
     ending = "Is there anything else I can help with?"
     prompt = (f"Write at least {least} words about {topic}. End your response with the exact phrase "
               f"'{ending}' and nothing after it.")
-    checks = [{"type": "word_count", "min": least}, {"type": "ends_with", "text": ending}]
+    checks: list[dict[str, Any]] = [{"type": "word_count", "min": least}, {"type": "ends_with", "text": ending}]
     body: list[str] = []
     while len(words(" ".join(body))) < least:
         body += _prose(rng, topic, 8)
@@ -130,7 +130,7 @@ def _json(rng: random.Random, topic: str) -> tuple[str, list[dict], str]:
 def _upper(rng: random.Random, topic: str) -> tuple[str, list[dict], str]:
     n = rng.randint(2, 3)
     prompt = f"Write exactly {n} sentences about {topic}, entirely in CAPITAL LETTERS."
-    checks = [{"type": "case", "case": "upper"}, {"type": "sentence_count", "min": n, "max": n}]
+    checks: list[dict[str, Any]] = [{"type": "case", "case": "upper"}, {"type": "sentence_count", "min": n, "max": n}]
     return prompt, checks, " ".join(_prose(rng, topic, n)).upper()
 
 
@@ -139,7 +139,7 @@ def _paragraphs(rng: random.Random, topic: str) -> tuple[str, list[dict], str]:
     first = rng.choice(["Today", "Often", "Imagine", "Consider"])
     prompt = (f"Write exactly {n} paragraphs about {topic}, separated by one blank line. "
               f"The first paragraph must start with the word '{first}'.")
-    checks = [{"type": "paragraph_count", "n": n}, {"type": "starts_with", "text": first}]
+    checks: list[dict[str, Any]] = [{"type": "paragraph_count", "n": n}, {"type": "starts_with", "text": first}]
     paras = [" ".join(_prose(rng, topic, 2)) for _ in range(n)]
     paras[0] = f"{first}, " + paras[0][0].lower() + paras[0][1:]
     return prompt, checks, "\n\n".join(paras)
