@@ -86,6 +86,10 @@ def _fill(o: dict[str, Any], d: verdicts.Decided | None) -> None:
                  unit=None, note="no values", verdict=INCONCLUSIVE, reason="no values")
         return
     est, lo, hi = interval(d)
+    if math.isnan(d.worse_bound) or not math.isfinite(est) or (d.ratio and est <= 0):
+        est = lo = hi = math.nan  # no estimate the engine stands behind (its reason says why), not "-100 %"
+    elif d.ratio and not (lo > 0 and math.isfinite(hi)):
+        lo = hi = math.nan  # an open-ended interval is no interval
     o.update(estimate=_clean(est), low=_clean(lo), high=_clean(hi), scale="ratio" if d.ratio else "difference",
              p_adjusted=_clean(d.p_adjusted), margin=margin_words(d), method=d.measured.bounds.method,
              unit=d.measured.unit, note=d.measured.bounds.note, verdict=verdict_label(d), reason=d.reason)
@@ -166,7 +170,8 @@ def describe(row: dict[str, Any]) -> None:
         if o["low"] is not None and o["high"] is not None:
             figure += f" [{fmt(o['low'])}, {fmt(o['high'])}]"
         words = _verdict_words(o)
-        o["text"] = f"{o['level']} {figure}, {words}"
+        o["text"] = (f"{o['level']} {figure}, {words}" if o["estimate"] is not None
+                     else f"{o['level']} no estimate, {words} ({o['reason']})")
         parts.append(o["text"])
     row["head"] = head
     row["summary"] = _accuracy_summary(row) if accuracy else None
@@ -179,5 +184,10 @@ def _accuracy_summary(row: Mapping[str, Any]) -> str | None:
         return None
     margin = next((o["margin"] for o in row["others"] if o["margin"]), "margin's")
     if any(o["verdict"] == INCONCLUSIVE for o in row["others"]):
+        bounds = [max(abs(o["low"]), abs(o["high"])) for o in row["others"]
+                  if o["low"] is not None and o["high"] is not None]
+        if bounds and len(bounds) == len(row["others"]):
+            return (f"too few samples to tell against the {margin} margin (differences up to "
+                    f"{max(bounds) * 100:.0f} points not ruled out)")
         return f"too few samples to tell against the {margin} margin"
     return f"no level differs by more than the {margin} margin"
