@@ -15,6 +15,7 @@ import sys
 import sysconfig
 import tarfile
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -47,14 +48,23 @@ def _site_packages(venv: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sdist, and the wheel built from it: the way `python -m build` does it, so files a checkout's own
+    build/ folder keeps from older layouts cannot leak into the wheel."""
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-c", f"import setuptools.build_meta as b; b.build_sdist({str(out)!r})"],
+                   cwd=REPO_ROOT, check=True, capture_output=True, timeout=300)
+    sdist = next(out.glob("bedrock_evals-*.tar.gz"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
+                    str(sdist)], check=True, capture_output=True, timeout=300)
+    return out
+
+
+@pytest.fixture(scope="module")
+def installed(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new venv holding only the wheel built from this checkout; returns its bin directory."""
-    root = tmp_path_factory.mktemp("install")
-    dist = root / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(dist), str(REPO_ROOT)], check=True, capture_output=True, timeout=300)
     wheel = next(dist.glob("bedrock_evals-*.whl"))
-    venv = root / "venv"
+    venv = tmp_path_factory.mktemp("install") / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     (_site_packages(venv) / "bedrock-evals-test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
@@ -135,13 +145,16 @@ def test_the_package_list_names_every_package() -> None:
     assert {p for p in listed - found} == {"evals._shipped.conf", "evals._shipped.suites", "evals._shipped.docs"}
 
 
-def test_the_sdist_carries_the_top_level_config_suites_and_templates(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-c", f"import setuptools.build_meta as b; b.build_sdist({str(tmp_path)!r})"],
-                   cwd=REPO_ROOT, check=True, capture_output=True, timeout=300)
-    with tarfile.open(next(tmp_path.glob("bedrock_evals-*.tar.gz"))) as sdist:
+def test_the_sdist_and_wheel_carry_the_tree_and_nothing_else(dist: Path) -> None:
+    with tarfile.open(next(dist.glob("bedrock_evals-*.tar.gz"))) as sdist:
         names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
     shipped = {str(p.relative_to(REPO_ROOT)) for folder in ("conf", "suites") for p in (REPO_ROOT / folder).rglob("*")
                if p.is_file()}
     assert shipped <= names
     assert "docs/statistics.md" in names and "pyproject.toml" in names
     assert any(n.startswith("evals/") and "templates/report.html.j2" in n for n in names)
+    with zipfile.ZipFile(next(dist.glob("bedrock_evals-*.whl"))) as wheel:
+        wheel_names = set(wheel.namelist())
+    modules = {n for n in wheel_names if n.startswith("evals/") and n.endswith(".py")}
+    assert modules == {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "evals").rglob("*.py")}
+    assert {f"evals/_shipped/{name}" for name in shipped} <= wheel_names
