@@ -124,3 +124,38 @@ def test_resume_of_a_run_without_fingerprint_needs_force(tmp_path: Path, capsys:
     assert code == 2 and "no input fingerprint" in err
     code, _, _ = _run(capsys, f"run.resume={run_dir}", "run.resume_force=true")
     assert code == 0 and len(_records(run_dir)) == 2
+
+
+def test_budget_cap_holds_across_kill_9(tmp_path: Path) -> None:
+    """Killed mid-run (run.json never finalised): the resume recounts spend from the records and stops at the cap."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cap, out = 3000, tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen([sys.executable, "-m", "evals.cli", "run", "suite=reasoning", "suite.sample_size=40",
+                             "apis=[converse]", "regions=[us-east-1]", "target.latency_profile=fixed",
+                             "target.fixed_latency_ms=200", "load.concurrency=1", f"run.max_tokens_total={cap}",
+                             f"run.out_dir={out}", "run.progress=false", "run.report=false", "run.history=false"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.read_bytes().count(b"\n") >= 2 for p in out.glob("*/records.jsonl")):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    (run_dir,) = list(out.iterdir())
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    done = subprocess.run([sys.executable, "-m", "evals.cli", "run", f"run.resume={run_dir}"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    records = _records(run_dir)
+    used = sum(r["input_tokens"] + r["output_tokens"] for r in records)
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "budget-stopped" and used <= cap and info["budget"]["tokens_used"] == used
+    assert len({r["request_id"] for r in records}) == len(records) < 40
