@@ -53,7 +53,7 @@ def checks_for(cfg: DictConfig, plan: Plan, endpoints: dict[str, Any] | None) ->
 
 
 def doctor(cfg: DictConfig) -> int:
-    from evals.commands.run import open_target
+    from evals.commands.run_target import open_target
 
     plan = plan_of(cfg)
     with open_target(cfg) as endpoints:

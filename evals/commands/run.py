@@ -7,15 +7,11 @@ leaves nothing half-written. The last line printed is the run directory.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import shutil
 import signal
-import sqlite3
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -23,14 +19,14 @@ from typing import TYPE_CHECKING, Any, cast
 from omegaconf import DictConfig, OmegaConf
 
 from evals.cards import ModelCard, card_from_mapping, load_card
-from evals.config import TargetConf, compose_config, config_from_saved, parse_bool
+from evals.commands.run_finish import Finish, finish_run
+from evals.commands.run_target import describe_target, emulator_options, open_target
+from evals.config import compose_config, config_from_saved, parse_bool
 from evals.errors import UserInputError
-from evals.external_emulator import FIXED_AT_START, check_honoured, fetch_settings, read_endpoints
 from evals.gcpause import GcPauses
 from evals.interrupts import Interrupts, after_run_handler
-from evals.outcome import Outcome, assess, exit_code, final_status
+from evals.outcome import exit_code
 from evals.redact import redact_config
-from evals.render.terminal import print_summary, send_lag_p99
 from evals.results.rundir import RunDirectory, new_run_id, provenance, utc_now
 from evals.resume import absolute_paths, check_resume, fingerprint, spent_in_records, what_changed
 from evals.run.budget import Budget
@@ -46,9 +42,6 @@ if TYPE_CHECKING:  # imported late at run time: boto3 and the sender processes a
     from evals.run.process_sender import ProcessSender
     from evals.run.transport import Transport, TransportSettings
 
-# run.json status for each reason the runner stopped early (no reason: completed)
-STATUS_BY_STOP_REASON = {"interrupted": "interrupted", "budget": "budget-stopped", "fatal": "failed",
-                         "storage": "failed", "precision": "completed"}
 # plan-size cap for closed-loop runs bounded only by duration
 DURATION_PLAN_CAP = 200_000
 
@@ -149,7 +142,7 @@ def validate(cfg: DictConfig) -> RunSpec:
     if cfg.target.kind == "local":
         from evals.emulator.options import EmulatorOptions
 
-        options = EmulatorOptions.from_dict(_emulator_options(cfg), origin="target")  # checks target.* now
+        options = EmulatorOptions.from_dict(emulator_options(cfg), origin="target")  # checks target.* now
         served = options.regions
         for region in regions:
             if region not in served:
@@ -163,86 +156,6 @@ def validate(cfg: DictConfig) -> RunSpec:
         judge_card = load_card(cfg.judge.model)
     groups = _plan_groups(cfg, card, suites, apis, regions, tiers)
     return RunSpec(cfg, card, suites, apis, regions, tiers, groups, judge_card)
-
-
-def _emulator_options(cfg: DictConfig) -> dict[str, Any]:
-    t = cfg.target
-    return {
-        "latency_profile": t.latency_profile,
-        "latency_scale": t.latency_scale,
-        "fixed_latency_ms": t.fixed_latency_ms,
-        "fixed_ttft_ms": t.fixed_ttft_ms,
-        "engine": t.engine,
-        "oracle_accuracy": t.oracle_accuracy,
-        "quota_scale": t.quota_scale,
-        "seed": t.seed if t.seed is not None else cfg.run.seed,
-        "faults": OmegaConf.to_container(t.faults),
-    }
-
-
-@contextlib.contextmanager
-def open_target(cfg: DictConfig, regions: tuple[str, ...] = ()) -> Iterator[dict[str, Any] | None]:
-    """Yield the emulator's endpoints (target=local, started for this run or elsewhere) or None (target=aws)."""
-    if cfg.target.kind != "local":
-        yield None
-        return
-    if cfg.target.endpoints_file:
-        yield _external_emulator(cfg, regions)
-        return
-    from evals.emulator import Emulator
-    from evals.emulator.options import EmulatorOptions
-    from evals.emulator.process import EmulatorStartError
-
-    cards = [OmegaConf.to_container(cfg.model, resolve=True)]  # the card as composed, a user's card included
-    options = EmulatorOptions.from_dict({**_emulator_options(cfg), "cards": cards}, origin="target")
-    emu = Emulator(options)
-    try:
-        emu.start()
-    except EmulatorStartError as err:  # its last stderr line says why (a port, a module, a card)
-        lines = [line for line in str(err).splitlines() if line.strip()]
-        raise UserInputError(f"target: the emulator did not start: {lines[-1].strip() if lines else err}") from None
-    except BaseException:  # a Ctrl-C while it starts: stop it, so no process or TLS file outlives the run
-        emu.stop()
-        raise
-    try:
-        yield emu.endpoints
-    finally:
-        emu.stop()
-
-
-def _external_emulator(cfg: DictConfig, regions: tuple[str, ...]) -> dict[str, Any]:
-    """An emulator started elsewhere: its endpoints plus the settings it reports, checked against target.*."""
-    path = Path(cfg.target.endpoints_file)
-    endpoints = read_endpoints(path)
-    served = fetch_settings(endpoints, path)
-    asked = {**_emulator_options(cfg), "seed": cfg.target.seed}  # no target.seed: any seed will do
-    defaults = dataclasses.asdict(TargetConf(kind="local"))
-    check_honoured(asked, defaults, served, regions, path)
-    return {**endpoints, "settings": served}
-
-
-def describe_target(cfg: DictConfig, endpoints: dict[str, Any] | None) -> dict[str, Any]:
-    """The target as run.json and the report state it; an emulator run says so in plain words."""
-    t = cfg.target
-    if t.kind != "local":
-        return {"kind": "aws", "emulator": False, "auth": t.auth}
-    info: dict[str, Any] = {"kind": "local", "emulator": True, **_emulator_options(cfg), "auth": t.auth}
-    served = (endpoints or {}).get("settings")
-    if served:  # an emulator started elsewhere: what it reports is what served the run
-        info.update({k: served[k] for k in (*FIXED_AT_START, "faults") if k in served})
-        info["emulator_settings"] = served
-    info["external"] = bool(t.endpoints_file)
-    engine_note = {
-        "synthetic": "its synthetic engine (filler text, not a real model)",
-        "echo": "its echo engine (the prompt sent back)",
-        "oracle": f"its oracle engine, a test instrument that returns the expected answer with probability "
-                  f"{info['oracle_accuracy']} (not a model)",
-    }.get(str(info["engine"]), f"its {info['engine']} engine")
-    info["note"] = (
-        "Requests were served by the bedrock-evals emulator, not Amazon Bedrock: latencies are simulated "
-        f"({info['latency_profile']} profile, scale {info['latency_scale']}) and answers come from {engine_note}."
-    )
-    return info
 
 
 def _resume_config(overrides: list[str]) -> tuple[DictConfig, RunDirectory] | None:
@@ -514,89 +427,13 @@ def _execute_run(cfg: DictConfig, resumed: RunDirectory | None, interrupts: Inte
                 judge_client.sender.close()
 
     run_info["client_gc"] = gc_pauses.summary()  # the run process's own stalls, to tell them from the service's
-    status, outcome = _finish(cfg, spec, run_dir, run_info, runner, judge_client, writer, interrupts)
-    print(run_dir.path)
-    return exit_code(status, outcome)
-
-
-def _finish(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dict[str, Any], runner: Runner,
-            judge_client: Any, writer: RecordWriter, interrupts: Interrupts) -> tuple[str, Outcome]:
-    """Final run.json (status, counts, flags), the terminal summary and the report."""
-    records = list(run_dir.iter_records())
-    outcome = assess(records, cfg.run.max_error_rate)
-    status = final_status(STATUS_BY_STOP_REASON.get(runner.tally.stop_reason or "", "completed"), outcome)
-    if writer.failure is not None:
-        status = "failed"
-    open_loop = any(not isinstance(s, ClosedLoop) for s, _ in spec.groups)
-    lag_p99 = send_lag_p99(records) if open_loop else None
-    run_info.update({
-        "status": status,
-        "finished_at": utc_now(),
-        "stop_detail": runner.budget.exhausted_reason if status == "budget-stopped"
-        else writer.failure or runner.tally.stop_detail or (outcome.headline() or None),
-        "counts": {"planned": spec.planned, "records": len(records),
-                   "ok": sum(r["status"] == "ok" for r in records),
-                   "errors": sum(r["status"] == "error" for r in records),
-                   "throttled": sum(bool(r["throttles"]) for r in records),
-                   "abandoned_in_flight": runner.tally.abandoned + writer.late,
-                   "unrecorded_storage_failed": writer.unwritten},
-        "quota_waits": runner.tally.quota_summary(),
-        "budget": {"tokens_used": runner.budget.state.tokens_used,
-                   "cost_usd": round(runner.budget.state.cost_used, 6)},
-        "flags": {"send_lag_p99_ms": lag_p99,
-                  "client_bound": bool(lag_p99 is not None and lag_p99 > cfg.run.client_bound_lag_ms)},
-        "outcome": outcome.to_json(),
-    })
+    judge = None
     if judge_client is not None and spec.judge_card is not None:
         t = judge_client.tally
-        run_info["judge"] = {"model": spec.judge_card.name, "region": judge_client.region, "calls": t.calls,
-                             "errors": t.errors, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens}
-    _publish(cfg, run_dir, run_info, records, interrupts)
-    return status, outcome
-
-
-def _publish(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], records: list[dict[str, Any]],
-             interrupts: Interrupts) -> None:
-    """Write the final run.json, print the summary, index and render; failing storage is one line each."""
-    Ballast(run_dir.path).release()  # the space held since the start: the final status always fits
-    try:
-        run_dir.write_run(run_info)
-    except OSError as err:
-        run_info["status"] = "failed"
-        print(f"error: {run_dir.run_file}: cannot write the final status: {describe(err)}; the run resumes "
-              "cleanly once the storage is writable", file=sys.stderr)
-    print_summary(records, run_info)
-    if run_info.get("counts", {}).get("unrecorded_storage_failed"):
-        print(f"error: {run_info['stop_detail']}; sending stopped and "
-              f"{run_info['counts']['unrecorded_storage_failed']} finished requests could not be recorded "
-              "(a resume sends them again)", file=sys.stderr)
-    try:
-        with interrupts.interruptible():  # the final status is written: a Ctrl-C may cut the rest short
-            if cfg.run.history:  # before the report, so the report can show this run in its trend
-                from evals.results.history import index_run
-
-                index_run(run_dir.path)
-            if cfg.run.report:
-                from evals.render.report import render_run
-
-                render_run([run_dir.path])
-    except (OSError, sqlite3.Error, KeyboardInterrupt) as err:
-        why = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
-        print(f"warning: the report or history index was not written ({why}); "
-              f"`bedrock-evals report {run_dir.path}` renders it later", file=sys.stderr)
-    if (run_info.get("outcome") or {}).get("verdict", "ok") == "ok":  # a failed run shows its FAILED line
-        _print_headline(run_dir, records, bool(cfg.run.report))
-
-
-def _print_headline(run_dir: RunDirectory, records: list[dict[str, Any]], reported: bool) -> None:
-    """The headline the report just computed (summary.json), or computed here when no report was written."""
-    from evals.render.terminal import print_headline
-
-    summary_file = run_dir.path / "summary.json"
-    if reported and summary_file.is_file():
-        summary = json.loads(summary_file.read_text(encoding="utf-8"))
-        print_headline(summary.get("ranking") or [], summary.get("sweep"))
-        return
-    from evals.render.report.headline import ranking
-
-    print_headline(ranking(records), None)
+        judge = {"model": spec.judge_card.name, "region": judge_client.region, "calls": t.calls,
+                 "errors": t.errors, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens}
+    open_loop = any(not isinstance(s, ClosedLoop) for s, _ in spec.groups)
+    status, outcome = finish_run(cfg, run_dir, run_info, runner, writer, interrupts,
+                                 Finish(spec.planned, open_loop, judge))
+    print(run_dir.path)
+    return exit_code(status, outcome)
