@@ -137,3 +137,11 @@ def test_limiter_predicts_how_long_a_wait_lasts() -> None:
     tokens = QuotaLimiter(requests_per_minute=100, tokens_per_minute=100, window_s=30)
     assert tokens.acquire(50) and tokens.acquire(40)
     assert tokens.resume_in(5) == 0.0 and 29 < tokens.resume_in(20) <= 30
+
+
+def test_docs_records_md_is_generated_from_the_schema() -> None:
+    from evals.results.schema import RECORD_FIELDS, markdown
+
+    text = (Path(__file__).parent.parent / "docs" / "records.md").read_text(encoding="utf-8")
+    assert text == markdown(), "regenerate: python -m evals.results.schema > docs/records.md"
+    assert all(f"| `{field}` |" in text for field in RECORD_FIELDS)

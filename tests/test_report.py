@@ -497,3 +497,19 @@ def test_csv_export_defuses_formulas_in_prompts_and_service_text(tmp_path: Path)
             assert row[field] == "'" + text, (field, row[field])
     assert rows[-1]["error_code"] == "'=X" and rows[-1]["sample_id"] == "'=s9"
     assert rows[0]["session"] in ("", "0")
+
+
+def test_merging_runs_of_different_models_or_targets_needs_a_flag(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    a = _region_run(tmp_path, "run-a", "us-east-1", 1.0, right=3, n=6)
+    b = write_run(tmp_path, "run-b", [record(request_id=f"r{i}", index=i, sample_id=f"s{i}", model_id="other")
+                                      for i in range(6)], model={"model_id": "other-model"},
+                  target={"kind": "aws", "emulator": False})
+    out = tmp_path / "merged"
+    assert cli.main(["report", str(a), str(b), "--out", str(out), "--format", "none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "differ in model:" in err and "--allow-mixed" in err and "\n" not in err and not out.exists()
+    assert cli.main(["report", str(a), str(b), "--out", str(out), "--format", "none", "--allow-mixed"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: merged runs differ in model:" in err and "warning: merged runs differ in target:" in err
+    assert (out / "report.html").exists()

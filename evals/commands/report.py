@@ -30,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default: the run directory; for several runs, "
                         "merged-<n>runs-<hash> beside the first one)")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="merge runs of different models, suites or targets (refused without it)")
     p.add_argument("--format", default=",".join(FORMATS),
                    help="records exports, comma-separated: csv, parquet, or none (default: csv,parquet)")
     return p
@@ -37,6 +39,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    report = render_run(args.run_dirs, args.out, _formats(args.format))
+    report = render_run(args.run_dirs, args.out, _formats(args.format), allow_mixed=args.allow_mixed)
     print(report)
     return 0

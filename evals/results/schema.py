@@ -65,3 +65,32 @@ RECORD_FIELDS: dict[str, str] = {
 }
 
 RUN_STATUSES = ("running", "completed", "interrupted", "budget-stopped", "failed")
+
+RUN_FIELDS: dict[str, str] = {
+    "run_id": "the run directory's name",
+    "status": f"one of {', '.join(RUN_STATUSES)}",
+    "started_at": "wall-clock start (ISO 8601, UTC)",
+    "finished_at": "wall-clock end, null while running",
+    "config": "the resolved Hydra config of the run (secrets replaced by ***)",
+    "provenance": "versions, git sha and argv of the harness that ran it",
+    "target": "where requests went: kind (local | aws), emulator (true/false), and what the emulator reports",
+    "model": "the model card measured (model_id, name, ...)",
+    "suites": "suites run: name, version, source, samples",
+    "cells": "configured regions, apis and tiers, in configured order (the report's reference levels)",
+}
+
+
+def markdown() -> str:
+    """docs/records.md: every record field and the run.json keys the docs name (tests keep it current)."""
+    lines = ["# Record and run file fields", "",
+             "Generated from `evals/results/schema.py` (`python -m evals.results.schema > docs/records.md`); "
+             f"record schema version {RECORD_SCHEMA_VERSION}. " + " ".join((__doc__ or "").split("\n\n")[1].split()),
+             "", "## records.jsonl: one JSON object per finished request", "", "| field | meaning |", "|---|---|"]
+    lines += [f"| `{k}` | {v.replace('|', '/')} |" for k, v in RECORD_FIELDS.items()]
+    lines += ["", "## run.json", "", "| key | meaning |", "|---|---|"]
+    lines += [f"| `{k}` | {v.replace('|', '/')} |" for k, v in RUN_FIELDS.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

@@ -11,13 +11,16 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from evals.errors import UserInputError
+from evals.results.merge import check_mergeable
 from evals.results.rundata import RunData
 from evals.results.rundir import RUN_FILE
+from evals.untrusted import for_terminal
 
 from .export import FORMATS, pyarrow_missing, write_exports
 from .formulas import METHODS, TIMING, statistics_doc
@@ -57,12 +60,13 @@ def _title(runs: Sequence[RunData]) -> str:
 
 
 def render_run(
-    run_dirs: Sequence[Path], out_dir: Path | None = None, formats: Sequence[str] = FORMATS
+    run_dirs: Sequence[Path], out_dir: Path | None = None, formats: Sequence[str] = FORMATS, allow_mixed: bool = False
 ) -> Path:
     """Render report.html, summary.json and records.<fmt> for the given run directories; returns report.html.
 
-    Several run directories (e.g. the jobs of a multirun) are merged into one report. Raises
-    `UserInputError` for a missing or invalid run directory before anything is written.
+    Several run directories (e.g. the jobs of a multirun) are merged into one report; runs of different models,
+    suites or targets only with `allow_mixed` (then with a warning on stderr). Raises `UserInputError` for a
+    missing or invalid run directory before anything is written.
     """
     for fmt in formats:
         if fmt not in FORMATS:
@@ -71,6 +75,8 @@ def render_run(
         raise UserInputError(f"{out_dir}: output path exists and is not a directory")
     picker = ViewerPicker()
     runs = load(run_dirs, picker)
+    for warning in check_mergeable(runs, allow_mixed):
+        print(f"warning: {for_terminal(warning)}", file=sys.stderr)
     target = Path(out_dir) if out_dir is not None else default_out_dir(runs)
     summary, extras = build_summary(runs)
     summary["trend"] = history_trend(runs)
