@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_transport.py
 	$(BIN)/python bench/bench_run.py
 	$(BIN)/python bench/bench_report.py
+	$(BIN)/python bench/bench_sweep.py
 
 clean-venv:
 	rm -rf $(VENV)
