@@ -359,17 +359,15 @@ def test_closed_loop_rate_interval_covers_the_truth_and_stays_non_negative() -> 
         ti = S.throughput_interval(done, np.ones_like(done), w, min_batch_s=0.9)
         hits += ti.requests_per_s.low <= truth <= ti.requests_per_s.high
     assert hits / trials >= 0.9
-    # a short level (about 12 waves): batches of one latency keep ~95 % coverage; 20 shorter batches, each
-    # holding a whole wave or none, give an interval several times wider than it needs to be
-    hits, widths = 0, []
+    # a short level (about 12 waves): batches of at least one latency still cover the known rate
+    hits = 0
     for _ in range(trials):
         sent, done, truth = _closed_loop(rng, 16, 14, 0.1)
         w = S.Window(1.0, float(sent.max()), "configured")
-        long = S.throughput_interval(done, np.ones_like(done), w, min_batch_s=0.9).requests_per_s
-        short = S.throughput_interval(done, np.ones_like(done), w).requests_per_s
-        hits += long.low <= truth <= long.high
-        widths.append((short.high - short.low) / (long.high - long.low))
-    assert hits / trials >= 0.9 and float(np.median(widths)) > 2
+        iv = S.throughput_interval(done, np.ones_like(done), w, min_batch_s=0.9).requests_per_s
+        hits += iv.low <= truth <= iv.high
+        assert iv.low >= 0
+    assert hits / trials >= 0.9
     # a level shorter than 10 mean latencies has a point estimate and no interval, never a negative bound
     sent, done, _ = _closed_loop(rng, 16, 4, 0.05)
     w = S.Window(0.0, float(sent.max()), "none")
