@@ -25,6 +25,7 @@ from evals.commands.sweep_summary import JobPlan, conclude, read_plan, write_pla
 from evals.config import _one_line as config_one_line
 from evals.config import compose_config
 from evals.errors import UserInputError
+from evals.redact import redact_argv
 from evals.results.rundir import RUN_FILE, RunDirectory, new_run_id
 from evals.run.quota_share import QuotaShare, budget_keys, divide
 from evals.searchpath import SearchPath, split_argv
@@ -225,7 +226,7 @@ def _run_job(cfg: DictConfig, num: int) -> int:
     plan = read_plan(sweep_dir)
     job = plan.job(num)
     run_path = sweep_dir / job.run_dir
-    extra = {"sweep": {"sweep_id": plan.sweep_id, "job": num, "overrides": list(job.overrides),
+    extra = {"sweep": {"sweep_id": plan.sweep_id, "job": num, "overrides": redact_argv(list(job.overrides)),
                        "launcher": plan.launcher, "host": socket.gethostname(), "pid": os.getpid()}}
     share = QuotaShare.from_dict(job.quota)
     if (run_path / RUN_FILE).is_file():  # a retried job (its process died): the run directory resumes

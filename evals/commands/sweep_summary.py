@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.errors import UserInputError
+from evals.redact import redact_argv
 from evals.results.rundir import RECORDS_FILE, RUN_FILE, utc_now, write_json_atomic
 
 SWEEP_FILE = "sweep.json"
@@ -48,10 +49,10 @@ def write_plan(sweep_dir: Path, launcher: str, quota_mode: str, jobs: Sequence[J
                argv: Sequence[str]) -> SweepPlan:
     plan = SweepPlan(sweep_dir.name, launcher, quota_mode, tuple(jobs))
     write_json_atomic(sweep_dir / SWEEP_FILE, {
-        "sweep_id": plan.sweep_id, "created_at": utc_now(), "argv": list(argv),
+        "sweep_id": plan.sweep_id, "created_at": utc_now(), "argv": redact_argv(list(argv)),
         "launcher": launcher, "quota_share": quota_mode,
-        "jobs": [{"num": j.num, "overrides": list(j.overrides), "run_dir": j.run_dir, "quota": dict(j.quota)}
-                 for j in jobs],
+        "jobs": [{"num": j.num, "overrides": redact_argv(list(j.overrides)), "run_dir": j.run_dir,
+                  "quota": dict(j.quota)} for j in jobs],
     })
     return plan
 
