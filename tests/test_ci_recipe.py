@@ -77,7 +77,9 @@ def test_recipe_from_fresh_clones(tmp_path: Path, factor: float, gate_exit: int)
     assert "## bedrock-evals gate:" in summary.read_text(encoding="utf-8")  # Markdown in the step summary
     props = [p.get("value") for p in ET.parse(tmp_path / "gate-junit.xml").getroot().iter("property")]
     assert props and "nan" not in props
-    dirs = (tmp_path / "base.dirs").read_text(encoding="utf-8").split()
-    assert len(dirs) == 2 and len((tmp_path / "cand.dirs").read_text(encoding="utf-8").split()) == 2
+    base_dirs = (tmp_path / "base.dirs").read_text(encoding="utf-8").split()
+    cand_dirs = (tmp_path / "cand.dirs").read_text(encoding="utf-8").split()
+    started = sorted(base_dirs + cand_dirs, key=lambda d: Path(d).name)  # run ids start with their start time
+    assert [Path(d).name.split("-", 1)[1] for d in started] == ["base-1", "cand-1", "base-2", "cand-2"]
     if gate_exit:
         assert "latency_p50" in gate_log and "FAIL" in gate_log

@@ -93,7 +93,8 @@ def test_large_samples_give_order_statistic_intervals(tmp_path: Path) -> None:
     cell = _cell(json.loads((run / "summary.json").read_text()), region="us-east-1")
     p90 = cell["latency_ms"]["p90"]
     ci = stats.quantile_test(lat, q=float(np.quantile(lat, 0.9)), p=0.9).confidence_interval()
-    assert p90["available"] and (p90["low"], p90["high"]) == pytest.approx((ci.low, ci.high))
+    # never narrower than the distribution-free interval of independent requests (widened for correlation)
+    assert p90["available"] and p90["low"] <= ci.low + 1e-9 and p90["high"] >= ci.high - 1e-9
     assert not cell["latency_ms"]["p99"]["available"]
     tp = cell["throughput"]
     assert tp["available"] and tp["requests_per_s"]["estimate"] > 0
