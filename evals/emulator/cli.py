@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from evals.emulator.options import ENGINES, LATENCY_PROFILES, EmulatorOptions, load_config_file
 from evals.errors import UserInputError
@@ -20,7 +20,7 @@ PARENT_ENV = "BEDROCK_EVALS_EMULATOR_PARENT_PID"
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         raise UserInputError(f"emulator: {message}")
 
 

@@ -400,8 +400,9 @@ def _invoke_messages(card: ModelCard, data: dict[str, Any], metadata: dict[str, 
             raise invalid("invoke_json", detail=f"#/messages/{i}/role: required key [role] not found")
         content = msg.get("content")
         if isinstance(content, list):
-            texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-            if len(texts) != len(content) or not all(isinstance(t, str) for t in texts):
+            parts = [p.get("text") if isinstance(p, dict) and p.get("type") == "text" else None for p in content]
+            texts = [t for t in parts if isinstance(t, str)]
+            if len(texts) != len(content):
                 raise invalid("invoke_json", detail=f"#/messages/{i}/content: only text parts are supported")
             content = "\n".join(texts)
         if not isinstance(content, str):
