@@ -143,3 +143,11 @@ def test_a_sweep_whose_driver_was_killed_resumes_as_a_whole(tmp_path: Path) -> N
         ids = [json.loads(line)["request_id"] for line in (job / "records.jsonl").read_text().splitlines()]
         assert len(ids) == len(set(ids)) == 40
     assert (sweep / "report.html").is_file() and "jobs: 2 done, 0 not done; records: 80" in done.stdout
+
+
+def test_a_job_that_cannot_see_the_sweep_folder_says_so(tmp_path: Path) -> None:
+    from evals.commands.sweep_summary import read_plan
+    from evals.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=r"every Ray node must mount the driver's run\.out_dir"):
+        read_plan(tmp_path / "not-mounted-here")

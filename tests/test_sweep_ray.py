@@ -148,3 +148,14 @@ def test_the_shared_quota_keeps_the_sweep_under_a_quota_that_unshared_jobs_overr
     quotas = [json.loads(p.read_text())["quota"] for p in sorted(shared.glob("*/run.json"))]
     assert {q["limits"]["us-east-1"]["requests_per_minute"] for q in quotas} == {round(24 * BROKER_HEADROOM, 3)}
     assert len({q["keys"]["us-east-1"] for q in quotas}) == 1  # one budget for both jobs
+
+
+def test_the_brokers_buckets_refill_per_minute_and_grant_oversized_requests_only_when_full() -> None:
+    from evals.run.quota_broker import _Bucket
+
+    bucket = _Bucket(24.0)  # 24 a minute: one every 2.5 s once the burst is spent
+    assert bucket.shortfall_s(1) == 0
+    bucket.level = 0.0
+    assert bucket.shortfall_s(1) == pytest.approx(2.5)
+    bucket.level = 12.0
+    assert bucket.shortfall_s(100) == pytest.approx(30.0)  # more than the capacity: wait until full, no longer

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from evals.errors import UserInputError
-from evals.results.rundata import RunData
-from evals.results.rundir import RUN_FILE, RunDirectory
+from evals.results.rundata import RunData, run_dirs_in
+from evals.results.rundir import RunDirectory
 
 from .viewer import ViewerPicker
 
@@ -51,16 +51,12 @@ def slim(rec: Mapping[str, Any], run_id: str) -> dict[str, Any]:
 
 
 def open_runs(path: Path | str) -> list[RunDirectory]:
-    """The run directory at `path`, or every run directory directly inside it (e.g. a multirun's output
-    directory); otherwise a one-line UserInputError naming the path."""
+    """The run directory at `path`, or every run directory directly inside it (a sweep folder, a multirun's
+    output directory); otherwise a one-line UserInputError naming the path."""
     path = Path(path)
     if not path.is_dir():
         raise UserInputError(f"{path}: no such run directory")
-    if not (path / RUN_FILE).exists():
-        children = sorted(p for p in path.iterdir() if p.is_dir() and (p / RUN_FILE).is_file())
-        if children:
-            return [RunDirectory.open_existing(p) for p in children]
-    return [RunDirectory.open_existing(path)]
+    return [RunDirectory.open_existing(p) for p in run_dirs_in(path)]
 
 
 def iter_full(paths: Sequence[Path]) -> Iterator[dict[str, Any]]:
