@@ -514,3 +514,18 @@ def test_merging_runs_of_different_models_or_targets_needs_a_flag(tmp_path: Path
     err = capsys.readouterr().err
     assert "warning: merged runs differ in model:" in err and "warning: merged runs differ in target:" in err
     assert (out / "report.html").exists()
+
+
+def test_runs_each_at_their_own_concurrency_form_one_sweep_curve(tmp_path: Path) -> None:
+    """A multirun over load.concurrency gives one run per level; merged, they are one sweep."""
+    runs = []
+    for level in (1, 8):
+        recs = _closed_level(level, 64, 0.0, 400.0 * (1 if level == 1 else 3))
+        for i, r in enumerate(recs):
+            r.update(index=i, load_level=None)
+        runs.append(write_run(tmp_path, f"run-c{level}", recs,
+                              config={"load": {"strategy": "closed", "concurrency": level}}))
+    render_run(runs, out_dir=tmp_path / "merged", formats=())
+    sweep = json.loads((tmp_path / "merged" / "summary.json").read_text())["sweep"]
+    assert sweep["of"] == "concurrency" and [r["level"] for r in sweep["rows"]] == [1.0, 8.0]
+    assert sweep["knee"]["level"] == 8.0 and "p90 latency" in sweep["knee"]["reasons"][0]
