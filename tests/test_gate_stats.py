@@ -154,3 +154,13 @@ def test_accuracy_uses_cluster_robust_errors() -> None:
         fails += checks[0].verdict is Verdict.FAIL
         assert checks[0].measured.bounds.uncertainty is Uncertainty.CLUSTERED
     assert fails / 200 <= 0.09
+
+
+def test_one_run_per_arm_on_a_cloud_target_warns_about_tight_margins() -> None:
+    from evals.results.verdicts import cloud_margin_warnings
+
+    (warning,) = cloud_margin_warnings(SPECS, (1, 1), cloud=True)
+    assert "latency_p50" in warning and "latency_p90" not in warning  # 15 % is not under 15 %
+    assert "3 or more interleaved runs" in warning
+    assert cloud_margin_warnings(SPECS, (3, 3), cloud=True) == []
+    assert cloud_margin_warnings(SPECS, (1, 1), cloud=False) == []
