@@ -39,7 +39,7 @@ def _steps(workflow: Path) -> list[dict[str, str]]:
     return [s for s in job["steps"] if "run" in s and s.get("name") != "Install the harness"]
 
 
-def _job(work: Path, latency_factor: float) -> tuple[dict[str, int], str, Path]:
+def _job(work: Path, latency_factor: float, runs_per_arm: int) -> tuple[dict[str, int], str, Path]:
     base, cand = _clone(work / "base"), _clone(work / "cand")
     for tree in (base, cand):
         args = tree / ".bedrock-evals" / "ci.args"
@@ -50,9 +50,9 @@ def _job(work: Path, latency_factor: float) -> tuple[dict[str, int], str, Path]:
                         encoding="utf-8")
     workflow = yaml.safe_load((cand / "docs/ci/bedrock-evals.yml").read_text(encoding="utf-8"))
     summary = work / "step-summary.md"
-    env = {**os.environ, **workflow["env"], **workflow["jobs"]["emulator-gate"]["env"], "RUNS_PER_ARM": "2",
-           "GITHUB_STEP_SUMMARY": str(summary), "EVALS_BASE": str(_shim(work / "evals-base", base)),
-           "EVALS_CAND": str(_shim(work / "evals-cand", cand))}
+    env = {**os.environ, **workflow["env"], **workflow["jobs"]["emulator-gate"]["env"],
+           "RUNS_PER_ARM": str(runs_per_arm), "GITHUB_STEP_SUMMARY": str(summary),
+           "EVALS_BASE": str(_shim(work / "evals-base", base)), "EVALS_CAND": str(_shim(work / "evals-cand", cand))}
     codes: dict[str, int] = {}
     logs = []
     for step in _steps(cand / "docs/ci/bedrock-evals.yml"):
@@ -65,9 +65,9 @@ def _job(work: Path, latency_factor: float) -> tuple[dict[str, int], str, Path]:
     return codes, "\n".join(logs), summary
 
 
-@pytest.mark.parametrize(("factor", "gate_exit"), [(1.0, 0), (1.5, 1)])
-def test_recipe_from_fresh_clones(tmp_path: Path, factor: float, gate_exit: int) -> None:
-    codes, log, summary = _job(tmp_path, factor)
+@pytest.mark.parametrize(("factor", "runs_per_arm", "gate_exit"), [(1.0, 2, 0), (1.5, 1, 1)])
+def test_recipe_from_fresh_clones(tmp_path: Path, factor: float, runs_per_arm: int, gate_exit: int) -> None:
+    codes, log, summary = _job(tmp_path, factor, runs_per_arm)
     runs = "Baseline and candidate runs, interleaved (ABAB), same seed per pair"
     assert codes[runs] == 0, log
     assert codes["Gate"] == gate_exit, log
@@ -80,6 +80,7 @@ def test_recipe_from_fresh_clones(tmp_path: Path, factor: float, gate_exit: int)
     base_dirs = (tmp_path / "base.dirs").read_text(encoding="utf-8").split()
     cand_dirs = (tmp_path / "cand.dirs").read_text(encoding="utf-8").split()
     started = sorted(base_dirs + cand_dirs, key=lambda d: Path(d).name)  # run ids start with their start time
-    assert [Path(d).name.split("-", 1)[1] for d in started] == ["base-1", "cand-1", "base-2", "cand-2"]
+    expected = [["base-1", "cand-1"], ["base-1", "cand-1", "base-2", "cand-2"]][runs_per_arm - 1]
+    assert [Path(d).name.split("-", 1)[1] for d in started] == expected
     if gate_exit:
         assert "latency_p50" in gate_log and "FAIL" in gate_log
