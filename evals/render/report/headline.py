@@ -21,9 +21,9 @@ from evals.results.findings import BETTER, INCONCLUSIVE, WITHIN, WORSE, interval
 from evals.results.findings import label as verdict_label
 from evals.results.metrics import METRICS
 from evals.results.rules import load_rules, questions
-from evals.stats import percentile_interval
+from evals.stats.dependent import quantile_interval
 
-from .cells import score_interval
+from .cells import in_send_order, score_interval
 from .figures import column, interval_dict
 
 Record = Mapping[str, Any]
@@ -38,13 +38,14 @@ DIMENSIONS = {"region": "region", "api": "API", "tier": "tier", "load_level": "s
 
 
 def _figure(metric: str, recs: Sequence[Record]) -> dict[str, Any] | None:
-    """A level's own figure with its interval: order-statistic interval for a percentile, accuracy's interval."""
+    """A level's own figure with its interval: the summary's percentile interval (order statistics widened for
+    correlated requests), accuracy's interval."""
     _, field, q = HEADLINE_METRICS[metric]
     ok = [r for r in recs if r["status"] == "ok"]
     if q is None:
         return score_interval(recs)
-    values = column(ok, field)
-    return interval_dict(percentile_interval(values, q)) if values.size else None
+    values = column(in_send_order(ok), field)  # send order: the interval allows for correlated requests
+    return interval_dict(quantile_interval(values, q)) if values.size else None
 
 
 def _levels(records: Sequence[Record], dim: str, level_name: str) -> dict[str, list[Record]]:
