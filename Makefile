@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_run.py
 	$(BIN)/python bench/bench_report.py
 	$(BIN)/python bench/bench_sweep.py
+	$(BIN)/python bench/bench_scale.py --records 1000000
 
 clean-venv:
 	rm -rf $(VENV)

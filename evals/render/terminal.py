@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from evals.results.metrics import METRICS, summarise, values_of
 from evals.results.rundata import group_by_cell
 from evals.untrusted import for_terminal
 
@@ -31,22 +32,25 @@ def _rate(recs: Sequence[Mapping[str, Any]], n_ok: int) -> float | None:
     return n_ok / ((max(done) - min(sent)) / 1000.0)
 
 
+def _figure(metric: str, records: Sequence[Mapping[str, Any]]) -> float | None:
+    """A cell's figure as the metric registry defines it (which records count, how the cell summarises them)."""
+    values = values_of(METRICS[metric], records)
+    return summarise(METRICS[metric], values) if values else None
+
+
 def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per (suite, region, api, tier): counts, latency p50/p90, accuracy over scored requests."""
     rows = []
     for (suite, region, api, tier), recs in group_by_cell(records).items():
         ok = [r for r in recs if r["status"] == "ok"]
-        lat = np.array([r["latency_ms"] for r in ok if r["latency_ms"] is not None])
-        scores = [r["score"] for r in ok if r.get("score") is not None]
-        ttft = np.array([r["ttft_ms"] for r in ok if r.get("ttft_ms") is not None])
         rows.append({
             "suite": suite, "region": region, "api": api, "tier": tier,
             "n": len(recs), "ok": len(ok), "errors": len(recs) - len(ok),
             "throttled": sum(1 for r in recs if r.get("throttles")),
-            "p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
-            "p90_ms": float(np.percentile(lat, 90)) if lat.size else None,
-            "accuracy": float(np.mean(scores)) if scores else None,
-            "ttft_p50_ms": float(np.percentile(ttft, 50)) if ttft.size else None,
+            "p50_ms": _figure("latency_p50", recs),
+            "p90_ms": _figure("latency_p90", recs),
+            "accuracy": _figure("accuracy", recs),
+            "ttft_p50_ms": _figure("ttft_p50", recs),
             "requests_per_s": _rate(recs, len(ok)),
         })
     return rows

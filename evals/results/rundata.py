@@ -6,6 +6,7 @@ from measurements, errors kept) grouped by the same cell keys.
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,8 +54,26 @@ def load_run(path: Path | str) -> RunData:
         raise UserInputError(f"{path}: no such run directory")
     run_dir = RunDirectory.open_existing(path)
     info = run_dir.read_run()
-    records = tuple(run_dir.iter_records())
+    run_id = str(info.get("run_id", path.name))
+    records = tuple(_compact(rec, run_id) for rec in run_dir.iter_records())
     return RunData(path=path, info=info, records=records)
+
+
+# One string object per field name and per repeated label across all records of all runs: `json.loads` makes
+# fresh ones for every line, which at a million records is most of the memory the records take.
+_KEYS: dict[str, str] = {}
+LABELS = frozenset({"suite", "suite_version", "region", "api", "tier", "model_id", "status", "error_code",
+                    "error_class", "stop_reason", "run_id"})
+
+
+def _compact(record: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """The record with shared key and label strings, tagged with its run's id."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        key = _KEYS.setdefault(key, key)
+        out[key] = sys.intern(value) if key in LABELS and isinstance(value, str) else value
+    out["run_id"] = sys.intern(run_id)
+    return out
 
 
 def run_dirs_in(path: Path | str) -> list[Path]:
@@ -87,5 +106,5 @@ def group_by_cell(records: Iterable[R]) -> dict[CellKey, list[R]]:
 
 
 def merged_records(runs: Sequence[RunData]) -> list[dict[str, Any]]:
-    """Measured records of several runs (e.g. the jobs of a multirun), each tagged with its run id."""
-    return [dict(rec, run_id=run.run_id) for run in runs for rec in run.measured()]
+    """Measured records of several runs (e.g. the jobs of a multirun), each tagged with its run id on load."""
+    return [rec for run in runs for rec in run.measured()]
