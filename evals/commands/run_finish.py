@@ -95,6 +95,7 @@ def _publish(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], r
         why = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
         print(f"warning: the report or history index was not written ({why}); "
               f"`bedrock-evals report {run_dir.path}` renders it later", file=sys.stderr)
+        return  # cut short (perhaps mid-import): the headline is in the report once it is rendered
     if (run_info.get("outcome") or {}).get("verdict", "ok") == "ok":  # a failed run shows its FAILED line
         _print_headline(run_dir, records, bool(cfg.run.report))
 

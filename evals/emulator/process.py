@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -67,11 +68,18 @@ class EmulatorProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.source_root), env.get("PYTHONPATH", "")) if p)
         stderr = open(self._stderr_path, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the child
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "evals.emulator", "--config", str(config)],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=str(self.source_root),
-            start_new_session=True,  # a terminal's Ctrl-C is the run's to handle; the run stops us (SIGTERM)
-        )
+        # A terminal's Ctrl-C is the run's to handle (the run stops us with SIGTERM): the child gets its own session,
+        # and SIGINT stays blocked across the fork, so one sent to the group before the child's setsid cannot kill
+        # it the moment its handlers are reset for exec (it ignores SIGINT, so the blocked signal never matters).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "evals.emulator", "--config", str(config)],
+                stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=str(self.source_root),
+                start_new_session=True,
+            )
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         stderr.close()
         ready = threading.Event()
 
