@@ -1,4 +1,4 @@
-"""Tests for evals.stats: simulated coverage, known values, edge cases and the gate truth table."""
+"""Tests for evals.stats: simulated coverage, known values and edge cases (the gate's decision: test_gate_stats)."""
 
 from __future__ import annotations
 
@@ -194,43 +194,6 @@ def test_paired_bootstrap_diff() -> None:
     assert c.low < 0.05 < c.high and c.p_greater < 0.01 and c.method.endswith("BCa")
 
 
-# ------------------------------------------------------------------------------------------ gate
-
-
-def test_gate_truth_table() -> None:
-    rel, lower = S.MarginKind.RELATIVE, S.Direction.LOWER_IS_BETTER
-    assert S.gate_decision(1.2, 1.25, 0.001, 0.05, lower, margin_kind=rel).verdict is S.Verdict.FAIL
-    assert S.gate_decision(1.0, 1.03, 0.5, 0.05, lower, margin_kind=rel).verdict is S.Verdict.PASS
-    assert S.gate_decision(1.0, 1.4, 0.4, 0.05, lower, margin_kind=rel).verdict is S.Verdict.INCONCLUSIVE
-    # significant but smaller than the margin, bound beyond it: not a failure
-    assert S.gate_decision(1.03, 1.06, 0.001, 0.05, lower).verdict is S.Verdict.INCONCLUSIVE
-    # accuracy, higher is better, absolute points
-    hi, ab = S.Direction.HIGHER_IS_BETTER, S.MarginKind.ABSOLUTE
-    assert S.gate_decision(-0.05, -0.07, 0.001, 0.02, hi, margin_kind=ab).verdict is S.Verdict.FAIL
-    assert S.gate_decision(0.0, -0.01, 0.6, 0.02, hi, margin_kind=ab).verdict is S.Verdict.PASS
-    assert S.gate_decision(float("nan"), 1.0, 0.5, 0.05, lower).verdict is S.Verdict.INCONCLUSIVE
-    assert S.margin_threshold(0.05, hi, rel) == pytest.approx(0.95)
-
-
-def test_gate_on_simulated_latency() -> None:
-    rng = np.random.default_rng(12)
-    base = rng.lognormal(0, 0.5, 2000)
-    planted = rng.lognormal(math.log(1.2), 0.5, 2000)
-    same = rng.lognormal(0, 0.5, 2000)
-    tiny_b, tiny_c = rng.lognormal(0, 0.5, 5), rng.lognormal(0, 0.5, 5)
-    comps = [S.latency_ratio(base, planted), S.latency_ratio(base, same), S.latency_ratio(tiny_b, tiny_c)]
-    decisions = S.gate_comparisons(comps, [0.05] * 3, ["lower"] * 3)
-    assert [d.verdict for d in decisions] == [S.Verdict.FAIL, S.Verdict.PASS, S.Verdict.INCONCLUSIVE]
-    # accuracy on the same items, higher is better
-    x = (rng.random(3000) < 0.8).astype(float)
-    y = np.where(rng.random(3000) < 0.1, 0.0, x)  # candidate loses ~8 points
-    d = S.gate_comparisons([S.paired_proportion_diff(x, y)], [0.02], ["higher"])[0]
-    assert d.verdict is S.Verdict.FAIL and d.margin_kind is S.MarginKind.ABSOLUTE
-
-
-# ------------------------------------------------------------------------------------------ throughput
-
-
 def test_mser5_finds_warmup_and_steady_window() -> None:
     rng = np.random.default_rng(13)
     series = np.concatenate([np.linspace(0, 10, 100), 10 + rng.normal(0, 1, 900)])
@@ -303,7 +266,6 @@ def test_all_equal_values() -> None:
     assert c.low == c.high == 1.0 and "zero-width" in c.note
     r = S.latency_ratio(np.full(10, 3.0), np.full(10, 3.0))
     assert not r.available and r.estimate == pytest.approx(1.0)
-    assert S.gate_comparisons([r], [0.05], ["lower"])[0].verdict is S.Verdict.INCONCLUSIVE
 
 
 def test_clustered_singletons_fall_back_to_plain_se() -> None:

@@ -23,15 +23,10 @@ from .compare import (
 )
 from .gate import (
     Direction,
-    GateDecision,
     MarginKind,
     Verdict,
     benjamini_hochberg,
-    gate_comparisons,
-    gate_decision,
     holm,
-    margin_threshold,
-    worse_side,
 )
 from .intervals import (
     ItlSummary,
@@ -64,7 +59,6 @@ __all__ = [
     "Comparison",
     "ConfidenceSequence",
     "Direction",
-    "GateDecision",
     "Interval",
     "ItlSummary",
     "LittleCheck",
@@ -81,8 +75,6 @@ __all__ = [
     "bootstrap_mean_interval",
     "clustered_mean_interval",
     "empirical_bernstein_cs",
-    "gate_comparisons",
-    "gate_decision",
     "hodges_lehmann_shift",
     "holm",
     "itl_summary",
@@ -90,7 +82,6 @@ __all__ = [
     "littles_law_check",
     "log_geomean",
     "mann_whitney_effect",
-    "margin_threshold",
     "mcnemar_exact",
     "mde_log_ratio",
     "mde_proportion_diff",
@@ -110,5 +101,4 @@ __all__ = [
     "throughput_interval",
     "wilson_interval",
     "window_throughput",
-    "worse_side",
 ]
