@@ -16,7 +16,7 @@ import pytest
 
 from evals import cli
 from evals.commands.gate import load_rules
-from evals.results.metrics import METRICS, compare_metric
+from evals.results.metrics import METRICS
 from evals.results.rundir import RecordWriter, RunDirectory
 
 MODEL = "us.meta.llama4-maverick-17b-instruct-v1:0"
@@ -366,19 +366,22 @@ def test_several_runs_per_arm_use_run_level_latency(tmp_path: Path, capsys: pyte
     assert "batch means over send time" in capsys.readouterr().out
 
 
-def test_compare_metric_paired_mcnemar_and_exact_constant(tmp_path: Path) -> None:
-    """Identical per-item answers give a zero-width accuracy difference; identical costs an exact ratio of 1."""
+def test_engine_on_identical_answers_and_costs(tmp_path: Path) -> None:
+    """Identical per-item answers give a zero accuracy difference; identical costs a ratio of exactly 1; both
+    inside their margins."""
     from evals.results.arms import load_arm, match_runs
+    from evals.results.findings import interval, label
+    from evals.results.rules import load_rules, questions
+    from evals.results.verdicts import judge
 
     a = make_run(tmp_path, "a", seed=1, items=200)
     b = make_run(tmp_path, "b", seed=2, items=200)
     matched = match_runs(load_arm([a], "baseline"), load_arm([b], "candidate"))
-    ((base, cand),) = matched.cells.values()
-    acc = compare_metric(METRICS["accuracy"], base, cand)
-    assert acc.unit_of_analysis == "items (paired)" and acc.comparison.estimate == 0
-    assert acc.comparison.p_two_sided == 1.0 and "mcnemar" in acc.comparison.method
-    cost = compare_metric(METRICS["cost_per_request"], base, cand)
-    assert cost.comparison.estimate == 1.0 and cost.comparison.upper_1s == 1.0 and cost.comparison.available
+    decided, _ = judge(questions(load_rules(), [METRICS["accuracy"], METRICS["cost_per_request"]]), matched.cells)
+    by = {d.spec.metric: d for d in decided}
+    assert by["accuracy"].measured.unit == "items (paired)" and interval(by["accuracy"])[0] == 0
+    assert interval(by["cost_per_request"])[0] == pytest.approx(1.0)
+    assert label(by["accuracy"]) == label(by["cost_per_request"]) == "within the margin"
 
 
 def test_compare_out_path_that_is_a_file_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,16 +1,14 @@
-"""The metrics that compare, gate and history talk about, and how one metric is compared between two arms.
+"""The metric registry: for each metric, which records count, how a cell summarises it, its unit and direction.
 
-One definition per metric (which records count, which value, which way is better) so that the comparison
-report, the CI gate and the history index can never disagree about what "latency p90" or "error rate" means.
-The statistics themselves come from `evals.stats`; this module only chooses the method:
+One definition per metric, read by the terminal table, the report, compare, gate and history, so none of them
+computes a p50 or an accuracy of its own. How a metric is paired and tested between two arms is the engine's
+(`evals.results.measures`, one function per metric kind; `evals.results.verdicts.judge` decides):
 
-- latency-like values (latency, TTFT, tokens/s, cost): run-level Welch on per-run summaries when both arms
-  hold at least two runs (cloud latency drifts between runs, so the run is the independent unit); otherwise
-  request level, paired by item when both arms ran the same items (geometric-mean metrics only; quantiles
-  use a two-sample bootstrap).
-- rates (errors, throttles): pooled counts, Newcombe interval and Fisher's exact test.
-- scores (accuracy): paired by item when the arms share items (repeats and runs averaged per item, the item
-  being the unit), exact McNemar for 0/1 scores and a paired bootstrap otherwise; unpaired otherwise.
+- latency quantiles (latency_p50/p90, ttft_p50/p90): time to success on the items both arms ran (a failed
+  request never succeeded), batch means over send time, or Welch on per-run figures with `min_runs`+ runs;
+- geometric means (latency, tokens_per_s, cost_per_request): paired per item on the log scale;
+- rates (error_rate, throttle_rate): every measured request, exact per-arm bounds;
+- accuracy: paired per item, clustered by the suite's cluster key.
 """
 
 from __future__ import annotations
@@ -23,18 +21,13 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
-from evals import stats
-from evals.stats import Comparison, Direction, MarginKind, Scale
+from evals.stats import Direction, MarginKind
 
 Record = Mapping[str, Any]
 
 # items shared by both arms, as a share of each arm's items, needed before pairing by item
 PAIRING_OVERLAP = 0.9
-# bootstrap resamples for quantile ratios and paired score differences (seeded, so results are repeatable)
-N_RESAMPLES = 4999
-BOOTSTRAP_SEED = 20261125
 
 
 class Kind(StrEnum):
@@ -145,66 +138,8 @@ def values_of(metric: Metric, records: Sequence[Record]) -> list[float]:
     return out
 
 
-def _by(records: Sequence[Record], metric: Metric, key: str) -> dict[Any, list[float]]:
-    groups: dict[Any, list[float]] = defaultdict(list)
-    for rec in records:
-        v = metric.value(rec)
-        if v is not None:
-            groups[rec.get(key)].append(v)
-    return groups
-
-
-def _run_summary(metric: Metric) -> Callable[[np.ndarray], float]:
-    """Per-run summary on the log scale, as `stats.run_level_ratio` expects."""
-    q = metric.quantile
-    if q is None:
-        return stats.log_geomean
-    return lambda a: float(np.log(np.quantile(a, q)))
-
-
-# ---------------------------------------------------------------------------------------------- comparison
-
-
-@dataclass(frozen=True)
-class MetricComparison:
-    """One metric, one matched cell: both arms' figures and the comparison candidate vs baseline."""
-
-    metric: Metric
-    base_value: float
-    cand_value: float
-    n_base: int
-    n_cand: int
-    comparison: Comparison
-    unit_of_analysis: str  # requests | items (paired) | runs
-
-    @property
-    def mde(self) -> float:
-        """The comparison's minimum detectable effect, or one derived from its interval's width when the
-        comparison gives none (quantile bootstrap) or a degenerate one (a proportion of 0 in both arms)."""
-        c = self.comparison
-        degenerate = math.isnan(c.mde) or c.mde == c.null  # e.g. no MDE for a bootstrap, or p = 0 for rates
-        if not degenerate or not c.available or math.isnan(c.low) or math.isnan(c.high) or c.high <= c.low:
-            return c.mde
-        z = float(sps.norm.ppf(0.5 + c.confidence / 2))
-        z_sum = float(sps.norm.ppf(0.975) + sps.norm.ppf(0.8))
-        if c.scale is Scale.RATIO:
-            if c.low <= 0:
-                return math.nan
-            se = (math.log(c.high) - math.log(c.low)) / (2 * z)
-            return math.exp(z_sum * se)
-        return z_sum * (c.high - c.low) / (2 * z)
-
-    def mde_beyond(self, margin: float) -> bool:
-        """True when the smallest detectable effect is larger than `margin` (too few samples to tell)."""
-        mde = self.mde
-        if math.isnan(mde):
-            return True
-        effect = mde - 1.0 if self.comparison.scale is Scale.RATIO else abs(mde)
-        return effect > margin
-
-
 # ---------------------------------------------------------------------------------------------- pairing
-# The one definition of "paired by item" for compare, gate and the run report (`evals.render.report.comparisons`).
+# Items both arms ran, averaged over repeats: the report's discordant-item counts (`evals.render.report.comparisons`).
 
 
 def items_of(records: Sequence[Record], value: Callable[[Record], float | None]) -> dict[Any, list[float]]:
@@ -256,109 +191,3 @@ def pair_by_item(base: Sequence[Record], cand: Sequence[Record], value: Callable
     else:
         raise ValueError(f"unknown item summary {summary!r}")
     return ItemPairs(common, np.array([avg(bx[k]) for k in common]), np.array([avg(by[k]) for k in common]))
-
-
-def paired_score_comparison(pairs: ItemPairs, confidence: float = 0.95) -> Comparison:
-    """Scores paired by item: exact McNemar when every item's averaged score is 0 or 1, else a paired bootstrap."""
-    if pairs.binary:
-        return stats.paired_proportion_diff(pairs.base, pairs.cand, confidence)
-    return stats.paired_bootstrap_diff(pairs.base, pairs.cand, confidence, seed=BOOTSTRAP_SEED,
-                                       n_resamples=N_RESAMPLES)
-
-
-def unpaired_score_comparison(xs: Sequence[float], ys: Sequence[float], confidence: float = 0.95) -> Comparison:
-    """Scores of arms that did not run the same items: difference of proportions for 0/1 scores, Welch t else."""
-    ax, ay = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-    if np.isin(ax, (0.0, 1.0)).all() and np.isin(ay, (0.0, 1.0)).all():
-        return stats.proportion_diff(int(ax.sum()), ax.size, int(ay.sum()), ay.size, confidence)
-    return _welch_mean_diff(ax, ay, confidence)
-
-
-def _welch_mean_diff(x: np.ndarray, y: np.ndarray, confidence: float) -> Comparison:
-    """Difference of means y - x of non-binary scores on different items (scipy's Welch t-test)."""
-    method = "welch-t"
-    if x.size < 2 or y.size < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0):
-        from evals.stats.results import unavailable_comparison
-
-        return unavailable_comparison(Scale.DIFFERENCE, method, x.size, y.size, "needs 2+ varying values per arm",
-                                      estimate=float(y.mean() - x.mean()) if x.size and y.size else math.nan,
-                                      confidence=confidence)
-    res = {alt: sps.ttest_ind(y, x, equal_var=False, alternative=alt) for alt in ("two-sided", "greater", "less")}
-    ci = res["two-sided"].confidence_interval(confidence)
-    lo1 = res["greater"].confidence_interval(confidence).low
-    hi1 = res["less"].confidence_interval(confidence).high
-    mde = stats.minimum_detectable_effect(math.sqrt(x.var(ddof=1) + y.var(ddof=1)), min(x.size, y.size))
-    return Comparison(float(y.mean() - x.mean()), float(ci.low), float(ci.high), float(lo1), float(hi1),
-                      float(res["two-sided"].pvalue), float(res["greater"].pvalue), float(res["less"].pvalue),
-                      Scale.DIFFERENCE, method, x.size, y.size, confidence, mde)
-
-
-def _exact(estimate: float, scale: Scale, method: str, n_x: int, n_y: int, confidence: float) -> Comparison:
-    """Values that do not vary (e.g. identical costs per item) leave no uncertainty: the estimate is exact."""
-    null = 1.0 if scale is Scale.RATIO else 0.0
-    p_greater = 0.0 if estimate > null else 1.0
-    p_less = 0.0 if estimate < null else 1.0
-    return Comparison(estimate, estimate, estimate, estimate, estimate, min(p_greater, p_less), p_greater, p_less,
-                      scale, f"{method} (no variation: exact)", n_x, n_y, confidence, mde=null,
-                      note="values do not vary; the estimate is exact")
-
-
-def _constant(*arrays: Sequence[float]) -> bool:
-    return all(len(a) >= 2 and np.ptp(np.asarray(a, dtype=float)) == 0 for a in arrays)
-
-
-def compare_metric(
-    metric: Metric, base: Sequence[Record], cand: Sequence[Record], confidence: float = 0.95,
-    run_level: bool | None = None,
-) -> MetricComparison:
-    """Compare one metric between baseline and candidate records of one matched cell.
-
-    `run_level=None` chooses run-level analysis for continuous metrics when both arms span 2+ runs
-    (records carry `run_id`).
-    """
-    xs, ys = values_of(metric, base), values_of(metric, cand)
-    bx, by = summarise(metric, xs), summarise(metric, ys)
-
-    def result(c: Comparison, unit: str) -> MetricComparison:
-        return MetricComparison(metric, bx, by, len(xs), len(ys), c, unit)
-
-    if metric.kind is Kind.RATE:
-        kx, ky = round(sum(xs)), round(sum(ys))
-        return result(stats.proportion_diff(kx, len(xs), ky, len(ys), confidence), "requests")
-
-    if metric.kind is Kind.SCORE:
-        pairs = pair_by_item(base, cand, metric.value, "mean")
-        if pairs is not None:
-            n = len(pairs.items)
-            return MetricComparison(metric, bx, by, n, n, paired_score_comparison(pairs, confidence),
-                                    "items (paired)")
-        return result(unpaired_score_comparison(xs, ys, confidence), "requests")
-
-    runs_x = {k: v for k, v in _by(base, metric, "run_id").items() if len(v) >= 2}
-    runs_y = {k: v for k, v in _by(cand, metric, "run_id").items() if len(v) >= 2}
-    if run_level is None:
-        run_level = len(runs_x) >= 2 and len(runs_y) >= 2
-    if run_level:
-        c = stats.run_level_ratio(list(runs_x.values()), list(runs_y.values()), confidence, _run_summary(metric))
-        if not c.available and _constant(xs, ys):
-            c = _exact(by / bx, Scale.RATIO, c.method, c.n_x, c.n_y, confidence)
-        return MetricComparison(metric, bx, by, len(runs_x), len(runs_y), c, "runs")
-    if metric.quantile is not None:
-        if _constant(xs, ys):
-            return result(_exact(by / bx, Scale.RATIO, "quantile-ratio", len(xs), len(ys), confidence), "requests")
-        c = stats.quantile_ratio_bootstrap(xs, ys, metric.quantile, confidence, seed=BOOTSTRAP_SEED,
-                                           n_resamples=N_RESAMPLES)
-        return result(c, "requests")
-    pairs = pair_by_item(base, cand, metric.value, "geomean")
-    if pairs is not None:
-        # each item's geometric mean (over repeats and runs), the item being the unit
-        n = len(pairs.items)
-        c = stats.paired_log_ratio(pairs.base, pairs.cand, confidence)
-        d = np.log(pairs.cand) - np.log(pairs.base)
-        if not c.available and _constant(d):
-            c = _exact(float(np.exp(d[0])), Scale.RATIO, c.method, n, n, confidence)
-        return MetricComparison(metric, bx, by, n, n, c, "items (paired)")
-    c = stats.latency_ratio(xs, ys, confidence)
-    if not c.available and _constant(xs, ys):
-        c = _exact(by / bx, Scale.RATIO, c.method, len(xs), len(ys), confidence)
-    return result(c, "requests")
