@@ -98,6 +98,29 @@ def test_a_fatal_error_halts_the_run(tmp_path: Path) -> None:
     assert sender.calls == 3
 
 
+class BrokenSender(FakeSender):
+    """A sender whose second call raises, as a bug in the harness would."""
+
+    def send(self, request: Request, t_intended_ns: int, metadata: Mapping[str, str]) -> Outcome:
+        with self.lock:
+            broken = self.calls == 1
+        if broken:
+            with self.lock:
+                self.calls += 1
+            raise TypeError("harness bug")
+        return super().send(request, t_intended_ns, metadata)
+
+
+@pytest.mark.parametrize("strategy", [ClosedLoop(2), ConstantRate(500.0)], ids=["closed", "open"])
+def test_an_exception_escaping_a_send_ends_the_run_failed_and_named(tmp_path: Path, strategy) -> None:
+    runner, run = _runner(tmp_path, BrokenSender(), lambda r, t: {"exact": 1.0})
+    runner.execute(_requests(20), strategy, drain_timeout_s=5)
+    runner.writer.close()
+    assert runner.tally.stop_reason == "fatal"
+    assert "TypeError: harness bug" in (runner.tally.stop_detail or "")
+    assert len(_records(run)) < 20  # the run stopped instead of going on at lower concurrency
+
+
 class GatedSender(FakeSender):
     """Holds every request until `n` are in flight at once, noting which worker thread sent each and when."""
 

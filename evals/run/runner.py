@@ -182,6 +182,10 @@ class Runner:
                 self.tally.stop_detail = detail
         self.stop.set()
 
+    def _fail_internally(self, err: Exception) -> None:
+        """An exception escaping a send is a bug in the harness: the run stops and ends failed, naming it."""
+        self._halt("fatal", f"internal error while sending: {type(err).__name__}: {err}")
+
     def interrupt(self) -> None:
         self._halt("interrupted")
 
@@ -217,6 +221,12 @@ class Runner:
         lock = threading.Lock()
 
         def worker(k: int) -> None:
+            try:
+                loop(k)
+            except Exception as err:  # a bug must stop the run as failed, not quietly shrink its concurrency
+                self._fail_internally(err)
+
+        def loop(k: int) -> None:
             begin_ns = start_ns + int(strategy.worker_start_s(k) * 1e9)
             while (remaining := (begin_ns - time.perf_counter_ns()) / 1e9) > 0:
                 if self.stop.wait(min(remaining, 0.05)):
@@ -280,7 +290,8 @@ class Runner:
                 slice_s = min(slice_s, left)
             done, pending = wait(pending, timeout=slice_s)
             for fut in done:
-                fut.result()  # a bug in _one surfaces here, as it would in a closed loop's thread
+                if (err := fut.exception()) is not None and isinstance(err, Exception):
+                    self._fail_internally(err)
         if not self.aborted.is_set():
             self.tally.abandoned += len(pending)
         pool.shutdown(wait=not pending, cancel_futures=True)
