@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any, cast
 from omegaconf import DictConfig, OmegaConf
 
 from evals.cards import card_from_mapping
+from evals.commands.run_spec import RunSpec
 from evals.config import compose_config
 from evals.errors import UserInputError
 
-if TYPE_CHECKING:
-    from evals.commands.run import RunSpec
+if TYPE_CHECKING:  # preflight pulls in boto3; imported when a check runs
     from evals.run.preflight import Check, Plan
 
 USAGE = """usage: bedrock-evals doctor [--config-dir DIR] [overrides...]

@@ -100,7 +100,7 @@ def launcher_of(hydra_overrides: Sequence[str], job_count: int, search: SearchPa
 
 def _validate_jobs(jobs: Sequence[Sequence[str]], search: SearchPath) -> list[tuple[DictConfig, Any]]:
     """Compose and validate every job before anything runs: the first bad one stops the sweep."""
-    from evals.commands.run import validate
+    from evals.commands.run_spec import validate
 
     checked = []
     for num, job in enumerate(jobs):
