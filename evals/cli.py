@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from evals.commands.interrupts import mark_process_entry
 from evals.errors import UserInputError
-from evals.interrupts import mark_process_entry
 from evals.redact import redact_text
 from evals.untrusted import for_terminal
 

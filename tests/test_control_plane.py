@@ -14,11 +14,11 @@ import yaml
 from botocore.config import Config
 from conftest import LLAMA33, MAVERICK, MAVERICK_BARE, check_shape, client_for
 
-from evals.card_checks import card_refusals
 from evals.cards import card_from_mapping, load_card
 from evals.emulator import Emulator
 from evals.emulator.cli import options_from_argv
 from evals.paths import MODEL_CARD_DIR
+from evals.run.card_checks import card_refusals
 from evals.run.preflight import Plan, Unready, run_checks
 from evals.run.transport import LocalEndpoints
 

@@ -16,7 +16,7 @@ import pytest
 from evals.cli import main
 from evals.emulator import EmulatorOptions
 from evals.emulator.process import EmulatorProcess
-from evals.outcome import EXIT_MOSTLY_FAILED
+from evals.results.outcome import EXIT_MOSTLY_FAILED
 
 REPO = Path(__file__).resolve().parent.parent
 ONE_CELL = ["suite=reasoning", "apis=[converse]", "regions=[us-east-1]", "run.progress=false", "run.history=false"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.interrupts import FINISHING, SETUP, Interrupts
+from evals.commands.interrupts import FINISHING, SETUP, Interrupts
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = ["suite=reasoning", "apis=[converse]", "regions=[us-east-1]", "run.progress=false", "run.history=false",

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from evals.card_checks import card_refusals
 from evals.cards import load_card
 from evals.cli import main
-from evals.outcome import EXIT_FAILED, EXIT_MOSTLY_FAILED, assess
+from evals.results.outcome import EXIT_FAILED, EXIT_MOSTLY_FAILED, assess
+from evals.run.card_checks import card_refusals
 
 FAST = ["target.latency_profile=zero", "run.progress=false", "run.history=false"]
 ONE_CELL = ["suite=reasoning", "suite.sample_size=4", "apis=[converse]", "regions=[us-east-1]"]

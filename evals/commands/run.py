@@ -17,19 +17,19 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from evals.cards import ModelCard
+from evals.commands.interrupts import Interrupts, after_run_handler
 from evals.commands.run_finish import Finish, finish_run
 from evals.commands.run_spec import RunSpec, validate
 from evals.commands.run_target import describe_target, open_target
 from evals.config import compose_config, config_from_saved, parse_bool
 from evals.errors import UserInputError
 from evals.gcpause import GcPauses
-from evals.interrupts import Interrupts, after_run_handler
-from evals.outcome import exit_code
 from evals.redact import redact_config
+from evals.results.outcome import exit_code
 from evals.results.rundir import RunDirectory, new_run_id, provenance, utc_now
-from evals.resume import absolute_paths, check_resume, fingerprint, spent_in_records, what_changed
 from evals.run.budget import Budget
 from evals.run.quota_share import QuotaShare, make_gate
+from evals.run.resume import absolute_paths, check_resume, fingerprint, spent_in_records, what_changed
 from evals.run.runner import Runner, progress_bar
 from evals.run.schedule import ClosedLoop
 from evals.storage import Ballast, RecordWriter, describe
@@ -229,7 +229,7 @@ def execute_run(cfg: DictConfig, resumed: RunDirectory | None = None, *, run_id:
     """Validate, run and report one configuration; returns the process exit code.
 
     A sweep's job passes its run directory's name, its quota share and what run.json says about the sweep.
-    Ctrl-C is handled from the start to the final status (evals/interrupts.py), the emulator's stop included.
+    Ctrl-C is handled from the start to the final status (evals/commands/interrupts.py), the emulator's stop included.
     """
     interrupts = Interrupts()
     previous = signal.signal(signal.SIGINT, interrupts.on_sigint)

@@ -12,9 +12,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from evals.interrupts import Interrupts
-from evals.outcome import Outcome, assess, final_status
+from evals.commands.interrupts import Interrupts
 from evals.render.terminal import print_summary, send_lag_p99
+from evals.results.outcome import Outcome, assess, final_status
 from evals.results.rundir import RunDirectory, utc_now
 from evals.run.runner import Runner
 from evals.storage import Ballast, RecordWriter, describe

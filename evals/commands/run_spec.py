@@ -15,10 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 from evals.cards import ModelCard, card_from_mapping, load_card
 from evals.commands.run_target import emulator_options
 from evals.errors import UserInputError
+from evals.run.cell_checks import check_error_rate, check_levels, run_cells
 from evals.run.plan import build_plan, extend_plan
 from evals.run.quota_share import check_mode
 from evals.run.schedule import Strategy, make_strategy
-from evals.run_checks import check_error_rate, check_levels, run_cells
 from evals.types import Request, Suite
 
 # plan-size cap for closed-loop runs bounded only by duration

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from evals.config import TargetConf
 from evals.errors import UserInputError
-from evals.external_emulator import FIXED_AT_START, check_honoured, fetch_settings, read_endpoints
+from evals.run.external_emulator import FIXED_AT_START, check_honoured, fetch_settings, read_endpoints
 
 
 def emulator_options(cfg: DictConfig) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def check_cells(card: ModelCard, apis: Sequence[str], regions: Sequence[str], ti
     """Reject names that are not APIs, regions or tiers at all, empty lists and duplicates.
 
     What a known name cannot do on this card (a region it is not served in, a tier it lacks, streaming it does
-    not support) is `evals.card_checks.card_refusals`, decided by the caller.
+    not support) is `evals.run.card_checks.card_refusals`, decided by the caller.
     """
     known_apis = {"converse", "invoke", "converse_stream", "invoke_stream"}
     for key, values in (("apis", apis), ("regions", regions), ("tiers", tiers)):

@@ -19,8 +19,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, ProfileNotFound
 from botocore.tokens import FrozenAuthToken
 
-from evals.card_checks import card_refusals
 from evals.cards import STREAMING_APIS, ModelCard
+from evals.run.card_checks import card_refusals
 from evals.run.transport import LocalEndpoints
 
 TOKEN_ENV = "AWS_BEARER_TOKEN_BEDROCK"

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from evals.outcome import DEFAULT_MAX_ERROR_RATE, assess
+from evals.results.outcome import DEFAULT_MAX_ERROR_RATE, assess
 from evals.results.rundata import RunData
 
 from .figures import clean

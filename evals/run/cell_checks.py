@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from evals.card_checks import card_refusals
 from evals.cards import ModelCard
 from evals.errors import UserInputError
+from evals.run.card_checks import card_refusals
 from evals.run.plan import check_cells, check_unique
 
 
