@@ -16,7 +16,7 @@ from hydra.errors import HydraException
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from evals.emulator.options import FaultOptions
+from evals.emulator.options import EmulatorOptions, FaultOptions
 from evals.errors import UserInputError
 from evals.overrides import is_addition, rewrite_additions
 from evals.redact import redact_text
@@ -25,17 +25,20 @@ from evals.searchpath import SearchPath, split_argv
 
 @dataclass
 class TargetConf:
-    """Where requests go. `local` starts the emulator; `aws` uses real endpoints and the standard chain."""
+    """Where requests go. `local` starts the emulator; `aws` uses real endpoints and the standard chain.
+
+    The emulator's settings take their defaults from `EmulatorOptions`, the one place they are defined.
+    """
 
     kind: str = MISSING  # local | aws
     auth: str = "sigv4"  # sigv4 | bearer | auto (aws: the standard chain; AWS_PROFILE picks a profile)
-    latency_profile: str = "realistic"  # realistic | zero | fixed (emulator)
-    latency_scale: float = 1.0
-    fixed_latency_ms: float = 0.0
-    fixed_ttft_ms: float = 0.0
-    engine: str = "synthetic"  # synthetic | echo | oracle (emulator)
-    oracle_accuracy: float = 0.8
-    quota_scale: float = 1.0
+    latency_profile: str = EmulatorOptions.latency_profile  # realistic | zero | fixed
+    latency_scale: float = EmulatorOptions.latency_scale
+    fixed_latency_ms: float = EmulatorOptions.fixed_latency_ms
+    fixed_ttft_ms: float = EmulatorOptions.fixed_ttft_ms
+    engine: str = EmulatorOptions.engine  # synthetic | echo | oracle
+    oracle_accuracy: float = EmulatorOptions.oracle_accuracy
+    quota_scale: float = EmulatorOptions.quota_scale
     seed: int | None = None  # emulator seed; defaults to run.seed
     faults: FaultOptions = field(default_factory=FaultOptions)  # the emulator's own schema, one definition
     endpoints_file: str | None = None  # local: use an emulator already running (its endpoints file)

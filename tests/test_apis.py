@@ -24,13 +24,8 @@ from evals.apis.invoke_llama import (
     llama_prompt,
     parse_invoke,
 )
-from evals.apis.metadata import (
-    MAX_ENTRIES,
-    MAX_EXPECTED_BYTES,
-    build_request_metadata,
-    check_metadata,
-    decode_expected,
-)
+from evals.apis.metadata import MAX_ENTRIES, build_request_metadata, check_metadata
+from evals.oracle import MAX_EXPECTED_BYTES, decode_expected
 from evals.types import API_CONVERSE, API_INVOKE, ImageInput, InferenceParams, Reply, Request, Sample
 
 GOLDEN = Path(__file__).parent / "golden"

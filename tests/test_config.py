@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from evals.cli import main
-from evals.config import compose_config
+from evals.commands.run_target import emulator_options
+from evals.config import TargetConf, compose_config
+from evals.emulator.cli import options_from_argv
+from evals.emulator.options import TARGET_SETTINGS, EmulatorOptions
 
 
 def test_defaults_compose_to_the_documented_shape() -> None:
@@ -17,6 +21,26 @@ def test_defaults_compose_to_the_documented_shape() -> None:
     assert cfg.load.strategy == "closed"
     assert list(cfg.apis) == ["converse", "invoke"]
     assert cfg.run.out_dir == "reports"
+
+
+def test_every_emulator_setting_has_one_default_for_runs_and_the_standalone_emulator() -> None:
+    """A run's default target, the `bedrock-evals emulator` CLI and EmulatorOptions agree on every shared key."""
+    from_run = EmulatorOptions.from_dict(emulator_options(compose_config([])), origin="target")
+    from_cli = options_from_argv([])
+    defaults = EmulatorOptions()
+    for key in (*TARGET_SETTINGS, "faults"):
+        assert getattr(from_run, key) == getattr(defaults, key) == getattr(from_cli, key), key
+    shared = {f.name for f in dataclasses.fields(TargetConf)} & {f.name for f in dataclasses.fields(EmulatorOptions)}
+    # endpoints_file names different files (the one to read, the one to write); every other shared key is wired
+    assert shared - {"endpoints_file", "faults"} == set(TARGET_SETTINGS)
+
+
+def test_target_settings_reach_the_emulator_options() -> None:
+    cfg = compose_config(["target.engine=oracle", "target.oracle_accuracy=0.25", "target.fixed_ttft_ms=7",
+                          "target.faults.throttle=0.5", "run.seed=5"])
+    options = EmulatorOptions.from_dict(emulator_options(cfg), origin="target")
+    assert (options.engine, options.oracle_accuracy, options.fixed_ttft_ms) == ("oracle", 0.25, 7.0)
+    assert options.faults.throttle == 0.5 and options.seed == 5  # no target.seed: the run's seed
 
 
 def test_overrides_reach_typed_nodes() -> None:

@@ -9,7 +9,7 @@ import pytest
 from conftest import MAVERICK, client_for
 
 from evals.emulator import Emulator
-from evals.emulator.engines import ORACLE_WRONG_TEXT
+from evals.oracle import ORACLE_WRONG_TEXT
 
 
 def user(text: str) -> list[dict]:

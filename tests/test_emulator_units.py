@@ -11,7 +11,7 @@ from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 
 from evals.cards import load_cards
 from evals.emulator import EmulatorOptions, tokenizer
-from evals.emulator.engines import Engine, expected_answer, synthetic_text
+from evals.emulator.engines import Engine, synthetic_text
 from evals.emulator.eventstream import encode_frame, event_frame, exception_frame
 from evals.emulator.latency import LatencyModel
 from evals.emulator.options import QuotaOverrides
@@ -19,6 +19,7 @@ from evals.emulator.quotas import MSG_REQUESTS, QuotaBook
 from evals.emulator.validation import converse_request
 from evals.emulator.wire import BedrockError
 from evals.errors import UserInputError
+from evals.oracle import decode_expected, encode_expected
 
 CARDS = load_cards()
 MAVERICK = CARDS["llama4-maverick"]
@@ -86,8 +87,17 @@ def test_expected_answer_chunks_in_numeric_order():
     enc = base64.b64encode(b"forty-two is the answer").decode()
     parts = [enc[i:i + 3] for i in range(0, len(enc), 3)]
     meta = {f"evals.expected_b64.{i}": p for i, p in reversed(list(enumerate(parts)))}
-    assert expected_answer(meta) == "forty-two is the answer"
-    assert expected_answer({"other": "x"}) is None
+    assert decode_expected(meta) == "forty-two is the answer"
+    assert decode_expected({"other": "x"}) is None
+
+
+def test_oracle_contract_round_trips_what_the_harness_sends():
+    text = "Jäger 42 " * 400  # more than the chunks hold: cut at a character boundary, still decodable
+    meta = encode_expected(text)
+    assert len(meta) == 14 and all(len(v) <= 256 for v in meta.values())
+    decoded = decode_expected(dict(reversed(list(meta.items()))))
+    assert decoded is not None and text.startswith(decoded) and len(decoded) > 2000
+    assert decode_expected({"evals.expected_b64.0": "not base64!"}) is None
 
 
 def test_options_from_dict_and_errors():

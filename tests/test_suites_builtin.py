@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from evals.cards import load_card
-from evals.emulator.engines import ORACLE_WRONG_TEXT
 from evals.errors import UserInputError
+from evals.oracle import ORACLE_WRONG_TEXT
 from evals.paths import CONF_DIR, REPO_ROOT, SUITES_DIR
 from evals.scorers import score_response
 from evals.suites import builtin_suites, load_suite, oracle_text

@@ -13,23 +13,18 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from evals.config import TargetConf
+from evals.emulator.options import TARGET_SETTINGS, EmulatorOptions
 from evals.errors import UserInputError
 from evals.run.external_emulator import FIXED_AT_START, check_honoured, fetch_settings, read_endpoints
 
 
 def emulator_options(cfg: DictConfig) -> dict[str, Any]:
+    """The emulator's options as the run's `target.*` gives them: the one place a run builds them."""
     t = cfg.target
-    return {
-        "latency_profile": t.latency_profile,
-        "latency_scale": t.latency_scale,
-        "fixed_latency_ms": t.fixed_latency_ms,
-        "fixed_ttft_ms": t.fixed_ttft_ms,
-        "engine": t.engine,
-        "oracle_accuracy": t.oracle_accuracy,
-        "quota_scale": t.quota_scale,
-        "seed": t.seed if t.seed is not None else cfg.run.seed,
-        "faults": OmegaConf.to_container(t.faults),
-    }
+    options = {key: t[key] for key in TARGET_SETTINGS}
+    options["seed"] = t.seed if t.seed is not None else cfg.run.seed
+    options["faults"] = OmegaConf.to_container(t.faults)
+    return options
 
 
 @contextlib.contextmanager
@@ -42,7 +37,6 @@ def open_target(cfg: DictConfig, regions: tuple[str, ...] = ()) -> Iterator[dict
         yield _external_emulator(cfg, regions)
         return
     from evals.emulator import Emulator
-    from evals.emulator.options import EmulatorOptions
     from evals.emulator.process import EmulatorStartError
 
     cards = [OmegaConf.to_container(cfg.model, resolve=True)]  # the card as composed, a user's card included

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from evals.emulator.options import ENGINES, LATENCY_PROFILES, EmulatorOptions, load_config_file
+from evals.emulator.options import ENGINES, LATENCY_PROFILES, TARGET_SETTINGS, EmulatorOptions, load_config_file
 from evals.errors import UserInputError
 from evals.gcpause import freeze_startup_objects
 from evals.yamlfile import read_yaml_mapping
@@ -24,17 +24,19 @@ class _Parser(argparse.ArgumentParser):
         raise UserInputError(f"emulator: {message}")
 
 
+_CHOICES = {"latency_profile": LATENCY_PROFILES, "engine": ENGINES}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """A flag per setting a run's target also carries; unset flags leave EmulatorOptions' defaults (shown)."""
     p = _Parser(prog="bedrock-evals emulator", description="Serve the local Bedrock runtime emulator.")
-    p.add_argument("--host")
+    p.add_argument("--host", help=f"default {EmulatorOptions.host}")
     p.add_argument("--endpoints-file")
-    p.add_argument("--latency-profile", choices=LATENCY_PROFILES)
-    p.add_argument("--latency-scale", type=float)
-    p.add_argument("--seed", type=int)
     p.add_argument("--config", help="YAML file with the same options plus faults:, quotas:, regions:, card_dir:")
-    p.add_argument("--engine", choices=ENGINES)
-    p.add_argument("--oracle-accuracy", type=float)
-    p.add_argument("--quota-scale", type=float)
+    for key in TARGET_SETTINGS:
+        default = getattr(EmulatorOptions, key)
+        p.add_argument(f"--{key.replace('_', '-')}", type=type(default), choices=_CHOICES.get(key),
+                       help=f"default {default}")
     p.add_argument("--card", action="append", default=[], metavar="FILE",
                    help="a model card YAML to serve besides the shipped ones (repeatable)")
     return p
@@ -48,8 +50,7 @@ def options_from_argv(argv: list[str]) -> EmulatorOptions:
     args = build_parser().parse_args(argv)
     data: dict[str, Any] = load_config_file(Path(args.config)) if args.config else {}
     origin = args.config or "emulator options"
-    for key in ("host", "endpoints_file", "latency_profile", "latency_scale", "seed", "engine",
-                "oracle_accuracy", "quota_scale"):
+    for key in ("host", "endpoints_file", *TARGET_SETTINGS):
         value = getattr(args, key)
         if value is not None:
             data[key] = value

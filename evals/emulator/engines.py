@@ -5,20 +5,16 @@ All engines are pure functions of (seed, model, canonical request, metadata) so 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import math
 import random
 from dataclasses import dataclass
 
 from evals.cards import ModelCard
 from evals.emulator import tokenizer
+from evals.emulator.options import EmulatorOptions
 from evals.emulator.validation import GenRequest
+from evals.oracle import KEY_TARGET_OUTPUT_TOKENS, ORACLE_WRONG_TEXT, answers_right, decode_expected
 
-EXPECTED_PREFIX = "evals.expected_b64."
-TARGET_TOKENS_KEY = "evals.target_output_tokens"
-ORACLE_WRONG_TEXT = "This is a deliberately wrong answer from the emulator's oracle engine."
 NATURAL_MEDIAN_TOKENS = 150
 NATURAL_SIGMA = 0.6
 
@@ -45,28 +41,8 @@ class Generation:
         return [p for p in tokenizer.pieces(self.text) if not p.isspace()]
 
 
-def _unit(*parts: object) -> float:
-    """A uniform number in [0, 1) from a hash of the parts (stable across processes, unlike hash())."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def expected_answer(metadata: dict[str, str]) -> str | None:
-    """Concatenate `evals.expected_b64.N` chunks in numeric order and decode them; None when absent or bad."""
-    chunks = []
-    for key, value in metadata.items():
-        if key.startswith(EXPECTED_PREFIX) and key[len(EXPECTED_PREFIX):].isdigit():
-            chunks.append((int(key[len(EXPECTED_PREFIX):]), value))
-    if not chunks:
-        return None
-    try:
-        return base64.b64decode("".join(v for _, v in sorted(chunks)), validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None
-
-
 def _target_tokens(metadata: dict[str, str]) -> int | None:
-    raw = metadata.get(TARGET_TOKENS_KEY)
+    raw = metadata.get(KEY_TARGET_OUTPUT_TOKENS)
     if raw is None:
         return None
     try:
@@ -112,7 +88,7 @@ def synthetic_text(rng: random.Random, n_tokens: int) -> str:
 class Engine:
     """Picks the answer for a validated request."""
 
-    def __init__(self, kind: str, seed: int, oracle_accuracy: float = 1.0) -> None:
+    def __init__(self, kind: str, seed: int, oracle_accuracy: float = EmulatorOptions.oracle_accuracy) -> None:
         self.kind = kind
         self.seed = seed
         self.oracle_accuracy = oracle_accuracy
@@ -122,10 +98,9 @@ class Engine:
         if self.kind == "echo":
             return _bounded(req.user_text, req, limit)
         if self.kind == "oracle":
-            expected = expected_answer(req.metadata)
+            expected = decode_expected(req.metadata)
             if expected is not None:
-                meta = sorted(req.metadata.items())
-                right = _unit(self.seed, "oracle", req.canonical, meta) < self.oracle_accuracy
+                right = answers_right(self.seed, req.canonical, req.metadata, self.oracle_accuracy)
                 return _bounded(expected if right else ORACLE_WRONG_TEXT, req, limit)
         return self._synthetic(req, limit)
 

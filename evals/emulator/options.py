@@ -16,6 +16,10 @@ DEFAULT_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
 LATENCY_PROFILES = ("realistic", "zero", "fixed")
 ENGINES = ("synthetic", "echo", "oracle")
 NETWORK_FILE = CONF_DIR / "emulator" / "network.yaml"
+# The options a run's `target.*` also carries (besides `faults`); their defaults are EmulatorOptions' own, which
+# the harness's target schema reads, so a setting has one default wherever it is given.
+TARGET_SETTINGS = ("latency_profile", "latency_scale", "fixed_latency_ms", "fixed_ttft_ms", "engine",
+                   "oracle_accuracy", "quota_scale", "seed")
 
 
 @dataclass

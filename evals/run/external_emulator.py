@@ -15,12 +15,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from evals.emulator.options import TARGET_SETTINGS
 from evals.errors import UserInputError
 
 TIMEOUT_S = 5.0
-# target.* keys an emulator fixes at start (faults.* are compared one by one)
-FIXED_AT_START = ("engine", "latency_profile", "latency_scale", "fixed_latency_ms", "fixed_ttft_ms",
-                  "oracle_accuracy", "quota_scale", "seed")
+FIXED_AT_START = TARGET_SETTINGS  # target.* keys an emulator fixes at start (faults.* are compared one by one)
 
 
 def read_endpoints(path: Path) -> dict[str, Any]:
