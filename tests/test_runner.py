@@ -58,7 +58,7 @@ def _runner(tmp_path: Path, sender: FakeSender, score) -> tuple[Runner, RunDirec
     run = RunDirectory.create(tmp_path, "run")
     runner = Runner(
         run_id="run", origin_ns=time.perf_counter_ns(), sender=sender, writer=RecordWriter(run.records_file),
-        pricing=Pricing(0.001, 0.002), limiters=RegionLimiters(["us-east-1"], 10_000, 10**9, enabled=True),
+        pricing=Pricing(0.001, 0.002), limiters=RegionLimiters.uniform(["us-east-1"], 10_000, 10**9, enabled=True),
         budget=Budget(Pricing(0.001, 0.002), None, None), score=score, metadata_for=lambda r: {},
         max_tokens_for=lambda r: 8,
     )

@@ -281,7 +281,7 @@ def _execute_run(cfg: DictConfig, resumed: RunDirectory | None, interrupts: Inte
             sender=sender,
             writer=writer,
             pricing=spec.card.pricing,
-            limiters=quota,  # type: ignore[arg-type]
+            limiters=quota,
             budget=Budget(spec.card.pricing, cfg.run.max_tokens_total, cfg.run.max_cost_usd,
                           spent=spent_in_records(run_dir.iter_records(), spec.card.pricing)),
             score=lambda req, text: score_response(scorers[req.suite], req.sample, text, judge=judge),

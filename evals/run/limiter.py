@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
+from typing import Protocol
 
 
 class QuotaLimiter:
@@ -58,11 +60,24 @@ class QuotaLimiter:
                 self._cond.wait(timeout=min(max(wait, 0.001), 0.5))
 
 
-class RegionLimiters:
-    """One limiter per region (quotas are per source region), or none when the run turns limiting off."""
+class Limiter(Protocol):
+    """One region's budget: a local QuotaLimiter, or a share drawn from a sweep's broker."""
 
-    def __init__(self, regions: list[str], rpm: int, tpm: int, enabled: bool) -> None:
-        self._limiters = {r: QuotaLimiter(rpm, tpm) for r in regions} if enabled else {}
+    def resume_in(self, tokens: int) -> float: ...
+
+    def acquire(self, tokens: int, stop: threading.Event | None = None) -> bool: ...
+
+
+class RegionLimiters:
+    """One limiter per region (quotas are per source region); a region without one is not limited."""
+
+    def __init__(self, limiters: Mapping[str, Limiter]) -> None:
+        self._limiters = dict(limiters)
+
+    @classmethod
+    def uniform(cls, regions: list[str], rpm: int, tpm: int, enabled: bool) -> RegionLimiters:
+        """The same local quota in every region, or no limiting at all."""
+        return cls({r: QuotaLimiter(rpm, tpm) for r in regions} if enabled else {})
 
     def resume_in(self, region: str, tokens: int) -> float:
         """Seconds until a request would pass `acquire` (0: now, or no limiter for the region)."""

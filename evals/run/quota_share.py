@@ -12,27 +12,20 @@ The share a job had is written into its run.json (`quota`).
 from __future__ import annotations
 
 import os
-import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from evals.cards import ModelCard
 from evals.errors import UserInputError
-from evals.run.limiter import QuotaLimiter
+from evals.run.limiter import Limiter, QuotaLimiter, RegionLimiters
 
 MODES = ("auto", "off")
 # The broker refills like the service's own buckets, so it plans at 95% of the quota: a grant reaches the service
 # a few milliseconds later, and a job's first request (new connections) later still than the rest; at 100% that
 # skew alone throttles the request granted the moment the budget refills. 5% covers ~3 s of skew at any quota.
 BROKER_HEADROOM = 0.95
-
-
-class Limiter(Protocol):
-    def resume_in(self, tokens: int) -> float: ...
-
-    def acquire(self, tokens: int, stop: threading.Event | None = None) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -103,23 +96,14 @@ class RegionLimits:
     tokens_per_minute: float
 
 
-class QuotaGate:
+class QuotaGate(RegionLimiters):
     """The runner's limiter: one budget per region, local or drawn from the sweep's broker."""
 
     def __init__(self, limiters: Mapping[str, Limiter], share: QuotaShare,
                  limits: Mapping[str, RegionLimits]) -> None:
-        self._limiters = dict(limiters)
+        super().__init__(limiters)
         self.share = share
         self.limits = dict(limits)
-
-    def resume_in(self, region: str, tokens: int) -> float:
-        """Seconds until a request would pass `acquire` (0: now, or no limit for the region)."""
-        limiter = self._limiters.get(region)
-        return 0.0 if limiter is None else limiter.resume_in(tokens)
-
-    def acquire(self, region: str, tokens: int, stop: threading.Event | None = None) -> bool:
-        limiter = self._limiters.get(region)
-        return True if limiter is None else limiter.acquire(tokens, stop)
 
     def describe(self) -> dict[str, Any]:
         """The run.json `quota` block: the share this job had and the per-minute limits it planned with."""
