@@ -499,3 +499,26 @@ def test_gate_outages_never_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture
     assert gate(dead, make_run(tmp_path, "dead2", items=29, seed=5, error_p=1.0), "--inconclusive=pass") == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and str(dead) in err and "no successful request" in err
+
+
+def test_shown_intervals_agree_with_their_verdicts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A "worse" verdict has its whole interval beyond the margin and a "within the margin" one has its worse
+    side inside it: the interval shown is the pair of one-sided bounds the verdict is decided on."""
+    seen: set[str] = set()
+    for k, slowdown in enumerate((1.12, 1.13, 1.14, 1.15, 1.16, 1.17) * 2):  # near the 10 % margin
+        base = make_run(tmp_path, f"base{k}", items=120, seed=100 + k)
+        cand = make_run(tmp_path, f"cand{k}", items=120, seed=200 + k, slowdown=slowdown)
+        assert _compare(base, cand, "--out", tmp_path / f"cmp{k}") == 0
+        data = json.loads((tmp_path / f"cmp{k}" / "compare.json").read_text(encoding="utf-8"))
+        for m in data["cells"][0]["metrics"]:
+            if m["low"] is None or m["edge"] is None:
+                continue
+            worse_side, better_side = (m["high"], m["low"]) if m["direction"] == "lower" else (m["low"], m["high"])
+            beyond = (lambda v, e: v > e) if m["direction"] == "lower" else (lambda v, e: v < e)
+            if m["verdict"] == "worse":
+                assert beyond(better_side, m["edge"]), m
+            if m["verdict"] == "within the margin":
+                assert not beyond(worse_side, m["edge"]), m
+            seen.add(m["verdict"])
+    assert {"worse", "within the margin"} <= seen
+    capsys.readouterr()

@@ -95,7 +95,7 @@ def test_run_ends_with_the_headline_in_words(tmp_path: Path) -> None:
     (region,) = json.loads((run_dir / "summary.json").read_text())["ranking"]
     p50 = next(row for row in region["metrics"] if row["metric"] == "latency_p50")
     err = proc.stderr.splitlines()
-    start = err.index("headline (95 % intervals; verdicts as in compare and gate):")
+    start = next(i for i, line in enumerate(err) if line.startswith("headline ("))
     assert err[start + 1] == "Which region?"
     assert err[start + 2] == f"  {p50['sentence']}"
     assert err[start + 2].startswith(f"  p50 latency: {p50['best']['level']} fastest (")

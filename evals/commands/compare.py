@@ -47,6 +47,7 @@ def build_json(base: Arm, cand: Arm, matched: Matched, decided: list[Decided], w
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "alpha": alpha,
         "confidence": 1 - alpha,
+        "interval_confidence": 1 - 2 * alpha,  # shown intervals: the one-sided (1 - alpha) bounds the verdicts use
         "adjustment": "holm across the cells of each metric (one-sided: worse than the margin)",
         "by": by,
         "base": _arm_json(base),

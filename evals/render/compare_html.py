@@ -39,7 +39,8 @@ dimensions ({{ by.dimension }} shown as *), and paired by item where both arms r
 latencies are simulated and answers are not a real model's.</p>{% endif %}
 {% for w in warnings %}<p class="warn">warning: {{ w }}</p>{% endfor %}
 <p>{{ summary['worse'] }} worse, {{ summary['better'] }} better, {{ summary['within the margin'] }} within the
-margin, {{ summary['inconclusive'] }} inconclusive. Intervals are {{ pct(confidence) }} two-sided; each metric is
+margin, {{ summary['inconclusive'] }} inconclusive. Intervals are {{ pct(interval_confidence) }} two-sided:
+their ends are the one-sided {{ pct(confidence) }} bounds the verdicts use. Each metric is
 judged against its margin (the rules file): "worse" when the data show a change worse than the margin (p-values are
 {{ adjustment }}, compared with {{ alpha }}), "within the margin" or "better" when the worse-side bound is inside
 it, "inconclusive" otherwise. Ratios are candidate / baseline; differences are candidate - baseline.</p>

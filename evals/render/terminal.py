@@ -63,7 +63,8 @@ def print_headline(ranked: Sequence[Mapping[str, Any]], sweep: Mapping[str, Any]
 
     text = lines(ranked, sweep)
     if text:
-        print("headline (95 % intervals; verdicts as in compare and gate):", file=out or sys.stderr)
+        print("headline (a level's own figure: 95 % interval; a change: the interval its verdict is decided on; "
+              "verdicts as in compare and gate):", file=out or sys.stderr)
     for line in text:
         print(for_terminal(line), file=out or sys.stderr)
 

@@ -35,11 +35,12 @@ def label(d: Decided) -> str:
 
 
 def interval(d: Decided) -> tuple[float, float, float]:
-    """(estimate, low, high) on the shown scale (ratio or difference), two-sided at 1 - alpha."""
+    """(estimate, low, high) on the shown scale (ratio or difference): the one-sided (1 - alpha) bounds the
+    verdict is decided on, i.e. a two-sided 1 - 2*alpha interval, so an interval wholly beyond the margin is what
+    "worse" means and one wholly inside it what "within" means (Holm only makes "worse" stricter)."""
     b = d.measured.bounds
     try:
-        lo, _ = b.at(d.spec.alpha / 2)
-        _, hi = b.at(d.spec.alpha / 2)
+        lo, hi = b.at(d.spec.alpha)
     except ValueError:
         lo = hi = math.nan
     return d.shown(b.estimate), d.shown(lo), d.shown(hi)
