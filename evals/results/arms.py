@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from evals.errors import UserInputError
-from evals.results.rundata import CellKey, RunData, group_by_cell, load_runs, merged_records
+from evals.results.rundata import CellKey, RunData, group_by_cell, load_runs, merged_table
+from evals.results.table import RecordTable
 
 DIMENSIONS = ("region", "api", "tier")
 ANY = "*"
@@ -25,7 +26,7 @@ class Arm:
 
     label: str
     runs: tuple[RunData, ...]
-    records: tuple[dict[str, Any], ...]
+    table: RecordTable
 
     @property
     def paths(self) -> list[str]:
@@ -40,7 +41,7 @@ class Arm:
 class Matched:
     """Cells present in both arms, each with (baseline records, candidate records); the rest listed."""
 
-    cells: dict[CellKey, tuple[list[dict[str, Any]], list[dict[str, Any]]]]
+    cells: dict[CellKey, tuple[RecordTable, RecordTable]]
     only_base: list[CellKey] = field(default_factory=list)
     only_cand: list[CellKey] = field(default_factory=list)
 
@@ -50,7 +51,7 @@ def model_of(run: RunData) -> str:
     model = run.info.get("model")
     if isinstance(model, dict) and model.get("model_id"):
         return str(model["model_id"])
-    ids = sorted({str(r.get("model_id")) for r in run.records if r.get("model_id")})
+    ids = sorted(run.table.distinct("model_id"))
     return ", ".join(ids) if ids else "unknown"
 
 
@@ -62,21 +63,21 @@ def load_arm(paths: Sequence[str | Path], label: str) -> Arm:
         if run.run_id in {r.run_id for r in runs if r is not run}:
             raise UserInputError(f"{run.path}: run {run.run_id} is given twice")
         seen.setdefault(model_of(run), run.path)
-        if not run.measured():
+        if not len(run.measured()):
             raise UserInputError(f"{run.path}: no measured records in {run.path / 'records.jsonl'}")
     if len(seen) > 1:
         (m1, p1), (m2, p2) = list(seen.items())[:2]
         raise UserInputError(f"{p2}: {label} runs measure different models ({m2} here, {m1} in {p1})")
-    return Arm(label, tuple(runs), tuple(merged_records(runs)))
+    return Arm(label, tuple(runs), merged_table(runs))
 
 
 def arm_cells(arm: Arm) -> set[CellKey]:
-    return set(group_by_cell(arm.records))
+    return set(group_by_cell(arm.table))
 
 
 def match_runs(base: Arm, cand: Arm) -> Matched:
     """Match cells of two arms by (suite, region, api, tier)."""
-    bx, cx = group_by_cell(base.records), group_by_cell(cand.records)
+    bx, cx = group_by_cell(base.table), group_by_cell(cand.table)
     cells = {k: (bx[k], cx[k]) for k in bx if k in cx}
     return Matched(cells, sorted(set(bx) - set(cx)), sorted(set(cx) - set(bx)))
 
@@ -87,18 +88,18 @@ def match_within(runs: Arm, by: str, base_value: str, cand_value: str) -> Matche
         raise UserInputError(f"--by: must be one of {', '.join(DIMENSIONS)}, got {by!r}")
     if base_value == cand_value:
         raise UserInputError(f"--base and --cand: both are {base_value!r}; compare two different {by} values")
-    present = sorted({str(r.get(by)) for r in runs.records})
+    present = sorted(runs.table.distinct(by))
     for flag, value in (("--base", base_value), ("--cand", cand_value)):
         if value not in present:
             raise UserInputError(f"{flag}: no records with {by}={value!r} in {', '.join(runs.paths)} "
                                  f"(present: {', '.join(present)})")
-    sides: list[dict[CellKey, list[dict[str, Any]]]] = []
+    sides: list[dict[CellKey, RecordTable]] = []
     for value in (base_value, cand_value):
-        grouped = group_by_cell(r for r in runs.records if str(r.get(by)) == value)
-        merged: dict[CellKey, list[dict[str, Any]]] = {}
-        for key, recs in grouped.items():
-            merged.setdefault(key._replace(**{by: ANY}), []).extend(recs)
-        sides.append(merged)
+        grouped = group_by_cell(runs.table.where(by, value))
+        merged: dict[CellKey, list[RecordTable]] = {}
+        for key, part in grouped.items():
+            merged.setdefault(key._replace(**{by: ANY}), []).append(part)
+        sides.append({key: RecordTable.concat(parts) for key, parts in merged.items()})
     bx, cx = sides
     cells = {k: (bx[k], cx[k]) for k in sorted(bx) if k in cx}
     return Matched(cells, sorted(set(bx) - set(cx)), sorted(set(cx) - set(bx)))

@@ -13,38 +13,25 @@ The choices that keep verdicts honest live here, once:
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from evals.results.metrics import errors, ok_positive, scores, throttled, tokens_per_s
+from evals.results.table import RecordTable
 from evals.stats import effects
 from evals.stats.dependent import BATCHES
 from evals.stats.margin import Bounds, unavailable
 
-Record = Mapping[str, Any]
+Values = Callable[[RecordTable], np.ndarray]  # one value per record, NaN where the record does not count
 QUANTILES = {"latency_p50": ("latency_ms", 0.5), "latency_p90": ("latency_ms", 0.9),
              "ttft_p50": ("ttft_ms", 0.5), "ttft_p90": ("ttft_ms", 0.9)}
-RATES = {"error_rate": lambda r: r.get("status") == "error",
-         "throttle_rate": lambda r: (r.get("throttles") or 0) > 0}
-
-
-def _positive(rec: Record, key: str) -> float | None:
-    v = rec.get(key)
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and v > 0 else None
-
-
-def _tokens_per_s(rec: Record) -> float | None:
-    tokens, latency = _positive(rec, "output_tokens"), _positive(rec, "latency_ms")
-    return tokens / (latency / 1000) if tokens and latency else None
-
-
-GEOMEANS: dict[str, Callable[[Record], float | None]] = {
-    "latency": lambda r: _positive(r, "latency_ms"),
-    "tokens_per_s": _tokens_per_s,
-    "cost_per_request": lambda r: _positive(r, "cost_usd"),
+RATES: dict[str, Values] = {"error_rate": errors, "throttle_rate": throttled}
+GEOMEANS: dict[str, Values] = {
+    "latency": lambda t: ok_positive(t, "latency_ms"),
+    "tokens_per_s": tokens_per_s,
+    "cost_per_request": lambda t: ok_positive(t, "cost_usd"),
 }
 METRIC_NAMES = ("accuracy", *QUANTILES, *RATES, *GEOMEANS)
 
@@ -65,57 +52,48 @@ class Measured:
         return self.bounds.n_base > 0 or self.bounds.n_cand > 0
 
 
-def send_order(records: Sequence[Record]) -> list[Record]:
-    """Records in send order, run by run (each run has its own clock)."""
-    runs: dict[Any, list[Record]] = defaultdict(list)
-    for rec in records:
-        runs[rec.get("run_id")].append(rec)
-    out: list[Record] = []
-    for recs in runs.values():
-        out += sorted(recs, key=lambda r: float(r["t_sent_ms"]) if isinstance(r.get("t_sent_ms"), int | float)
-                      else math.inf)
-    return out
+def send_order(table: RecordTable) -> RecordTable:
+    """Records in send order, run by run (each run has its own clock; runs in order of first appearance)."""
+    runs = table.label("run_id").codes
+    _, first = np.unique(runs, return_index=True)
+    run_rank = np.empty(int(runs.max(initial=0)) + 1, dtype=np.int64)
+    run_rank[runs[np.sort(first)]] = np.arange(first.size)
+    sent = np.nan_to_num(table.num("t_sent_ms"), nan=math.inf)
+    return table.take(np.lexsort((sent, run_rank[runs])) if len(table) else np.arange(0))
 
 
-def common_items(base: Sequence[Record], cand: Sequence[Record]) -> tuple[list[Record], list[Record], int]:
+def common_items(base: RecordTable, cand: RecordTable) -> tuple[RecordTable, RecordTable, int]:
     """Both arms cut to the items both ran; the third value counts the records dropped from either arm."""
-    ids_b, ids_c = {r.get("sample_id") for r in base}, {r.get("sample_id") for r in cand}
-    keep = ids_b & ids_c
-    b, c = [r for r in base if r.get("sample_id") in keep], [r for r in cand if r.get("sample_id") in keep]
+    ib, ic = base.label("sample_id"), cand.label("sample_id")
+    keep = set(ib.present()) & set(ic.present())
+    kb = ib.isin(keep) | ((ib.codes < 0) & (ic.codes < 0).any())
+    kc = ic.isin(keep) | ((ic.codes < 0) & (ib.codes < 0).any())
+    b, c = (base, cand) if kb.all() and kc.all() else (base.take(kb), cand.take(kc))
     return b, c, len(base) - len(b) + len(cand) - len(c)
 
 
-def _time_to_success(records: Sequence[Record], key: str) -> np.ndarray:
+def _time_to_success(table: RecordTable, key: str) -> np.ndarray:
     """`key` of successful requests, +inf for failed ones; requests without the field (TTFT of a
     non-streaming API) are left out."""
-    out = []
-    for rec in records:
-        if rec.get("status") != "ok":
-            out.append(math.inf)
-        else:
-            v = _positive(rec, key)
-            if v is not None:
-                out.append(v)
-    return np.asarray(out, dtype=float)
+    v = ok_positive(table, key)
+    v[~table.ok] = math.inf
+    return v[~np.isnan(v)]
 
 
-def _has_field(records: Sequence[Record], key: str) -> bool:
-    return any(_positive(r, key) is not None for r in records)
+def _has_field(table: RecordTable, key: str) -> bool:
+    return bool((~np.isnan(ok_positive(table, key))).any())
 
 
-def _runs_of(records: Sequence[Record]) -> dict[Any, list[Record]]:
-    runs: dict[Any, list[Record]] = defaultdict(list)
-    for rec in records:
-        runs[rec.get("run_id")].append(rec)
-    return runs
+def _runs_of(table: RecordTable) -> list[RecordTable]:
+    return [table.take(rows) for _, rows in table.groups(("run_id",))]
 
 
 def _quantile_of(values: np.ndarray, q: float) -> float:
-    finite_ok = values.size > 0
-    return float(np.sort(values)[max(math.ceil(values.size * q), 1) - 1]) if finite_ok else math.nan
+    return float(np.partition(values, max(math.ceil(values.size * q), 1) - 1)[max(math.ceil(values.size * q), 1) - 1]
+                 ) if values.size else math.nan
 
 
-def measure_quantile(metric: str, base: Sequence[Record], cand: Sequence[Record], levels: np.ndarray,
+def measure_quantile(metric: str, base: RecordTable, cand: RecordTable, levels: np.ndarray,
                      min_runs: int, batches: int = BATCHES) -> Measured:
     key, q = QUANTILES[metric]
     b, c, dropped = common_items(base, cand)
@@ -126,8 +104,8 @@ def measure_quantile(metric: str, base: Sequence[Record], cand: Sequence[Record]
     bounds = None
     rb, rc = _runs_of(b), _runs_of(c)
     if len(rb) >= min_runs and len(rc) >= min_runs:
-        per_b = [_quantile_of(_time_to_success(r, key), q) for r in rb.values()]
-        per_c = [_quantile_of(_time_to_success(r, key), q) for r in rc.values()]
+        per_b = [_quantile_of(_time_to_success(r, key), q) for r in rb]
+        per_c = [_quantile_of(_time_to_success(r, key), q) for r in rc]
         if all(math.isfinite(v) for v in per_b + per_c):
             bounds = effects.run_level_log_ratio(np.log(per_b), np.log(per_c), levels)
     unit = "runs" if bounds is not None else "requests"
@@ -142,86 +120,98 @@ def _with_dropped(bounds: Bounds, dropped: int) -> Bounds:
                   bounds.n_base, bounds.n_cand, bounds.dropped + dropped, bounds.note)
 
 
-def measure_rate(metric: str, base: Sequence[Record], cand: Sequence[Record], levels: np.ndarray,
+def measure_rate(metric: str, base: RecordTable, cand: RecordTable, levels: np.ndarray,
                  batches: int = BATCHES) -> Measured:
     b, c, dropped = common_items(base, cand)
     event = RATES[metric]
-    ex = np.array([event(r) for r in send_order(b)], dtype=float)
-    ey = np.array([event(r) for r in send_order(c)], dtype=float)
+    ex, ey = event(send_order(b)), event(send_order(c))
     bounds = _with_dropped(effects.rate_difference(ex, ey, levels, batches), dropped)
     return Measured(metric, float(ex.mean()) if ex.size else math.nan, float(ey.mean()) if ey.size else math.nan,
                     bounds, "requests")
 
 
-def _per_item(records: Sequence[Record], value: Callable[[Record], float | None], log: bool
-              ) -> dict[Any, tuple[float, float, Any]]:
-    """item -> (mean value over its repeats and runs (geometric when `log`), mean send position, cluster)."""
-    vals: dict[Any, list[float]] = defaultdict(list)
-    pos: dict[Any, list[int]] = defaultdict(list)
-    cluster: dict[Any, Any] = {}
-    for i, rec in enumerate(send_order(records)):
-        v = value(rec) if rec.get("status") == "ok" else None
-        if v is None:
-            continue
-        item = rec.get("sample_id")
-        vals[item].append(math.log(v) if log else v)
-        pos[item].append(i)
-        cluster.setdefault(item, rec.get("cluster") or item)
-    return {k: (float(np.mean(v)), float(np.mean(pos[k])), cluster[k]) for k, v in vals.items()}
+@dataclass(frozen=True)
+class PerItem:
+    """Each item's mean value over its repeats and runs (of logs when log-scaled), its mean send position and
+    its cluster (the item itself when it has none)."""
+
+    mean: dict[str, float]
+    position: dict[str, float]
+    cluster: dict[str, str]
 
 
-def measure_geomean(metric: str, base: Sequence[Record], cand: Sequence[Record], levels: np.ndarray,
+def _per_item(table: RecordTable, value: Values, log: bool) -> PerItem:
+    ordered = send_order(table)
+    v = value(ordered)
+    v[~ordered.ok] = np.nan
+    codes = ordered.label("sample_id").codes
+    keep = ~np.isnan(v) & (codes >= 0)
+    pos = np.flatnonzero(keep).astype(float)
+    codes, v = codes[keep], v[keep]
+    if codes.size == 0:
+        return PerItem({}, {}, {})
+    width = len(ordered.label("sample_id").values)
+    counts = np.bincount(codes, minlength=width)
+    sums = np.bincount(codes, weights=np.log(v) if log else v, minlength=width)
+    pos_sums = np.bincount(codes, weights=pos, minlength=width)
+    present, first = np.unique(codes, return_index=True)
+    first_row = np.flatnonzero(keep)[first]
+    names, clusters = ordered.label("sample_id").values, ordered.label("cluster")
+    mean, position, cluster = {}, {}, {}
+    for c, row in zip(present.tolist(), first_row.tolist(), strict=True):
+        name = names[c]
+        mean[name] = float(sums[c] / counts[c])
+        position[name] = float(pos_sums[c] / counts[c])
+        cluster[name] = clusters.at(row) or name
+    return PerItem(mean, position, cluster)
+
+
+def measure_geomean(metric: str, base: RecordTable, cand: RecordTable, levels: np.ndarray,
                     min_runs: int, batches: int = BATCHES) -> Measured:
     value = GEOMEANS[metric]
     ib, ic = _per_item(base, value, True), _per_item(cand, value, True)
-    common = sorted(set(ib) & set(ic), key=str)
-    dropped = len(ib) + len(ic) - 2 * len(common)
+    common = sorted(set(ib.mean) & set(ic.mean), key=str)
+    dropped = len(ib.mean) + len(ic.mean) - 2 * len(common)
     if not common:
-        n = len(ib) + len(ic)
-        return Measured(metric, math.nan, math.nan, unavailable("", levels, len(ib), len(ic),
+        n = len(ib.mean) + len(ic.mean)
+        return Measured(metric, math.nan, math.nan, unavailable("", levels, len(ib.mean), len(ic.mean),
                         "no item answered in both arms" if n else "no values"), "items (paired)")
-    lx = np.array([ib[k][0] for k in common])
-    ly = np.array([ic[k][0] for k in common])
+    lx = np.array([ib.mean[k] for k in common])
+    ly = np.array([ic.mean[k] for k in common])
     bx, by = math.exp(float(lx.mean())), math.exp(float(ly.mean()))
     rb, rc = _runs_of(base), _runs_of(cand)
     if metric == "latency" and len(rb) >= min_runs and len(rc) >= min_runs:
-        keep = set(common)
-        per_b = [_log_geomean(r, value, keep) for r in rb.values()]
-        per_c = [_log_geomean(r, value, keep) for r in rc.values()]
+        per_b = [_log_geomean(r, value, common) for r in rb]
+        per_c = [_log_geomean(r, value, common) for r in rc]
         bounds = _with_dropped(effects.run_level_log_ratio(per_b, per_c, levels), dropped)
         return Measured(metric, bx, by, bounds, "runs")
-    bounds = effects.paired_log_ratio(np.exp(lx), np.exp(ly), [ib[k][1] for k in common],
-                                      [ic[k][1] for k in common], levels, dropped, batches)
+    bounds = effects.paired_log_ratio(np.exp(lx), np.exp(ly), [ib.position[k] for k in common],
+                                      [ic.position[k] for k in common], levels, dropped, batches)
     return Measured(metric, bx, by, bounds, "items (paired)")
 
 
-def _log_geomean(records: Sequence[Record], value: Callable[[Record], float | None], keep: set[Any]) -> float:
-    vals = [value(r) for r in records if r.get("status") == "ok" and r.get("sample_id") in keep]
-    logs = [math.log(v) for v in vals if v is not None]
-    return float(np.mean(logs)) if logs else math.nan
+def _log_geomean(table: RecordTable, value: Values, keep: list[str]) -> float:
+    v = value(table)
+    v = v[table.ok & table.label("sample_id").isin(keep) & ~np.isnan(v)]
+    return float(np.mean(np.log(v))) if v.size else math.nan
 
 
-def _score(rec: Record) -> float | None:
-    s = rec.get("score")
-    return float(s) if isinstance(s, int | float) and not isinstance(s, bool) and not math.isnan(s) else None
-
-
-def measure_accuracy(base: Sequence[Record], cand: Sequence[Record], levels: np.ndarray) -> Measured:
-    ib, ic = _per_item(base, _score, False), _per_item(cand, _score, False)
-    common = sorted(set(ib) & set(ic), key=str)
-    dropped = len(ib) + len(ic) - 2 * len(common)
+def measure_accuracy(base: RecordTable, cand: RecordTable, levels: np.ndarray) -> Measured:
+    ib, ic = _per_item(base, scores, False), _per_item(cand, scores, False)
+    common = sorted(set(ib.mean) & set(ic.mean), key=str)
+    dropped = len(ib.mean) + len(ic.mean) - 2 * len(common)
     if not common:
-        note = "no item scored in both arms" if ib or ic else "no values"
-        return Measured("accuracy", math.nan, math.nan, unavailable("", levels, len(ib), len(ic), note),
+        note = "no item scored in both arms" if ib.mean or ic.mean else "no values"
+        return Measured("accuracy", math.nan, math.nan, unavailable("", levels, len(ib.mean), len(ic.mean), note),
                         "items (paired)")
-    x = np.array([ib[k][0] for k in common])
-    y = np.array([ic[k][0] for k in common])
-    clusters = [str(ib[k][2]) for k in common]
+    x = np.array([ib.mean[k] for k in common])
+    y = np.array([ic.mean[k] for k in common])
+    clusters = [ib.cluster[k] for k in common]
     bounds = effects.clustered_difference(x, y, clusters, levels, dropped)
     return Measured("accuracy", float(x.mean()), float(y.mean()), bounds, "items (paired)")
 
 
-def measure(metric: str, base: Sequence[Record], cand: Sequence[Record], levels: np.ndarray, min_runs: int,
+def measure(metric: str, base: RecordTable, cand: RecordTable, levels: np.ndarray, min_runs: int,
             batches: int = BATCHES) -> Measured:
     """Bounds of one metric in one cell, candidate against baseline."""
     if metric in QUANTILES:
@@ -235,5 +225,5 @@ def measure(metric: str, base: Sequence[Record], cand: Sequence[Record], levels:
     raise ValueError(f"unknown metric {metric!r}")
 
 
-def successes(records: Sequence[Record]) -> int:
-    return sum(1 for r in records if r.get("status") == "ok")
+def successes(table: RecordTable) -> int:
+    return int(table.ok.sum())

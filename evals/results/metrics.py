@@ -14,17 +14,14 @@ computes a p50 or an accuracy of its own. How a metric is paired and tested betw
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 import numpy as np
 
+from evals.results.table import RecordTable
 from evals.stats import Direction, MarginKind
-
-Record = Mapping[str, Any]
 
 # items shared by both arms, as a share of each arm's items, needed before pairing by item
 PAIRING_OVERLAP = 0.9
@@ -40,14 +37,14 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True)
 class Metric:
-    """A metric: which value a record contributes (None: the record does not count) and how it is compared."""
+    """A metric: the value each record contributes (NaN: the record does not count) and how it is compared."""
 
     name: str
     label: str
     kind: Kind
     direction: Direction
     unit: str
-    value: Callable[[Record], float | None]
+    values: Callable[[RecordTable], np.ndarray]
     summary: str = "mean"  # geomean | p50 | p90 | mean (rates and scores)
 
     @property
@@ -59,56 +56,49 @@ class Metric:
         return {"p50": 0.5, "p90": 0.9}.get(self.summary)
 
 
-def _ok_positive(field: str) -> Callable[[Record], float | None]:
-    def value(rec: Record) -> float | None:
-        if rec.get("status") != "ok":
-            return None
-        v = rec.get(field)
-        return float(v) if isinstance(v, int | float) and v > 0 else None
-
-    return value
+def ok_positive(table: RecordTable, field: str) -> np.ndarray:
+    """`field` of successful requests where it is positive; NaN elsewhere."""
+    v = table.num(field)
+    with np.errstate(invalid="ignore"):
+        return np.where(table.ok & (v > 0), v, np.nan)
 
 
-def _tokens_per_s(rec: Record) -> float | None:
+def _ok_positive(field: str) -> Callable[[RecordTable], np.ndarray]:
+    return lambda table: ok_positive(table, field)
+
+
+def tokens_per_s(table: RecordTable) -> np.ndarray:
     """Output tokens per second of end-to-end latency: what a caller of one request experiences."""
-    if rec.get("status") != "ok":
-        return None
-    tokens, latency = rec.get("output_tokens"), rec.get("latency_ms")
-    if not tokens or not latency or tokens <= 0 or latency <= 0:
-        return None
-    return float(tokens) / (float(latency) / 1000.0)
+    return ok_positive(table, "output_tokens") / (ok_positive(table, "latency_ms") / 1000.0)
 
 
-def _error(rec: Record) -> float:
-    return 1.0 if rec.get("status") == "error" else 0.0
+def errors(table: RecordTable) -> np.ndarray:
+    return table.label("status").eq("error").astype(float)
 
 
-def _throttled(rec: Record) -> float:
-    return 1.0 if (rec.get("throttles") or 0) > 0 else 0.0
+def throttled(table: RecordTable) -> np.ndarray:
+    return (np.nan_to_num(table.num("throttles")) > 0).astype(float)
 
 
-def _score(rec: Record) -> float | None:
+def scores(table: RecordTable) -> np.ndarray:
     """Scores of answered requests only: a failed request is counted in the error rate, never as wrong."""
-    if rec.get("status") != "ok":
-        return None
-    s = rec.get("score")
-    return float(s) if isinstance(s, int | float) and not math.isnan(s) else None
+    return np.where(table.ok, table.num("score"), np.nan)
 
 
 LOWER, HIGHER = Direction.LOWER_IS_BETTER, Direction.HIGHER_IS_BETTER
 _latency, _ttft, _cost = _ok_positive("latency_ms"), _ok_positive("ttft_ms"), _ok_positive("cost_usd")
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("accuracy", "accuracy", Kind.SCORE, HIGHER, "", _score),
+    Metric("accuracy", "accuracy", Kind.SCORE, HIGHER, "", scores),
     Metric("latency", "latency (geometric mean)", Kind.CONTINUOUS, LOWER, "ms", _latency, "geomean"),
     Metric("latency_p50", "latency p50", Kind.CONTINUOUS, LOWER, "ms", _latency, "p50"),
     Metric("latency_p90", "latency p90", Kind.CONTINUOUS, LOWER, "ms", _latency, "p90"),
     Metric("ttft_p50", "TTFT p50", Kind.CONTINUOUS, LOWER, "ms", _ttft, "p50"),
     Metric("ttft_p90", "TTFT p90", Kind.CONTINUOUS, LOWER, "ms", _ttft, "p90"),
-    Metric("error_rate", "error rate", Kind.RATE, LOWER, "", _error),
-    Metric("throttle_rate", "throttled share", Kind.RATE, LOWER, "", _throttled),
+    Metric("error_rate", "error rate", Kind.RATE, LOWER, "", errors),
+    Metric("throttle_rate", "throttled share", Kind.RATE, LOWER, "", throttled),
     Metric("tokens_per_s", "output tokens/s per request (geometric mean)", Kind.CONTINUOUS, HIGHER, "tok/s",
-           _tokens_per_s, "geomean"),
+           tokens_per_s, "geomean"),
     Metric("cost_per_request", "cost per request (geometric mean)", Kind.CONTINUOUS, LOWER, "USD", _cost,
            "geomean"),
 )}
@@ -119,9 +109,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 
 def summarise(metric: Metric, values: Sequence[float]) -> float:
     """The one-arm figure shown beside a comparison (and stored in the history index)."""
-    if not values:
-        return math.nan
     a = np.asarray(values, dtype=float)
+    if a.size == 0:
+        return math.nan
     if metric.summary == "geomean":
         return float(np.exp(np.mean(np.log(a))))
     if metric.quantile is not None:
@@ -129,33 +119,39 @@ def summarise(metric: Metric, values: Sequence[float]) -> float:
     return float(np.mean(a))
 
 
-def values_of(metric: Metric, records: Sequence[Record]) -> list[float]:
-    out = []
-    for rec in records:
-        v = metric.value(rec)
-        if v is not None:
-            out.append(v)
-    return out
+def values_of(metric: Metric, table: RecordTable) -> np.ndarray:
+    """The values of the records that count, in table order."""
+    v = metric.values(table)
+    return v[~np.isnan(v)]
 
 
 # ---------------------------------------------------------------------------------------------- pairing
 # Items both arms ran, averaged over repeats: the report's discordant-item counts (`evals.render.report.comparisons`).
 
 
-def items_of(records: Sequence[Record], value: Callable[[Record], float | None]) -> dict[Any, list[float]]:
-    """The values of each item (`sample_id`) over all its repeats, runs and sweep levels."""
-    groups: dict[Any, list[float]] = defaultdict(list)
-    for rec in records:
-        v = value(rec)
-        if v is not None:
-            groups[rec.get("sample_id")].append(v)
-    return groups
+def item_means(table: RecordTable, values: np.ndarray, log: bool = False) -> dict[str, float]:
+    """item (`sample_id`) -> mean of its counting values over all its repeats, runs and sweep levels
+    (the mean of logs when `log`)."""
+    keep = ~np.isnan(values)
+    if log:
+        keep &= values > 0
+    codes = table.label("sample_id").codes[keep]
+    v = np.log(values[keep]) if log else values[keep]
+    ok = codes >= 0
+    codes, v = codes[ok], v[ok]
+    if codes.size == 0:
+        return {}
+    width = len(table.label("sample_id").values)
+    counts = np.bincount(codes, minlength=width)
+    sums = np.bincount(codes, weights=v, minlength=width)
+    names = table.label("sample_id").values
+    return {names[c]: float(sums[c] / counts[c]) for c in np.flatnonzero(counts).tolist()}
 
 
-def paired_items(base: Mapping[Any, Sequence[float]], cand: Mapping[Any, Sequence[float]]) -> list[Any] | None:
+def paired_items(base: Mapping[str, float], cand: Mapping[str, float]) -> list[str] | None:
     """Items to pair on, or None when the arms did not run (nearly) the same items: at least 2 shared items,
     and at least PAIRING_OVERLAP of each arm's items shared."""
-    common = [k for k in base if k in cand and k is not None]
+    common = [k for k in base if k in cand]
     if len(common) < 2 or len(common) < PAIRING_OVERLAP * max(len(base), len(cand)):
         return None
     return sorted(common, key=str)
@@ -165,7 +161,7 @@ def paired_items(base: Mapping[Any, Sequence[float]], cand: Mapping[Any, Sequenc
 class ItemPairs:
     """One summary per item and arm, in the same item order: the item is the unit of a paired test."""
 
-    items: list[Any]
+    items: list[str]
     base: np.ndarray
     cand: np.ndarray
 
@@ -174,20 +170,15 @@ class ItemPairs:
         return bool(np.isin(self.base, (0.0, 1.0)).all() and np.isin(self.cand, (0.0, 1.0)).all())
 
 
-def pair_by_item(base: Sequence[Record], cand: Sequence[Record], value: Callable[[Record], float | None],
-                 summary: str = "mean") -> ItemPairs | None:
+def pair_by_item(base: RecordTable, cand: RecordTable, metric: Metric, summary: str = "mean") -> ItemPairs | None:
     """Pair two arms by item: each item's values averaged over its repeats and runs (`mean`, for scores) or
     their geometric mean (`geomean`, for latency-like values); None when the arms share too few items."""
-    bx, by = items_of(base, value), items_of(cand, value)
+    if summary not in ("mean", "geomean"):
+        raise ValueError(f"unknown item summary {summary!r}")
+    log = summary == "geomean"
+    bx, by = item_means(base, metric.values(base), log), item_means(cand, metric.values(cand), log)
     common = paired_items(bx, by)
     if common is None:
         return None
-    if summary == "geomean":
-        def avg(v: Sequence[float]) -> float:
-            return float(np.exp(np.mean(np.log(v))))
-    elif summary == "mean":
-        def avg(v: Sequence[float]) -> float:
-            return float(np.mean(v))
-    else:
-        raise ValueError(f"unknown item summary {summary!r}")
-    return ItemPairs(common, np.array([avg(bx[k]) for k in common]), np.array([avg(by[k]) for k in common]))
+    b, c = np.array([bx[k] for k in common]), np.array([by[k] for k in common])
+    return ItemPairs(common, np.exp(b) if log else b, np.exp(c) if log else c)

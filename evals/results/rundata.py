@@ -6,17 +6,15 @@ from measurements, errors kept) grouped by the same cell keys.
 
 from __future__ import annotations
 
-import sys
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from evals.errors import UserInputError
+from evals.results.reader import read_table
 from evals.results.rundir import RUN_FILE, RunDirectory
-
-R = TypeVar("R", bound=Mapping[str, Any])
+from evals.results.table import CELL_FIELDS, RecordTable
 
 
 class CellKey(NamedTuple):
@@ -31,9 +29,11 @@ class CellKey(NamedTuple):
 
 @dataclass(frozen=True)
 class RunData:
+    """One run directory: its run.json and its records as columns (warm-up included, flagged)."""
+
     path: Path
     info: dict[str, Any]
-    records: tuple[dict[str, Any], ...]
+    table: RecordTable
 
     @property
     def run_id(self) -> str:
@@ -43,9 +43,17 @@ class RunData:
     def is_emulated(self) -> bool:
         return bool(self.info.get("target", {}).get("emulator"))
 
-    def measured(self) -> list[dict[str, Any]]:
+    def measured(self) -> RecordTable:
         """Records that count in statistics: everything but warm-up requests."""
-        return [r for r in self.records if not r.get("warmup")]
+        return self.table.measured()
+
+    def full_records(self, lines: Sequence[int]) -> list[dict[str, Any]]:
+        """The whole records at these 1-based lines of records.jsonl (texts included), tagged with the run id;
+        for the few records a page shows."""
+        records = RunDirectory(self.path).read_lines(lines)
+        for rec in records:
+            rec["run_id"] = self.run_id
+        return records
 
 
 def load_run(path: Path | str) -> RunData:
@@ -55,25 +63,7 @@ def load_run(path: Path | str) -> RunData:
     run_dir = RunDirectory.open_existing(path)
     info = run_dir.read_run()
     run_id = str(info.get("run_id", path.name))
-    records = tuple(_compact(rec, run_id) for rec in run_dir.iter_records())
-    return RunData(path=path, info=info, records=records)
-
-
-# One string object per field name and per repeated label across all records of all runs: `json.loads` makes
-# fresh ones for every line, which at a million records is most of the memory the records take.
-_KEYS: dict[str, str] = {}
-LABELS = frozenset({"suite", "suite_version", "region", "api", "tier", "model_id", "status", "error_code",
-                    "error_class", "stop_reason", "run_id"})
-
-
-def _compact(record: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """The record with shared key and label strings, tagged with its run's id."""
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        key = _KEYS.setdefault(key, key)
-        out[key] = sys.intern(value) if key in LABELS and isinstance(value, str) else value
-    out["run_id"] = sys.intern(run_id)
-    return out
+    return RunData(path=path, info=info, table=read_table(run_dir.records_file, run_id))
 
 
 def run_dirs_in(path: Path | str) -> list[Path]:
@@ -93,18 +83,12 @@ def load_runs(paths: Iterable[Path | str]) -> list[RunData]:
     return runs
 
 
-def cell_key(record: Mapping[str, Any]) -> CellKey:
-    return CellKey(record["suite"], record["region"], record["api"], record["tier"])
+def group_by_cell(table: RecordTable) -> dict[CellKey, RecordTable]:
+    """Measured records by cell (suite, region, api, tier), in key order."""
+    measured = table.measured()
+    return {CellKey(*map(str, key)): measured.take(rows) for key, rows in measured.groups(CELL_FIELDS)}
 
 
-def group_by_cell(records: Iterable[R]) -> dict[CellKey, list[R]]:
-    cells: dict[CellKey, list[R]] = defaultdict(list)
-    for rec in records:
-        if not rec.get("warmup"):
-            cells[cell_key(rec)].append(rec)
-    return dict(sorted(cells.items()))
-
-
-def merged_records(runs: Sequence[RunData]) -> list[dict[str, Any]]:
+def merged_table(runs: Sequence[RunData]) -> RecordTable:
     """Measured records of several runs (e.g. the jobs of a multirun), each tagged with its run id on load."""
-    return [rec for run in runs for rec in run.measured()]
+    return RecordTable.concat([run.measured() for run in runs])

@@ -14,7 +14,7 @@ import platform
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -24,12 +24,12 @@ from evals import __version__
 from evals.errors import UserInputError
 from evals.paths import REPO_ROOT
 from evals.redact import redact_argv, redact_text
+from evals.results.schema import RECORD_SCHEMA_VERSION, REQUIRED_TEXT
 from evals.storage import RecordWriter as RecordWriter  # re-exported: run directories are written with it
 
 RUN_FILE = "run.json"
 RECORDS_FILE = "records.jsonl"
 LOCK_FILE = ".lock"
-REQUIRED_KEYS = ("request_id", "status", "suite", "region", "api", "tier")
 
 
 def utc_now() -> str:
@@ -102,10 +102,14 @@ def record_problem(record: Any) -> str | None:
     """Why a parsed line is not a record (one phrase naming the key), or None."""
     if not isinstance(record, dict):
         return f"not a record (a JSON object expected, got {type(record).__name__})"
-    missing = [key for key in REQUIRED_KEYS if key not in record]
+    missing = [key for key in REQUIRED_TEXT if key not in record]
     if missing:
         return f"record lacks {', '.join(missing)}"
-    for key in REQUIRED_KEYS:
+    version = record.get("schema")
+    if isinstance(version, int) and version > RECORD_SCHEMA_VERSION:
+        return (f"record schema version {version} is newer than this bedrock-evals reads ({RECORD_SCHEMA_VERSION});"
+                " upgrade bedrock-evals")
+    for key in REQUIRED_TEXT:
         if not isinstance(record[key], str):
             return f"{key} must be text, got {record[key]!r:.40}"
     if record["status"] not in ("ok", "error"):
@@ -197,16 +201,35 @@ class RunDirectory:
             for lineno, raw in enumerate(fh, 1):
                 if not raw.endswith(b"\n"):
                     break  # a torn tail is not a record
-                try:
-                    record = json.loads(raw.decode("utf-8"))
-                except UnicodeDecodeError:
-                    raise UserInputError(f"{path}:{lineno}: not UTF-8 text (not a records file?)") from None
-                except json.JSONDecodeError as err:
-                    raise UserInputError(f"{path}:{lineno}: not a JSON record: {err}") from None
-                problem = record_problem(record)
-                if problem:
-                    raise UserInputError(f"{path}:{lineno}: {problem}")
-                yield record
+                yield self._parse(raw, lineno)
+
+    def read_lines(self, lines: Sequence[int]) -> list[dict[str, Any]]:
+        """The records at these 1-based lines, in the order asked (a page shows a few whole records of a run
+        read as columns); lines are checked as `iter_records` checks them."""
+        wanted = set(lines)
+        found: dict[int, dict[str, Any]] = {}
+        if wanted:
+            last = max(wanted)
+            with self.records_file.open("rb") as fh:
+                for lineno, raw in enumerate(fh, 1):
+                    if lineno in wanted:
+                        found[lineno] = self._parse(raw, lineno)
+                    if lineno >= last:
+                        break
+        return [found[n] for n in lines if n in found]
+
+    def _parse(self, raw: bytes, lineno: int) -> dict[str, Any]:
+        path = self.records_file
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise UserInputError(f"{path}:{lineno}: not UTF-8 text (not a records file?)") from None
+        except json.JSONDecodeError as err:
+            raise UserInputError(f"{path}:{lineno}: not a JSON record: {err}") from None
+        problem = record_problem(record)
+        if problem:
+            raise UserInputError(f"{path}:{lineno}: {problem}")
+        return record
 
     def finished_request_ids(self) -> set[str]:
         return {rec["request_id"] for rec in self.iter_records() if rec.get("status") in ("ok", "error")}

@@ -21,12 +21,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from evals.results.measures import GEOMEANS, QUANTILES, Measured, measure, successes
+from evals.results.table import RecordTable
 from evals.stats import holm
 from evals.stats.dependent import BATCHES
 from evals.stats.gate import Direction, MarginKind, Verdict
 from evals.stats.margin import Outage, Uncertainty, decide, level_grid, margin_edge, outage, p_beyond
 
-Records = Sequence[Mapping[str, Any]]
+Records = RecordTable
 Cell = TypeVar("Cell", bound=Hashable)
 CLOUD_TIGHT_MARGIN = 0.15  # latency margins below this need several runs per arm on a cloud target
 
