@@ -55,7 +55,7 @@ def build_json(base: Arm, cand: Arm, matched: Matched, decided: list[Decided], w
         "warnings": warnings,
         "summary": counts(decided),
         "cells": cells,
-        "answers": side_by_side(matched.cells),
+        "answers": side_by_side(matched.cells, [*base.runs, *cand.runs]),
     }
 
 
@@ -136,8 +136,8 @@ def main(argv: list[str]) -> int:
             raise UserInputError("--by: needs --base VALUE and --cand VALUE")
         runs = load_arm([d for d in args.dirs if d != SPLIT], "runs")
         matched = match_within(runs, args.by, args.base, args.cand)
-        base = Arm(f"{args.by}={args.base}", runs.runs, runs.records)
-        cand = Arm(f"{args.by}={args.cand}", runs.runs, runs.records)
+        base = Arm(f"{args.by}={args.base}", runs.runs, runs.table)
+        cand = Arm(f"{args.by}={args.cand}", runs.runs, runs.table)
         by = {"dimension": args.by, "base": args.base, "cand": args.cand}
         warnings = check_comparable(base, cand, matched, strict=False)
     else:

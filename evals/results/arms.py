@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from evals.errors import UserInputError
 from evals.results.rundata import CellKey, RunData, group_by_cell, load_runs, merged_table

@@ -92,3 +92,19 @@ def group_by_cell(table: RecordTable) -> dict[CellKey, RecordTable]:
 def merged_table(runs: Sequence[RunData]) -> RecordTable:
     """Measured records of several runs (e.g. the jobs of a multirun), each tagged with its run id on load."""
     return RecordTable.concat([run.measured() for run in runs])
+
+
+def full_records(runs: Sequence[RunData], picks: Sequence[tuple[RecordTable, int]]) -> list[dict[str, Any]]:
+    """The whole records (texts included) of these (table, row) picks, read from `runs` in one pass per run,
+    in the order of `picks`."""
+    by_run = {run.run_id: run for run in runs}
+    keys = [(str(table.label("run_id").at(row)), int(table.line[row])) for table, row in picks]
+    wanted: dict[str, set[int]] = {}
+    for run_id, line in keys:
+        wanted.setdefault(run_id, set()).add(line)
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    for run_id, lines in wanted.items():
+        ordered = sorted(lines)
+        for line, rec in zip(ordered, by_run[run_id].full_records(ordered), strict=True):
+            found[(run_id, line)] = rec
+    return [found[key] for key in keys]

@@ -13,10 +13,10 @@ from typing import Any, get_type_hints
 RECORD_SCHEMA_VERSION = 1  # a reader refuses records of a newer version; an older one is read as it was written
 
 
-def _field(doc: str, column: str | None = None) -> Any:
-    """A record field with its documentation; `column="label"` makes a text field a column of the reader's
-    table (numbers always are); long or unique texts stay out and are read back whole by line."""
-    return field(metadata={"doc": doc, "column": column})
+def _doc(doc: str, column: str | None = None) -> dict[str, str | None]:
+    """A record field's metadata: its documentation, and `column="label"` when a text field is a column of the
+    reader's table (numbers always are; long or unique texts stay out and are read back whole by line)."""
+    return {"doc": doc, "column": column}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,58 +25,71 @@ class Record:
     in this order, the reader's columns are derived from these types (frozen dataclass: no dependency, and the
     type hints are the schema mypy checks the writer against)."""
 
-    schema: int = _field('record schema version')
-    run_id: str = _field('run directory name')
-    session: int = _field('0 for the first session of the run, k for its k-th resume (times share one timeline)')
-    request_id: str = _field('stable hash of (suite, sample, api, region, tier, repeat, load level)')
-    index: int = _field('position in the interleaved plan')
-    sample_id: str = _field('suite item id', column="label")
-    suite: str = _field('suite name', column="label")
-    suite_version: str | None = _field('suite version', column="label")
-    cluster: str | None = _field('cluster key for clustered intervals (item or shared passage), may be null', column="label")
-    region: str = _field('region the client called', column="label")
-    api: str = _field('converse | invoke | converse_stream | invoke_stream', column="label")
-    tier: str = _field('service tier requested (default, priority, flex, reserved)', column="label")
-    model_id: str = _field('model id or inference profile id sent', column="label")
-    repeat: int = _field('repeat number, 0-based')
-    warmup: bool = _field('true when the request is inside the configured warm-up')
-    load_level: float | None = _field('sweep level (concurrency or rate) or null')
-    status: str = _field('ok | error', column="label")
-    error_code: str | None = _field('service error code (ThrottlingException, ...) or a client code (ReadTimeout, ...); null when ok', column="label")
-    error_class: str | None = _field('throttle | transient | client | fatal; null when ok', column="label")
-    error_message: str | None = _field("the service's error message (untrusted text)")
-    attempts: int = _field('HTTP attempts made, retries included')
-    throttles: int = _field('attempts that ended in a throttle')
-    backoff_ms: float = _field('time spent waiting between attempts (part of latency_ms, reported separately)')
-    t_intended_ms: float | None = _field('when the scheduler meant to send it')
-    t_sent_ms: float | None = _field('when the first attempt left the client')
-    send_lag_ms: float | None = _field('t_sent_ms - t_intended_ms (client-side queueing; coordinated omission shows here)')
-    t_first_token_ms: float | None = _field('first content delta (streaming only)')
-    t_done_ms: float | None = _field('last byte of the response (or the error)')
-    latency_ms: float | None = _field('e2e latency: t_done_ms - t_sent_ms, retries and backoff included')
-    last_attempt_ms: float | None = _field("the last attempt's own duration")
-    ttft_ms: float | None = _field('t_first_token_ms - t_sent_ms (streaming only)')
-    tpot_ms: float | None = _field('(t_done - t_first_token) / (output_tokens - 1) (streaming only, output_tokens > 1)')
-    itl_ms: list[float] | None = _field('gaps between consecutive content deltas (streaming only)')
-    delta_chars: list[int] | None = _field('characters carried by each content delta (streaming only)')
-    server_latency_ms: float | None = _field('service-reported latency (Converse metrics.latencyMs, Invoke latency header, stream metrics)')
-    client_overhead_ms: float | None = _field("last_attempt_ms - server_latency_ms (the service's figure covers its last attempt)")
-    input_tokens: int | None = _field('service-reported input tokens')
-    output_tokens: int | None = _field('service-reported output tokens')
-    stop_reason: str | None = _field('service stop reason', column="label")
-    image_count: int = _field('images sent')
-    image_bytes: int = _field('total encoded image bytes sent')
-    image_pixels: int = _field('total pixels sent')
-    image_formats: list[str] = _field('formats of the images sent')
-    prompt: str = _field('the prompt text, cut at 2,000 characters (untrusted text)')
-    prompt_chars: int = _field('length of the whole prompt text')
-    response_text: str | None = _field('model output (untrusted text); null on error')
-    expected: Any = _field("the suite's expected answer, may be null")
-    score: float | None = _field('primary score in [0, 1]; null when the request errored or has no scorer')
-    scores: dict[str, float] = _field("every scorer's value by name")
-    score_error: str | None = _field("why a successful response has no score (e.g. the judge model's request failed), else null")
-    cost_usd: float | None = _field("estimated cost from the model card's prices and the service's token counts; null without them")
-    aws_request_id: str | None = _field('x-amzn-RequestId of the last attempt')
+    schema: int = field(metadata=_doc("record schema version"))
+    run_id: str = field(metadata=_doc("run directory name"))
+    session: int = field(metadata=_doc(
+        "0 for the first session of the run, k for its k-th resume (times share one timeline)"))
+    request_id: str = field(metadata=_doc("stable hash of (suite, sample, api, region, tier, repeat, load level)"))
+    index: int = field(metadata=_doc("position in the interleaved plan"))
+    sample_id: str = field(metadata=_doc("suite item id", column="label"))
+    suite: str = field(metadata=_doc("suite name", column="label"))
+    suite_version: str | None = field(metadata=_doc("suite version", column="label"))
+    cluster: str | None = field(metadata=_doc(
+        "cluster key for clustered intervals (item or shared passage), may be null", column="label"))
+    region: str = field(metadata=_doc("region the client called", column="label"))
+    api: str = field(metadata=_doc("converse | invoke | converse_stream | invoke_stream", column="label"))
+    tier: str = field(metadata=_doc("service tier requested (default, priority, flex, reserved)", column="label"))
+    model_id: str = field(metadata=_doc("model id or inference profile id sent", column="label"))
+    repeat: int = field(metadata=_doc("repeat number, 0-based"))
+    warmup: bool = field(metadata=_doc("true when the request is inside the configured warm-up"))
+    load_level: float | None = field(metadata=_doc("sweep level (concurrency or rate) or null"))
+    status: str = field(metadata=_doc("ok | error", column="label"))
+    error_code: str | None = field(metadata=_doc(
+        "service error code (ThrottlingException, ...) or a client code (ReadTimeout, ...); null when ok",
+        column="label"))
+    error_class: str | None = field(metadata=_doc(
+        "throttle | transient | client | fatal; null when ok", column="label"))
+    error_message: str | None = field(metadata=_doc("the service's error message (untrusted text)"))
+    attempts: int = field(metadata=_doc("HTTP attempts made, retries included"))
+    throttles: int = field(metadata=_doc("attempts that ended in a throttle"))
+    backoff_ms: float = field(metadata=_doc(
+        "time spent waiting between attempts (part of latency_ms, reported separately)"))
+    t_intended_ms: float | None = field(metadata=_doc("when the scheduler meant to send it"))
+    t_sent_ms: float | None = field(metadata=_doc("when the first attempt left the client"))
+    send_lag_ms: float | None = field(metadata=_doc(
+        "t_sent_ms - t_intended_ms (client-side queueing; coordinated omission shows here)"))
+    t_first_token_ms: float | None = field(metadata=_doc("first content delta (streaming only)"))
+    t_done_ms: float | None = field(metadata=_doc("last byte of the response (or the error)"))
+    latency_ms: float | None = field(metadata=_doc("e2e latency: t_done_ms - t_sent_ms, retries and backoff included"))
+    last_attempt_ms: float | None = field(metadata=_doc("the last attempt's own duration"))
+    ttft_ms: float | None = field(metadata=_doc("t_first_token_ms - t_sent_ms (streaming only)"))
+    tpot_ms: float | None = field(metadata=_doc(
+        "(t_done - t_first_token) / (output_tokens - 1) (streaming only, output_tokens > 1)"))
+    itl_ms: list[float] | None = field(metadata=_doc("gaps between consecutive content deltas (streaming only)"))
+    delta_chars: list[int] | None = field(metadata=_doc("characters carried by each content delta (streaming only)"))
+    server_latency_ms: float | None = field(metadata=_doc(
+        "service-reported latency (Converse metrics.latencyMs, Invoke latency header, stream metrics)"))
+    client_overhead_ms: float | None = field(metadata=_doc(
+        "last_attempt_ms - server_latency_ms (the service's figure covers its last attempt)"))
+    input_tokens: int | None = field(metadata=_doc("service-reported input tokens"))
+    output_tokens: int | None = field(metadata=_doc("service-reported output tokens"))
+    stop_reason: str | None = field(metadata=_doc("service stop reason", column="label"))
+    image_count: int = field(metadata=_doc("images sent"))
+    image_bytes: int = field(metadata=_doc("total encoded image bytes sent"))
+    image_pixels: int = field(metadata=_doc("total pixels sent"))
+    image_formats: list[str] = field(metadata=_doc("formats of the images sent"))
+    prompt: str = field(metadata=_doc("the prompt text, cut at 2,000 characters (untrusted text)"))
+    prompt_chars: int = field(metadata=_doc("length of the whole prompt text"))
+    response_text: str | None = field(metadata=_doc("model output (untrusted text); null on error"))
+    expected: Any = field(metadata=_doc("the suite's expected answer, may be null"))
+    score: float | None = field(metadata=_doc(
+        "primary score in [0, 1]; null when the request errored or has no scorer"))
+    scores: dict[str, float] = field(metadata=_doc("every scorer's value by name"))
+    score_error: str | None = field(metadata=_doc(
+        "why a successful response has no score (e.g. the judge model's request failed), else null"))
+    cost_usd: float | None = field(metadata=_doc(
+        "estimated cost from the model card's prices and the service's token counts; null without them"))
+    aws_request_id: str | None = field(metadata=_doc("x-amzn-RequestId of the last attempt"))
 
 
 RECORD_FIELDS: dict[str, str] = {f.name: f.metadata["doc"] for f in fields(Record)}
