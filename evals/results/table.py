@@ -10,15 +10,16 @@ columns: the few records a page shows are read back whole by their line (`evals.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from evals.results.schema import FLOAT_FIELDS, LABEL_FIELDS
 
 CELL_FIELDS = ("suite", "region", "api", "tier")
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,34 @@ class Labels:
         return Labels(codes.astype(np.int32, copy=False), tuple(index))
 
 
+class _Taken(Mapping[str, C]):
+    """The columns of a table's rows at `idx`, each taken on first use: a cell or a sorted copy of a million-row
+    table costs only the columns its statistics read."""
+
+    def __init__(self, source: Mapping[str, C], idx: np.ndarray, take: Callable[[C, np.ndarray], C]) -> None:
+        self._source, self._idx, self._take = source, idx, take
+        self._done: dict[str, C] = {}
+
+    def __getitem__(self, key: str) -> C:
+        if key not in self._done:
+            self._done[key] = self._take(self._source[key], self._idx)
+        return self._done[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+
+def _take_array(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    return a[idx]
+
+
+def _take_labels(labels: Labels, idx: np.ndarray) -> Labels:
+    return labels.take(idx)
+
+
 @dataclass(frozen=True)
 class RecordTable:
     """The statistics fields of a set of records, one column each, in file order run by run.
@@ -113,8 +142,8 @@ class RecordTable:
 
     def take(self, idx: np.ndarray) -> RecordTable:
         """The rows at `idx` (an index array or a boolean mask), in that order."""
-        return RecordTable({k: v[idx] for k, v in self.floats.items()},
-                           {k: v.take(idx) for k, v in self.labels.items()}, self.warmup[idx], self.line[idx])
+        return RecordTable(_Taken(self.floats, idx, _take_array), _Taken(self.labels, idx, _take_labels),
+                           self.warmup[idx], self.line[idx])
 
     def measured(self) -> RecordTable:
         """Records that count in statistics: everything but warm-up requests."""
@@ -131,14 +160,15 @@ class RecordTable:
         if len(self) == 0:
             return
         cols = [self.labels[f] for f in fields]
-        stacked = np.stack([c.codes for c in cols], axis=1)
-        keys, inverse = np.unique(stacked, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
+        key = np.zeros(len(self), dtype=np.int64)  # one integer per combination of codes (null: code -1 -> 0)
+        for col in cols:
+            key = key * (len(col.values) + 1) + (col.codes + 1)
+        keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
         rows = []
-        for k, key in enumerate(keys.tolist()):
-            values = tuple(c.values[code] if code >= 0 else None for c, code in zip(cols, key, strict=True))
+        for k, row in enumerate(first.tolist()):
+            values = tuple(c.at(row) for c in cols)
             rows.append((values, order[bounds[k]:bounds[k + 1]]))
         rows.sort(key=lambda kv: tuple("" if v is None else v for v in kv[0]))
         yield from rows
