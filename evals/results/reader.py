@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +23,18 @@ import pyarrow.json as pj
 
 from evals.results.rundir import RunDirectory
 from evals.results.schema import FLOAT_FIELDS, LABEL_FIELDS, RECORD_SCHEMA_VERSION, REQUIRED_TEXT
-from evals.results.table import Labels, RecordTable, table_from_dicts
+from evals.results.table import ALL_FIELDS, Labels, RecordTable, table_from_dicts
 
 BLOCK = 1 << 20  # bytes per parse block: peak memory grows with it, speed stops improving past ~1 MiB
 SCAN = 4 << 20  # bytes per read of the checking pass
 
-_SCHEMA = pa.schema(
-    [(k, pa.float64()) for k in FLOAT_FIELDS]
-    + [(k, pa.string()) for k in dict.fromkeys((*LABEL_FIELDS, *REQUIRED_TEXT))]
-    + [("warmup", pa.bool_()), ("itl_ms", pa.list_(pa.float64()))]
-)
+ALWAYS = ("schema", *REQUIRED_TEXT, "warmup")  # read whatever the caller asks for: they prove a line is a record
+
+
+def _schema(floats: Sequence[str], labels: Sequence[str], itl: bool) -> pa.Schema:
+    return pa.schema([(k, pa.float64()) for k in floats]
+                     + [(k, pa.string()) for k in dict.fromkeys((*labels, *REQUIRED_TEXT))]
+                     + [("warmup", pa.bool_())] + ([("itl_ms", pa.list_(pa.float64()))] if itl else []))
 
 
 class _Refused(Exception):
@@ -111,31 +114,36 @@ def _itl(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         return gaps, np.where(gaps > 0, sums / np.maximum(gaps, 1), np.nan)
 
 
-def _fast(path: Path, run_id: str) -> RecordTable:
+def _fast(path: Path, run_id: str, wanted: Collection[str]) -> RecordTable:
     size, n = _scan(path)
     if n == 0:
         return table_from_dicts([], run_id)
-    floats = {k: np.empty(n) for k in (*FLOAT_FIELDS, "itl_gaps", "itl_mean_ms")}
-    texts = {k: _LabelColumn(n) for k in LABEL_FIELDS}
+    number_fields = [k for k in FLOAT_FIELDS if k in wanted or k in ALWAYS]
+    label_fields = [k for k in LABEL_FIELDS if k in wanted or k in ALWAYS]
+    itl = bool({"itl_gaps", "itl_mean_ms"} & set(wanted))
+    floats = {k: np.empty(n) for k in (*number_fields, *(("itl_gaps", "itl_mean_ms") if itl else ()))}
+    texts = {k: _LabelColumn(n) for k in label_fields}
     unlabelled = [k for k in REQUIRED_TEXT if k not in texts]  # checked present, not kept (unique per record)
     warmup = np.empty(n, dtype=bool)
     source = _Prefix(path, size)
     at = 0
     try:
-        options = pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="ignore")
+        options = pj.ParseOptions(explicit_schema=_schema(number_fields, label_fields, itl),
+                                  unexpected_field_behavior="ignore")
         reader = pj.open_json(source, read_options=pj.ReadOptions(block_size=BLOCK), parse_options=options)
         for batch in reader:
             m = batch.num_rows
             if at + m > n:
                 raise _Refused  # two objects on one line: the careful path names it
-            for k in FLOAT_FIELDS:
+            for k in number_fields:
                 floats[k][at:at + m] = batch.column(k).to_numpy(zero_copy_only=False)
             for k, col in texts.items():
                 col.fill(at, batch.column(k))
             if any(batch.column(k).null_count for k in unlabelled):
                 raise _Refused
             warmup[at:at + m] = pc.fill_null(batch.column("warmup"), False).to_numpy(zero_copy_only=False)
-            floats["itl_gaps"][at:at + m], floats["itl_mean_ms"][at:at + m] = _itl(batch.column("itl_ms"))
+            if itl:
+                floats["itl_gaps"][at:at + m], floats["itl_mean_ms"][at:at + m] = _itl(batch.column("itl_ms"))
             at += m
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise _Refused from None
@@ -143,7 +151,7 @@ def _fast(path: Path, run_id: str) -> RecordTable:
         source.close()
     if at != n:  # blank lines: the careful path names the line
         raise _Refused
-    labels = {k: texts[k].labels() for k in LABEL_FIELDS}
+    labels = {k: col.labels() for k, col in texts.items()}
     status = texts["status"].labels()
     required = [texts[k] for k in REQUIRED_TEXT if k in texts]
     if any((col.codes < 0).any() for col in required) or not set(status.values) <= {"ok", "error"}:
@@ -154,7 +162,7 @@ def _fast(path: Path, run_id: str) -> RecordTable:
     return RecordTable(floats, labels, warmup, np.arange(1, n + 1, dtype=np.int64))
 
 
-def read_table(path: Path, run_id: str) -> RecordTable:
+def read_table(path: Path, run_id: str, fields: Collection[str] = ALL_FIELDS) -> RecordTable:
     """Every record of one records.jsonl (warm-up included, flagged) as columns tagged with `run_id`.
 
     Raises `UserInputError` naming the file and line when a line is not a record, as the careful reader does.
@@ -162,7 +170,7 @@ def read_table(path: Path, run_id: str) -> RecordTable:
     if not path.exists():
         return table_from_dicts([], run_id)
     try:
-        return _fast(path, run_id)
+        return _fast(path, run_id, fields)
     except _Refused:
         pass
     return table_from_dicts(list(RunDirectory(path.parent).iter_records()), run_id)

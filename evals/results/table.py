@@ -186,12 +186,15 @@ class RecordTable:
             return parts[0]
         if not parts:
             return empty_table()
-        return RecordTable({k: np.concatenate([p.floats[k] for p in parts]) for k in parts[0].floats},
-                           {k: Labels.concat([p.labels[k] for p in parts]) for k in parts[0].labels},
+        floats = [k for k in parts[0].floats if all(k in p.floats for p in parts)]  # the columns all parts read
+        labels = [k for k in parts[0].labels if all(k in p.labels for p in parts)]
+        return RecordTable({k: np.concatenate([p.floats[k] for p in parts]) for k in floats},
+                           {k: Labels.concat([p.labels[k] for p in parts]) for k in labels},
                            np.concatenate([p.warmup for p in parts]), np.concatenate([p.line for p in parts]))
 
 
 EXTRA_FLOATS = ("itl_mean_ms", "itl_gaps")
+ALL_FIELDS = frozenset((*FLOAT_FIELDS, *EXTRA_FLOATS, *LABEL_FIELDS))
 
 
 def empty_table() -> RecordTable:
