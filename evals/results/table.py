@@ -210,7 +210,7 @@ def table_from_dicts(records: Sequence[Mapping[str, Any]], run_id: str | None = 
         return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
 
     floats = {k: np.array([number(r.get(k)) for r in records], dtype=float) for k in FLOAT_FIELDS}
-    gaps = [r.get("itl_ms") if isinstance(r.get("itl_ms"), list) else [] for r in records]
+    gaps: list[list[float]] = [r["itl_ms"] if isinstance(r.get("itl_ms"), list) else [] for r in records]
     floats["itl_gaps"] = np.array([len(g) for g in gaps], dtype=float)
     floats["itl_mean_ms"] = np.array([sum(g) / len(g) if g else np.nan for g in gaps], dtype=float)
     labels = {k: Labels.from_texts(r.get(k) for r in records) for k in LABEL_FIELDS}
