@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from evals.cards import Pricing
-from evals.results.schema import RECORD_SCHEMA_VERSION
+from evals.results.schema import RECORD_SCHEMA_VERSION, Record, record_dict
 from evals.types import Reply, Request
 
 
@@ -107,12 +107,13 @@ def build_record(
 ) -> dict[str, Any]:
     """One record: what was asked, how it went and when, and what came back (fields in the documented order)."""
     reply = outcome.reply if outcome.status == "ok" else None
-    return {
+    record = Record(  # the typed schema: a field missing or unknown here is a TypeError, not a silent drift
         **_identity(run_id, request, session),
         **_timing(outcome, reply, origin_ns, t_intended_ns),
         **_content(request, reply, pricing, scores, expected, score_error),
-        "aws_request_id": outcome.aws_request_id,
-    }
+        aws_request_id=outcome.aws_request_id,
+    )
+    return record_dict(record)
 
 
 def _identity(run_id: str, request: Request, session: int) -> dict[str, Any]:
