@@ -120,13 +120,26 @@ RUN_FIELDS: dict[str, str] = {
 }
 
 
+def _type_text(hint: Any) -> str:
+    text = str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+    return text.replace("NoneType", "null").replace("|", "or")
+
+
 def markdown() -> str:
     """docs/records.md: every record field and the run.json keys the docs name (tests keep it current)."""
     lines = ["# Record and run file fields", "",
              "Generated from `evals/results/schema.py` (`python -m evals.results.schema > docs/records.md`); "
              f"record schema version {RECORD_SCHEMA_VERSION}. " + " ".join((__doc__ or "").split("\n\n")[1].split()),
-             "", "## records.jsonl: one JSON object per finished request", "", "| field | meaning |", "|---|---|"]
-    lines += [f"| `{k}` | {v.replace('|', '/')} |" for k, v in RECORD_FIELDS.items()]
+             "", "## records.jsonl: one JSON object per finished request", "",
+             "The run writes each record through the typed `Record` model (`evals/results/schema.py`), so a "
+             "record carries exactly these fields, in this order. `report`, `compare`, `gate` and `history` read "
+             "records as columns (`evals/results/reader.py`): every number, and the texts marked *column* "
+             "below, one array each; the other texts (prompts, answers, messages) are read back whole only for "
+             "the few records a page shows. A record of a newer schema version than this bedrock-evals reads is "
+             "refused with its file and line.", "", "| field | type | meaning |", "|---|---|---|"]
+    hints = get_type_hints(Record)
+    lines += [f"| `{f.name}` | {_type_text(hints[f.name])}{' (column)' if f.metadata['column'] else ''} | "
+              f"{f.metadata['doc'].replace('|', '/')} |" for f in fields(Record)]
     lines += ["", "## run.json", "", "| key | meaning |", "|---|---|"]
     lines += [f"| `{k}` | {v.replace('|', '/')} |" for k, v in RUN_FIELDS.items()]
     return "\n".join(lines) + "\n"
