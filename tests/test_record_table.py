@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from report_helpers import record
 
 from evals.errors import UserInputError
 from evals.results.reader import _fast, _Refused, read_table
 from evals.results.rundir import RunDirectory
 from evals.results.schema import FLOAT_FIELDS, LABEL_FIELDS, RECORD_SCHEMA_VERSION, Record, record_dict
 from evals.results.table import ALL_FIELDS, Labels, RecordTable, table_from_dicts
-from report_helpers import record
 
 
 def _varied(n: int, seed: int = 3) -> list[dict[str, Any]]:
