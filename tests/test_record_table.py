@@ -15,7 +15,14 @@ from report_helpers import record
 from evals.errors import UserInputError
 from evals.results.reader import _fast, _Refused, read_table
 from evals.results.rundir import RunDirectory
-from evals.results.schema import FLOAT_FIELDS, LABEL_FIELDS, RECORD_SCHEMA_VERSION, Record, record_dict
+from evals.results.schema import (
+    FLOAT_FIELDS,
+    LABEL_FIELDS,
+    RECORD_SCHEMA_VERSION,
+    RUN_SCHEMA_VERSION,
+    Record,
+    record_dict,
+)
 from evals.results.table import ALL_FIELDS, Labels, RecordTable, table_from_dicts
 
 
@@ -155,3 +162,13 @@ def test_the_record_model_is_the_schema_the_writer_writes() -> None:
     assert "latency_ms" in FLOAT_FIELDS and "region" in LABEL_FIELDS and "response_text" not in LABEL_FIELDS
     with pytest.raises(TypeError):
         Record(**record(unknown_field=1))
+
+
+def test_a_run_file_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"schema": RUN_SCHEMA_VERSION + 1, "run_id": "run"}))
+    with pytest.raises(UserInputError, match=r"run.json: run file schema version \d+ is newer than this"):
+        RunDirectory.open_existing(run).read_run()
+    (run / "run.json").write_text(json.dumps({"run_id": "run"}))  # written before run files had a version
+    assert RunDirectory.open_existing(run).read_run()["run_id"] == "run"

@@ -28,6 +28,7 @@ from evals.gcpause import GcPauses
 from evals.redact import redact_config
 from evals.results.outcome import exit_code
 from evals.results.rundir import RunDirectory, new_run_id, provenance, utc_now
+from evals.results.schema import RUN_SCHEMA_VERSION
 from evals.run.budget import Budget
 from evals.run.limiter import RegionLimiters
 from evals.run.quota_share import QuotaShare, make_gate
@@ -120,6 +121,7 @@ def main(argv: list[str]) -> int:
 
 def _new_run_info(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, target_info: dict[str, Any]) -> dict:
     return {
+        "schema": RUN_SCHEMA_VERSION,
         "run_id": run_dir.path.name,
         "status": "running",
         "started_at": utc_now(),
