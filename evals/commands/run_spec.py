@@ -13,7 +13,7 @@ from typing import Any, cast
 from omegaconf import DictConfig, OmegaConf
 
 from evals.cards import ModelCard, card_from_mapping, load_card
-from evals.commands.run_target import emulator_options
+from evals.config import emulator_options
 from evals.errors import UserInputError
 from evals.run.cell_checks import check_error_rate, check_levels, run_cells
 from evals.run.plan import build_plan, extend_plan
@@ -46,9 +46,8 @@ class RunSpec:
 def _load_suites(cfg: DictConfig, card: ModelCard) -> tuple[Suite, ...]:
     from evals.suites import load_suite  # imported late: suites pull in datasets/Pillow
 
-    node = OmegaConf.to_container(cfg.suite, resolve=True)
-    specs: list[Any] = node if isinstance(node, list) else [node]
-    return tuple(load_suite(spec, card) for spec in specs)
+    spec = cast(dict[str, Any], OmegaConf.to_container(cfg.suite, resolve=True))
+    return (load_suite(spec, card),)
 
 
 def _check_ranges(cfg: DictConfig) -> None:

@@ -1,0 +1,110 @@
+"""The model card and suite nodes are structured configs: an unknown key, a wrong type or a missing required
+value is one line naming the key, exit 2, nothing written, like any other config key."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from evals.cards import card_from_mapping, load_card
+from evals.cli import main
+from evals.config import compose_config
+from evals.config_nodes import ModelCardNode, ParamsNode, SuiteNode, node_keys
+from evals.paths import MODEL_CARD_DIR, SUITES_DIR
+from evals.suites.loader import DEFINITION_KEYS, PARAM_KEYS, SPEC_KEYS
+
+CONF = MODEL_CARD_DIR.parent
+SUITE_OPTIONS = sorted(p.stem for p in (CONF / "suite").glob("*.yaml"))
+CARD_OPTIONS = sorted(p.stem for p in MODEL_CARD_DIR.glob("*.yaml"))
+
+
+def one_line_refusal(argv: list[str], out_dir: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    code = main([*argv, f"run.out_dir={out_dir}"])
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    assert not out_dir.exists()
+    return err.strip()
+
+
+@pytest.mark.parametrize("card", CARD_OPTIONS)
+def test_every_shipped_card_composes_into_the_node_and_builds_the_same_card(card: str) -> None:
+    cfg = compose_config([f"model={card}", "regions=[us-east-1]"])
+    assert OmegaConf.get_type(cfg.model) is ModelCardNode
+    composed = card_from_mapping(OmegaConf.to_container(cfg.model, resolve=True))  # type: ignore[arg-type]
+    assert composed == load_card(card)  # the node keeps every fact the file gives, nothing added or lost
+
+
+@pytest.mark.parametrize("suite", SUITE_OPTIONS)
+def test_every_shipped_suite_composes_into_the_node(suite: str) -> None:
+    cfg = compose_config([f"suite={suite}"])
+    assert OmegaConf.get_type(cfg.suite) is SuiteNode
+    assert set(cfg.suite) == SPEC_KEYS
+
+
+def test_the_loader_reads_its_keys_from_the_node() -> None:
+    assert node_keys(SuiteNode) == SPEC_KEYS
+    assert SPEC_KEYS - {"definition", "scorer"} == DEFINITION_KEYS
+    assert tuple(f.name for f in dataclasses.fields(ParamsNode)) == PARAM_KEYS
+    for path in SUITES_DIR.glob("*.yaml"):  # every shipped definition stays within the node's keys
+        assert set(yaml.safe_load(path.read_text())) <= DEFINITION_KEYS, path
+
+
+@pytest.mark.parametrize(("override", "needle"), [
+    ("model.context_window=huge", "config: model.context_window: Value 'huge'"),
+    ("model.streaming=maybe", "config: model.streaming: Value 'maybe'"),
+    ("model.pricing.input_per_1k=cheap", "config: model.pricing.input_per_1k: Value 'cheap'"),
+    ("model.quotas.requests_per_minute=lots", "config: model.quotas.requests_per_minute: Value 'lots'"),
+    ("suite.sample_size=some", "config: suite.sample_size: Value 'some'"),
+    ("suite.params.temperature=hot", "config: suite.params.temperature: Value 'hot'"),
+    ("suite.params.max_tokenz=5", "config: suite.params.max_tokenz"),
+    ("suite.dataset.revision=abc", "config: suite.dataset.revision: not a config key here: suite.dataset is null"),
+    ("+suite.colour=red", "config: suite.colour: not a config key"),
+])
+def test_a_bad_card_or_suite_value_is_one_line_naming_the_key(
+    override: str, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = one_line_refusal(["run", override], tmp_path / "out", capsys)
+    assert line.startswith(f"error: {needle}"), line
+
+
+@pytest.fixture
+def user_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """./bedrock-evals/ with model/ and suite/ folders; the working directory for the test."""
+    root = tmp_path / "bedrock-evals"
+    (root / "model").mkdir(parents=True)
+    (root / "suite").mkdir()
+    monkeypatch.chdir(tmp_path)
+    return root
+
+
+def _user_card(root: Path, **changes: object) -> None:
+    card = yaml.safe_load((MODEL_CARD_DIR / "llama4-maverick.yaml").read_text())
+    card.update(name="mine", **changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        del card[key]
+    (root / "model" / "mine.yaml").write_text(yaml.safe_dump(card))
+
+
+@pytest.mark.parametrize(("changes", "needle"), [
+    ({"colour": "red"}, "config: model.colour: Key 'colour' not in 'ModelCardNode'"),
+    ({"max_output_tokens": "plenty"}, "config: model.max_output_tokens: Value 'plenty'"),
+    ({"images": {"formats": ["png"], "max_dpi": 300}}, "config: model.images.max_dpi: Key 'max_dpi' not in"),
+])
+def test_a_users_card_file_is_checked_by_the_same_node(
+    user_folder: Path, changes: dict[str, object], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _user_card(user_folder, **changes)
+    line = one_line_refusal(["run", "model=mine", "run.dry_run=true"], tmp_path / "out", capsys)
+    assert line.startswith(f"error: {needle}"), line
+
+
+def test_a_users_suite_file_with_an_unknown_key_is_one_line(user_folder: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    (user_folder / "suite" / "mine.yaml").write_text("name: mine\nsource: jsonl\npath: x.jsonl\nscorrer: contains\n")
+    line = one_line_refusal(["run", "suite=mine", "run.dry_run=true"], tmp_path / "out", capsys)
+    assert line.startswith("error: config: suite.scorrer: Key 'scorrer' not in 'SuiteNode'"), line
