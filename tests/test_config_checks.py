@@ -1,5 +1,9 @@
-"""The model card and suite nodes are structured configs: an unknown key, a wrong type or a missing required
-value is one line naming the key, exit 2, nothing written, like any other config key."""
+"""The model card and suite nodes are structured configs, and every entry point checks a config the same way.
+
+Card and suite nodes: an unknown key, a wrong type or a missing required value is one line naming the key, exit 2,
+nothing written, like any other config key. Run, its dry run, a sweep and doctor share one set of checks
+(evals/config_checks.py), so the same bad config gets the same line from each.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from omegaconf import OmegaConf
 from evals.cards import card_from_mapping, load_card
 from evals.cli import main
 from evals.config import compose_config
+from evals.config_checks import check_config
 from evals.config_nodes import ModelCardNode, ParamsNode, SuiteNode, node_keys
 from evals.paths import MODEL_CARD_DIR, SUITES_DIR
 from evals.suites.loader import DEFINITION_KEYS, PARAM_KEYS, SPEC_KEYS
@@ -94,6 +99,7 @@ def _user_card(root: Path, **changes: object) -> None:
     ({"colour": "red"}, "config: model.colour: Key 'colour' not in 'ModelCardNode'"),
     ({"max_output_tokens": "plenty"}, "config: model.max_output_tokens: Value 'plenty'"),
     ({"images": {"formats": ["png"], "max_dpi": 300}}, "config: model.images.max_dpi: Key 'max_dpi' not in"),
+    ({"family": None}, "model.family: missing a value"),
 ])
 def test_a_users_card_file_is_checked_by_the_same_node(
     user_folder: Path, changes: dict[str, object], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -108,3 +114,37 @@ def test_a_users_suite_file_with_an_unknown_key_is_one_line(user_folder: Path, t
     (user_folder / "suite" / "mine.yaml").write_text("name: mine\nsource: jsonl\npath: x.jsonl\nscorrer: contains\n")
     line = one_line_refusal(["run", "suite=mine", "run.dry_run=true"], tmp_path / "out", capsys)
     assert line.startswith("error: config: suite.scorrer: Key 'scorrer' not in 'SuiteNode'"), line
+
+
+# the same bad config, refused with the same line by a run, its dry run, a sweep and doctor
+SHARED_REFUSALS = [
+    (["load.concurrency=0"], "load.concurrency: must be >= 1, got 0"),
+    (["run.max_error_rate=2"], "run.max_error_rate: must be a share in [0, 1], got 2"),
+    (["regions=[us-east-1,us-east-1]"], "regions: 'us-east-1' is listed twice"),
+    (["run.send_refused=true"], "run.send_refused: only on target=aws"),
+    (["transport.retry_mode=eager"], "transport.retry_mode='eager': use one of standard, adaptive, legacy"),
+    (["load=sweep", "load.levels=[]"], "load.levels: a sweep needs at least one level"),
+    (["load=sweep", "load.levels=[2]", "load.sweep_of=depth"], "load.sweep_of: must be concurrency or rate"),
+    (["regions=[eu-north-9]"], "regions: "),
+]
+
+
+@pytest.mark.parametrize(("overrides", "expected"), SHARED_REFUSALS)
+@pytest.mark.parametrize("entry", ["run", "dry run", "sweep", "doctor"])
+def test_every_entry_point_refuses_a_bad_config_with_the_same_line(
+    entry: str, overrides: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = {"run": ["run"], "dry run": ["run", "run.dry_run=true"], "sweep": ["run", "-m"],
+            "doctor": ["doctor"]}[entry]
+    line = one_line_refusal([*argv, *overrides], tmp_path / "out", capsys)
+    assert line.startswith(f"error: {expected}"), line
+
+
+def test_doctor_leaves_what_the_card_refuses_to_its_own_checks() -> None:
+    """A run refuses a streaming API on a card that does not stream; doctor's config check lets it through
+    (doctor reports it as a failing check of its own)."""
+    cfg = compose_config(["apis=[converse_stream]", "regions=[us-east-1]"])
+    with pytest.raises(Exception, match="converse_stream"):
+        check_config(cfg)
+    checked = check_config(cfg, refuse_cells=False)
+    assert checked.apis == ("converse_stream",) and checked.regions == ("us-east-1",)
