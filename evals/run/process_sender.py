@@ -74,8 +74,8 @@ class ProcessSender:
         concurrency: int,
         regions: Sequence[str],
     ) -> None:
-        if processes < 1:
-            raise UserInputError(f"transport.processes: must be >= 1, got {processes}")
+        if processes < 1:  # transport.processes is checked with the config (evals/config_checks.py)
+            raise ValueError(f"processes must be >= 1, got {processes}")
         if endpoints is not None and not isinstance(endpoints, LocalEndpoints):
             endpoints = LocalEndpoints.from_mapping(endpoints)
         spec = WorkerSpec(settings, family, endpoints, concurrency, tuple(regions))
