@@ -8,6 +8,8 @@ nothing written, like any other config key. Run, its dry run, a sweep and doctor
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,25 @@ def test_a_users_suite_file_with_an_unknown_key_is_one_line(user_folder: Path, t
     (user_folder / "suite" / "mine.yaml").write_text("name: mine\nsource: jsonl\npath: x.jsonl\nscorrer: contains\n")
     line = one_line_refusal(["run", "suite=mine", "run.dry_run=true"], tmp_path / "out", capsys)
     assert line.startswith("error: config: suite.scorrer: Key 'scorrer' not in 'SuiteNode'"), line
+
+
+@pytest.mark.parametrize(("changes", "needle"), [
+    ({"colour": "red"}, "colour: Key 'colour' not in 'ModelCardNode'"),
+    ({"context_window": "big"}, "context_window: Value 'big'"),
+    ({"quotas": {"requests_per_minute": 10}}, "quotas.tokens_per_day: missing a value"),
+])
+def test_the_emulator_checks_a_card_file_against_the_same_node(
+    changes: dict[str, object], needle: str, tmp_path: Path
+) -> None:
+    card = yaml.safe_load((MODEL_CARD_DIR / "llama4-maverick.yaml").read_text())
+    card.update(name="mine", **changes)
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(card))
+    done = subprocess.run([sys.executable, "-m", "evals.cli", "emulator", "--card", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"error: {path}: {needle}"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 # the same bad config, refused with the same line by a run, its dry run, a sweep and doctor
