@@ -6,6 +6,7 @@ environment or the emulator's endpoints file at run time, so they can never land
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +163,11 @@ def _compose(search: SearchPath, overrides: list[str]) -> DictConfig:
         raise UserInputError(f"config: {redact_text(_one_line(err))}") from None
     except AssertionError:  # OmegaConf's way of refusing a key under a node that is null (suite.dataset.x=...)
         raise UserInputError(f"config: {redact_text(_under_null(search, overrides))}") from None
+    except AttributeError as err:  # and of refusing a mapping for a null node (suite.dataset={...})
+        found = re.search(r"full_key: (\S+)", str(err))
+        if found is None:
+            raise
+        raise UserInputError(f"config: {found.group(1)}: is null in this config, so it takes no keys") from None
 
 
 def _hydra_compose(search: SearchPath, overrides: list[str]) -> DictConfig:

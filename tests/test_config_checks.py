@@ -70,6 +70,7 @@ def test_the_loader_reads_its_keys_from_the_node() -> None:
     ("suite.params.temperature=hot", "config: suite.params.temperature: Value 'hot'"),
     ("suite.params.max_tokenz=5", "config: suite.params.max_tokenz"),
     ("suite.dataset.revision=abc", "config: suite.dataset.revision: not a config key here: suite.dataset is null"),
+    ("suite.dataset={path:x,split:test}", "config: suite.dataset: is null in this config, so it takes no keys"),
     ("+suite.colour=red", "config: suite.colour: not a config key"),
 ])
 def test_a_bad_card_or_suite_value_is_one_line_naming_the_key(
@@ -169,3 +170,10 @@ def test_doctor_leaves_what_the_card_refuses_to_its_own_checks() -> None:
         check_config(cfg)
     checked = check_config(cfg, refuse_cells=False)
     assert checked.apis == ("converse_stream",) and checked.regions == ("us-east-1",)
+
+
+def test_a_suite_images_value_that_is_neither_a_name_nor_a_mapping_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = one_line_refusal(["run", "run.dry_run=true", "suite.images=5"], tmp_path / "out", capsys)
+    assert line.endswith("smoke.jsonl: images: must be the image field's name or {field: NAME}"), line
