@@ -110,5 +110,6 @@ def _print_headline(run_dir: RunDirectory, records: list[dict[str, Any]], report
         print_headline(summary.get("ranking") or [], summary.get("sweep"))
         return
     from evals.render.report.headline import ranking
+    from evals.results.table import table_from_dicts
 
-    print_headline(ranking(records), None)
+    print_headline(ranking(table_from_dicts(records)), None)

@@ -61,13 +61,19 @@ class Outcome:
 
 def assess(records: Iterable[Mapping[str, Any]], max_error_rate: float = DEFAULT_MAX_ERROR_RATE) -> Outcome:
     """Judge a run from its records (warm-up included: a request that failed is a failure whatever its role)."""
-    total = errors = 0
+    total = 0
     codes: Counter[str] = Counter()
     for rec in records:
         total += 1
         if rec.get("status") != "ok":
-            errors += 1
             codes[str(rec.get("error_code") or "unknown")] += 1
+    return outcome_of(total, codes, max_error_rate)
+
+
+def outcome_of(total: int, codes: Counter[str], max_error_rate: float = DEFAULT_MAX_ERROR_RATE) -> Outcome:
+    """Judge a run from its counts: `total` records, failed ones counted by error code in order of first
+    failure (for readers that count from columns)."""
+    errors = sum(codes.values())
     rate = errors / total if total else None
     if total and errors == total:
         verdict = FAILED
