@@ -30,6 +30,7 @@ from evals.results.summaries import STREAMING_APIS
 from evals.results.table import Labels, RecordTable
 from evals.untrusted import for_terminal
 
+from .tables import CellTables
 from .throughput import sessions, steady_start_s
 
 POINT_CAP = 4000  # successful points per scatter
@@ -328,7 +329,7 @@ def throughput_over_time(runs: Sequence[RunData], offsets: Mapping[str, float], 
     return fig
 
 
-def all_plots(runs: Sequence[RunData], cells: Mapping[CellKey, RecordTable], summary: Mapping[str, Any],
+def all_plots(runs: Sequence[RunData], cells: CellTables, summary: Mapping[str, Any],
               measured: RecordTable) -> list[dict[str, str]]:
     """Every applicable figure as {id, title, caption, uri}; figures with no data are left out."""
     offsets = run_offsets(runs)
@@ -336,7 +337,7 @@ def all_plots(runs: Sequence[RunData], cells: Mapping[CellKey, RecordTable], sum
         ("latency-ecdf", "Latency distribution (ECDF)",
          "Share of successful requests finished within a latency; one line per cell, log axis. "
          "A line further left is faster; the top of each line shows its tail.",
-         lambda: latency_ecdf(cells)),
+         lambda: latency_ecdf(cells.narrow(("latency_ms",), ("status",)))),
         ("latency-time", "Latency over time",
          "Every request by send time; successful ones drawn as a seeded uniform sample of at most "
          f"{POINT_CAP:,} (all when fewer), errors and throttled requests marked (at most {MARK_CAP:,} of each "

@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from evals.errors import UserInputError
 from evals.results.rundata import RunData, load_runs, run_dirs_in
 from evals.results.rundir import RunDirectory
@@ -45,4 +47,6 @@ def load(paths: Sequence[Path | str]) -> list[RunData]:
     for p in paths:
         for run_dir in open_runs(p):
             unique.setdefault(run_dir.path.resolve(), run_dir.path)
-    return load_runs(unique.values())
+    runs = load_runs(unique.values())
+    pa.default_memory_pool().release_unused()  # the reader's parse buffers: hundreds of MiB at a million records
+    return runs

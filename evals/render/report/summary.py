@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evals import __version__
-from evals.results.rundata import RunData, group_by_cell, merged_table
+from evals.results.rundata import RunData, merged_table
 
 from .cells import cell_figures, level_figures
 from .comparisons import all_comparisons, configured_order
@@ -15,6 +15,7 @@ from .headline import ranking
 from .provenance import headline, run_facts
 from .samples import errors_by_code
 from .sweep import sweep_curve
+from .tables import JUDGED_FLOATS, JUDGED_LABELS, LEVEL_FLOATS, LEVEL_LABELS, CellTables, narrow
 
 SUMMARY_SCHEMA_VERSION = 2  # 2: comparisons name a fixed "reference" level (was "best")
 
@@ -25,11 +26,12 @@ def build_summary(runs: Sequence[RunData]) -> tuple[dict[str, Any], dict[str, An
     """
     facts = [run_facts(run) for run in runs]
     measured = merged_table(runs)  # run by run, each tagged with its run id by the reader
-    cells = group_by_cell(measured)
+    cells = CellTables.of(measured)
+    judged = narrow(measured, JUDGED_FLOATS, JUDGED_LABELS)
     total = sum(len(run.table) for run in runs)
     n_ok = int(measured.ok.sum())
     cell_rows = [cell_figures(key, table) for key, table in cells.items()]
-    sweep = sweep_curve(runs, measured)
+    sweep = sweep_curve(runs, narrow(measured, LEVEL_FLOATS, LEVEL_LABELS))
     summary = {
         "schema": SUMMARY_SCHEMA_VERSION,
         "generated_by": f"bedrock-evals {__version__}",
@@ -46,8 +48,9 @@ def build_summary(runs: Sequence[RunData]) -> tuple[dict[str, Any], dict[str, An
         "cells": cell_rows,
         "load_levels": [row for key, table in cells.items() for row in level_figures(key, table)],
         "sweep": sweep,
-        "ranking": ranking(measured, sweep["of"] if sweep else "level"),
-        "comparisons": all_comparisons(cells, configured_order([run.info for run in runs])),
+        "ranking": ranking(judged, sweep["of"] if sweep else "level"),
+        "comparisons": all_comparisons(cells.narrow(JUDGED_FLOATS, JUDGED_LABELS),
+                                       configured_order([run.info for run in runs])),
         "errors_by_code": errors_by_code(runs, measured),
     }
     extras = {"cells_map": cells, "measured": measured}

@@ -37,12 +37,12 @@ def sessions(table: RecordTable, rows: np.ndarray | None = None) -> list[np.ndar
     rows = np.arange(len(table)) if rows is None else rows
     if rows.size == 0:
         return []
-    key = np.stack([_run_rank(table)[rows], np.nan_to_num(table.num("session")[rows]).astype(np.int64)], axis=1)
-    keys, inverse = np.unique(key, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
-    return [rows[order[bounds[k]:bounds[k + 1]]] for k in range(len(keys))]
+    session = np.maximum(np.nan_to_num(table.num("session")[rows]).astype(np.int64), 0)
+    key = (_run_rank(table)[rows] + 1) * (int(session.max()) + 1) + session  # sorts as (run id, session)
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    return [rows[part] for part in np.split(order, starts[1:])]
 
 
 def _seconds(table: RecordTable, field: str, rows: np.ndarray) -> np.ndarray:
