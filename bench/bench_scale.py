@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from report_helpers import record, run_info
 
 REFERENCE = "import json,sys\nfor line in open(sys.argv[1], encoding='utf-8'):\n    json.loads(line)\n"
+READ = ("import sys\nfrom pathlib import Path\nfrom evals.results.reader import read_table\n"
+        "read_table(Path(sys.argv[1]), 'r')\n")
 CLI = [sys.executable, "-m", "evals.cli"]
 
 
@@ -76,7 +78,8 @@ def main() -> int:
         size = (base / "records.jsonl").stat().st_size / 2**20
         print(f"{args.records:,} records per run ({size:,.0f} MiB records.jsonl), written in "
               f"{time.perf_counter() - t0:.0f} s; machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        steps = [("json.loads every line (reference)", [sys.executable, "-c", REFERENCE, str(base / "records.jsonl")])]
+        steps = [("json.loads every line (reference)", [sys.executable, "-c", REFERENCE, str(base / "records.jsonl")]),
+                 ("read as columns, every field", [sys.executable, "-c", READ, str(base / "records.jsonl")])]
         if "report" not in skip:
             steps.append(("report (whole process)", [*CLI, "report", str(base), "--out", str(root / "rep"),
                                                       "--format", "none"]))

@@ -19,8 +19,8 @@ from evals.emulator import Emulator
 from evals.emulator.cli import options_from_argv
 from evals.paths import MODEL_CARD_DIR
 from evals.run.card_checks import card_refusals
+from evals.run.endpoints import LocalEndpoints
 from evals.run.preflight import Plan, Unready, run_checks
-from evals.run.transport import LocalEndpoints
 
 _BEDROCK = botocore.session.get_session().get_service_model("bedrock")
 

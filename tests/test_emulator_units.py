@@ -16,7 +16,7 @@ from evals.emulator.eventstream import encode_frame, event_frame, exception_fram
 from evals.emulator.latency import LatencyModel
 from evals.emulator.options import QuotaOverrides
 from evals.emulator.quotas import MSG_REQUESTS, QuotaBook
-from evals.emulator.validation import converse_request
+from evals.emulator.request_bodies import converse_request
 from evals.emulator.wire import BedrockError
 from evals.errors import UserInputError
 from evals.oracle import decode_expected, encode_expected

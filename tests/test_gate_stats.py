@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from evals.results.table import RecordTable, table_from_dicts
 from evals.results.verdicts import BaselineOutage, CheckSpec, evaluate, exit_code
 from evals.stats import effects
 from evals.stats.dependent import mean_interval, mean_variance, quantile_interval
@@ -92,11 +93,11 @@ def test_rate_difference_is_exact_at_tiny_n() -> None:
     assert fails / 300 <= 0.05  # the true difference (2 points) is exactly the margin
 
 
-def _records(latency: np.ndarray, ok: np.ndarray, scores: np.ndarray | None = None, run: str = "r") -> list[dict]:
-    return [{"run_id": run, "sample_id": f"i{i}", "cluster": f"p{i // 4}", "t_sent_ms": float(i) * 10,
+def _records(latency: np.ndarray, ok: np.ndarray, scores: np.ndarray | None = None, run: str = "r") -> RecordTable:
+    return table_from_dicts([{"run_id": run, "sample_id": f"i{i}", "cluster": f"p{i // 4}", "t_sent_ms": float(i) * 10,
              "status": "ok" if ok[i] else "error", "latency_ms": float(latency[i]), "throttles": 0,
              "score": (float(scores[i]) if scores is not None else 1.0) if ok[i] else None}
-            for i in range(latency.size)]
+            for i in range(latency.size)])
 
 
 SPECS = [
@@ -134,7 +135,7 @@ def test_outages() -> None:
 def test_common_items_and_dropped_count() -> None:
     rng = np.random.default_rng(7)
     lat, ok = np.exp(rng.normal(6, 0.2, 200)), np.ones(200, bool)
-    base, cand = _records(lat, ok), _records(lat, ok)[:180]
+    base, cand = _records(lat, ok), _records(lat, ok).take(np.arange(180))
     checks, _ = evaluate(SPECS[1:3], {"c": (base, cand)})
     assert all(c.measured.bounds.dropped == 20 for c in checks)
     assert all(c.measured.bounds.n_base == 180 for c in checks)

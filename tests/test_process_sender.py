@@ -19,8 +19,9 @@ from evals.apis.metadata import build_request_metadata
 from evals.cards import load_card
 from evals.emulator import Emulator, EmulatorOptions
 from evals.errors import UserInputError
+from evals.run.outcome import Outcome
 from evals.run.process_sender import WORKER_EXITED, ProcessSender
-from evals.run.transport import Outcome, TransportSettings
+from evals.run.transport import TransportSettings
 
 REGIONS = ("us-east-1",)
 

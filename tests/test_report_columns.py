@@ -14,11 +14,9 @@ from report_helpers import record, write_run
 from scipy import stats
 
 from evals.render.report import render_run
-from evals.render.report.provenance import outcome
 from evals.render.report.tables import CellTables, narrow
 from evals.render.report.viewer import SLOWEST, pick_rows
 from evals.results import summaries
-from evals.results.outcome import assess
 from evals.results.rundata import group_by_cell
 from evals.results.table import table_from_dicts
 from evals.stats.dependent import quantile_interval
@@ -117,12 +115,6 @@ def test_viewer_picks_failed_then_wrong_then_other_per_cell_and_the_slowest() ->
     ok_latency = sorted((recs[r]["latency_ms"], r) for r in range(120) if recs[r]["status"] == "ok")
     assert slowest == {r for _, r in ok_latency[-SLOWEST:]}
     assert rows[15:] == [r for _, r in sorted(ok_latency, reverse=True)[:SLOWEST] if r not in rows[:15]]
-
-
-def test_outcome_from_columns_equals_assess_on_records() -> None:
-    recs = _recs(50) + [record(request_id=f"e{i}", status="error", error_code=(None, "B", "A", "B")[i % 4])
-                        for i in range(12)]
-    assert outcome(table_from_dicts(recs), 0.1) == assess(recs, 0.1)
 
 
 def test_error_examples_are_distinct_messages_of_the_first_failures(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from evals.cli import main
 from evals.emulator import Emulator, EmulatorOptions
-from evals.results.schema import RECORD_FIELDS
+from evals.results.schema import RECORD_FIELDS, RUN_FIELDS, RUN_SCHEMA_VERSION
 from evals.stats import wilson_interval
 
 FAST = ["target.latency_profile=zero", "run.report=false", "run.progress=false"]
@@ -44,6 +44,7 @@ def test_every_api_on_two_regions_with_streaming_card(
     assert info["config"]["transport"]["processes"] == processes
     assert set(info["client_gc"]) == {"collections", "total_pause_ms", "max_pause_ms"}
     assert info["status"] == "completed"
+    assert info["schema"] == RUN_SCHEMA_VERSION and set(info) <= set(RUN_FIELDS)  # every key documented
     assert len(records) == info["planned"] == 4 * 4 * 2
     apis = ("converse", "invoke", "converse_stream", "invoke_stream")
     assert Counter((r["api"], r["region"]) for r in records) == {

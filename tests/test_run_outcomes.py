@@ -16,6 +16,7 @@ import pytest
 from evals.cards import load_card
 from evals.cli import main
 from evals.results.outcome import EXIT_FAILED, EXIT_MOSTLY_FAILED, assess
+from evals.results.table import table_from_dicts
 from evals.run.card_checks import card_refusals
 
 FAST = ["target.latency_profile=zero", "run.progress=false", "run.history=false"]
@@ -89,12 +90,12 @@ def test_max_error_rate_out_of_range_is_refused(tmp_path: Path, capsys: pytest.C
 
 def test_assess_judges_records() -> None:
     ok, err = {"status": "ok"}, {"status": "error", "error_code": "ThrottlingException"}
-    assert assess([ok, ok, err]).verdict == "ok"
-    mostly = assess([ok, err, err], max_error_rate=0.5)
+    assert assess(table_from_dicts([ok, ok, err])).verdict == "ok"
+    mostly = assess(table_from_dicts([ok, err, err]), max_error_rate=0.5)
     assert mostly.verdict == "mostly-failed" and mostly.top_errors == (("ThrottlingException", 2),)
-    assert assess([err, err]).verdict == "failed"
-    assert assess([]).verdict == "ok"
-    unreachable = assess([{"status": "error", "error_code": "EndpointConnectionError"}])
+    assert assess(table_from_dicts([err, err])).verdict == "failed"
+    assert assess(table_from_dicts([])).verdict == "ok"
+    unreachable = assess(table_from_dicts([{"status": "error", "error_code": "EndpointConnectionError"}]))
     assert unreachable.unreachable and "the target could not be reached" in unreachable.headline()
 
 

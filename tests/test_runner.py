@@ -18,9 +18,9 @@ from evals.cards import Pricing
 from evals.results.rundir import RecordWriter, RunDirectory
 from evals.run.budget import Budget
 from evals.run.limiter import RegionLimiters
+from evals.run.outcome import Outcome
 from evals.run.runner import Runner
 from evals.run.schedule import ClosedLoop, ConstantRate
-from evals.run.transport import Outcome
 from evals.types import InferenceParams, Reply, Request, Sample
 
 

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from evals import stats as S
-from evals.stats.compare import _pairwise_order_stats
+from evals.stats.latency_compare import _pairwise_order_stats
 
 # ------------------------------------------------------------------------------------------ coverage
 

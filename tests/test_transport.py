@@ -19,18 +19,10 @@ import pytest
 from evals.apis.metadata import build_request_metadata
 from evals.cards import ModelCard, load_card
 from evals.errors import UserInputError
+from evals.run.endpoints import LocalEndpoints
 from evals.run.measure import latency_ms, tpot_ms, ttft_ms
-from evals.run.transport import (
-    CLASS_CLIENT,
-    CLASS_FATAL,
-    CLASS_THROTTLE,
-    CLASS_TRANSIENT,
-    LocalEndpoints,
-    Outcome,
-    Transport,
-    TransportSettings,
-    classify,
-)
+from evals.run.outcome import CLASS_CLIENT, CLASS_FATAL, CLASS_THROTTLE, CLASS_TRANSIENT, Outcome, classify
+from evals.run.transport import Transport, TransportSettings
 from evals.types import (
     API_CONVERSE,
     API_CONVERSE_STREAM,

@@ -42,8 +42,8 @@ def plan_of(cfg: DictConfig) -> Plan:
 
 def checks_for(cfg: DictConfig, plan: Plan, endpoints: dict[str, Any] | None) -> list[Check]:
     """Run every check against the target; a stopping problem becomes a one-line UserInputError."""
+    from evals.run.endpoints import LocalEndpoints
     from evals.run.preflight import Unready, run_checks
-    from evals.run.transport import LocalEndpoints
 
     local = LocalEndpoints.from_mapping(endpoints) if endpoints is not None else None
     try:

@@ -11,6 +11,7 @@ import json
 import shutil
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,9 @@ from evals.gcpause import GcPauses
 from evals.redact import redact_config
 from evals.results.outcome import exit_code
 from evals.results.rundir import RunDirectory, new_run_id, provenance, utc_now
+from evals.results.schema import RUN_SCHEMA_VERSION
 from evals.run.budget import Budget
+from evals.run.limiter import RegionLimiters
 from evals.run.quota_share import QuotaShare, make_gate
 from evals.run.resume import absolute_paths, check_resume, fingerprint, spent_in_records, what_changed
 from evals.run.runner import Runner, progress_bar
@@ -118,6 +121,7 @@ def main(argv: list[str]) -> int:
 
 def _new_run_info(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, target_info: dict[str, Any]) -> dict:
     return {
+        "schema": RUN_SCHEMA_VERSION,
         "run_id": run_dir.path.name,
         "status": "running",
         "started_at": utc_now(),
@@ -251,17 +255,9 @@ def _execute_run(cfg: DictConfig, resumed: RunDirectory | None, interrupts: Inte
 
         if (code := before_run(cfg, spec)) is not None:
             return code
-    from evals.apis.common import effective_max_tokens
-    from evals.apis.metadata import build_request_metadata
-    from evals.scorers import score_response
-    from evals.suites import oracle_text
-
-    scorers = {s.name: s.scorers for s in spec.suites}
     concurrency = _max_concurrency(cfg)
-
     with open_target(cfg, spec.regions) as endpoints, contextlib.ExitStack() as cleanup:
         target_info = describe_target(cfg, endpoints)
-        oracle = target_info.get("engine") == "oracle"
         sender = _make_sender(cfg, spec, endpoints, concurrency)
         cleanup.callback(sender.close)  # closed last: after the records file, so nothing lands after its close
         judge, judge_client = _judge_scorer(cfg, spec, endpoints, concurrency)
@@ -271,26 +267,8 @@ def _execute_run(cfg: DictConfig, resumed: RunDirectory | None, interrupts: Inte
         run_dir, run_info, finished, writer = _start_storage(
             cfg, spec, target_info, resumed, inputs, run_id, {**(extra_info or {}), "quota": quota.describe()})
         bar = progress_bar(sum(r.request_id not in finished for _, g in spec.groups for r in g), cfg.run.progress)
-        # one timeline across sessions: a resumed run's times continue from the first start's wall clock
-        elapsed_ns = time.time_ns() - int(run_info.get("clock_origin_unix_ns", time.time_ns()))
-        runner = Runner(
-            run_id=run_dir.path.name,
-            origin_ns=time.perf_counter_ns() - max(elapsed_ns, 0),
-            session=len(run_info.get("resumes", [])),
-            on_record=_precision_stop(cfg, spec, run_dir),
-            sender=sender,
-            writer=writer,
-            pricing=spec.card.pricing,
-            limiters=quota,
-            budget=Budget(spec.card.pricing, cfg.run.max_tokens_total, cfg.run.max_cost_usd,
-                          spent=spent_in_records(run_dir.iter_records(), spec.card.pricing)),
-            score=lambda req, text: score_response(scorers[req.suite], req.sample, text, judge=judge),
-            metadata_for=lambda req: build_request_metadata(req, oracle_text(req.sample) if oracle else None),
-            max_tokens_for=effective_max_tokens,
-            progress=bar,
-            duration_s=cfg.load.duration_s,
-            max_in_flight=int(cfg.load.max_in_flight),
-        )
+        runner = _make_runner(cfg, spec, run_dir, run_info, _Wiring(sender, writer, quota, bar, judge,
+                                                                     target_info.get("engine") == "oracle"))
         interrupts.attach(runner)
         gc_pauses = GcPauses()
         try:
@@ -307,13 +285,61 @@ def _execute_run(cfg: DictConfig, resumed: RunDirectory | None, interrupts: Inte
                 judge_client.sender.close()
 
     run_info["client_gc"] = gc_pauses.summary()  # the run process's own stalls, to tell them from the service's
-    judge = None
-    if judge_client is not None and spec.judge_card is not None:
-        t = judge_client.tally
-        judge = {"model": spec.judge_card.name, "region": judge_client.region, "calls": t.calls,
-                 "errors": t.errors, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens}
     open_loop = any(not isinstance(s, ClosedLoop) for s, _ in spec.groups)
     status, outcome = finish_run(cfg, run_dir, run_info, runner, writer, interrupts,
-                                 Finish(spec.planned, open_loop, judge))
+                                 Finish(spec.planned, open_loop, _judge_summary(spec, judge_client)))
     print(run_dir.path)
     return exit_code(status, outcome)
+
+
+@dataclass(frozen=True)
+class _Wiring:
+    """The parts a run's Runner is wired to, built inside the target's lifetime."""
+
+    sender: Transport | ProcessSender
+    writer: RecordWriter
+    quota: RegionLimiters
+    bar: Any
+    judge: Any  # the judge scorer, or None
+    oracle: bool  # the emulator's oracle engine: each request carries its sample's reference answer
+
+
+def _make_runner(cfg: DictConfig, spec: RunSpec, run_dir: RunDirectory, run_info: dict[str, Any],
+                 wiring: _Wiring) -> Runner:
+    """The Runner for this session, its clock continuing a resumed run's timeline and budget."""
+    from evals.apis.common import effective_max_tokens
+    from evals.apis.metadata import build_request_metadata
+    from evals.scorers import score_response
+    from evals.suites import oracle_text
+
+    scorers = {s.name: s.scorers for s in spec.suites}
+    judge, oracle = wiring.judge, wiring.oracle
+    # one timeline across sessions: a resumed run's times continue from the first start's wall clock
+    elapsed_ns = time.time_ns() - int(run_info.get("clock_origin_unix_ns", time.time_ns()))
+    return Runner(
+        run_id=run_dir.path.name,
+        origin_ns=time.perf_counter_ns() - max(elapsed_ns, 0),
+        session=len(run_info.get("resumes", [])),
+        on_record=_precision_stop(cfg, spec, run_dir),
+        sender=wiring.sender,
+        writer=wiring.writer,
+        pricing=spec.card.pricing,
+        limiters=wiring.quota,
+        budget=Budget(spec.card.pricing, cfg.run.max_tokens_total, cfg.run.max_cost_usd,
+                      spent=spent_in_records(run_dir.iter_records(), spec.card.pricing)),
+        score=lambda req, text: score_response(scorers[req.suite], req.sample, text, judge=judge),
+        metadata_for=lambda req: build_request_metadata(req, oracle_text(req.sample) if oracle else None),
+        max_tokens_for=effective_max_tokens,
+        progress=wiring.bar,
+        duration_s=cfg.load.duration_s,
+        max_in_flight=int(cfg.load.max_in_flight),
+    )
+
+
+def _judge_summary(spec: RunSpec, judge_client: Any) -> dict[str, Any] | None:
+    """What run.json says about the judge model's own calls, or None when no suite scored with `judge`."""
+    if judge_client is None or spec.judge_card is None:
+        return None
+    t = judge_client.tally
+    return {"model": spec.judge_card.name, "region": judge_client.region, "calls": t.calls,
+            "errors": t.errors, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens}

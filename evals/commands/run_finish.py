@@ -10,12 +10,15 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig
 
 from evals.commands.interrupts import Interrupts
 from evals.render.terminal import print_summary, send_lag_p99
 from evals.results.outcome import Outcome, assess, final_status
+from evals.results.reader import read_table
 from evals.results.rundir import RunDirectory, utc_now
+from evals.results.table import RecordTable
 from evals.run.runner import Runner
 from evals.storage import Ballast, RecordWriter, describe
 
@@ -36,21 +39,21 @@ class Finish:
 def finish_run(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], runner: Runner,
                writer: RecordWriter, interrupts: Interrupts, finish: Finish) -> tuple[str, Outcome]:
     """Final run.json (status, counts, flags), the terminal summary and the report."""
-    records = list(run_dir.iter_records())
-    outcome = assess(records, cfg.run.max_error_rate)
+    table = read_table(run_dir.records_file, str(run_info.get("run_id") or run_dir.path.name))
+    outcome = assess(table, cfg.run.max_error_rate)
     status = final_status(STATUS_BY_STOP_REASON.get(runner.tally.stop_reason or "", "completed"), outcome)
     if writer.failure is not None:
         status = "failed"
-    lag_p99 = send_lag_p99(records) if finish.open_loop else None
+    lag_p99 = send_lag_p99(table) if finish.open_loop else None
     run_info.update({
         "status": status,
         "finished_at": utc_now(),
         "stop_detail": runner.budget.exhausted_reason if status == "budget-stopped"
         else writer.failure or runner.tally.stop_detail or (outcome.headline() or None),
-        "counts": {"planned": finish.planned, "records": len(records),
-                   "ok": sum(r["status"] == "ok" for r in records),
-                   "errors": sum(r["status"] == "error" for r in records),
-                   "throttled": sum(bool(r["throttles"]) for r in records),
+        "counts": {"planned": finish.planned, "records": len(table),
+                   "ok": int(table.ok.sum()),
+                   "errors": int(table.label("status").eq("error").sum()),
+                   "throttled": int((np.nan_to_num(table.num("throttles")) != 0).sum()),
                    "abandoned_in_flight": runner.tally.abandoned + writer.late,
                    "unrecorded_storage_failed": writer.unwritten},
         "quota_waits": runner.tally.quota_summary(),
@@ -62,11 +65,11 @@ def finish_run(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any],
     })
     if finish.judge is not None:
         run_info["judge"] = finish.judge
-    _publish(cfg, run_dir, run_info, records, interrupts)
+    _publish(cfg, run_dir, run_info, table, interrupts)
     return status, outcome
 
 
-def _publish(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], records: list[dict[str, Any]],
+def _publish(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], table: RecordTable,
              interrupts: Interrupts) -> None:
     """Write the final run.json, print the summary, index and render; failing storage is one line each."""
     Ballast(run_dir.path).release()  # the space held since the start: the final status always fits
@@ -76,7 +79,7 @@ def _publish(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], r
         run_info["status"] = "failed"
         print(f"error: {run_dir.run_file}: cannot write the final status: {describe(err)}; the run resumes "
               "cleanly once the storage is writable", file=sys.stderr)
-    print_summary(records, run_info)
+    print_summary(table, run_info)
     if run_info.get("counts", {}).get("unrecorded_storage_failed"):
         print(f"error: {run_info['stop_detail']}; sending stopped and "
               f"{run_info['counts']['unrecorded_storage_failed']} finished requests could not be recorded "
@@ -97,10 +100,10 @@ def _publish(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], r
               f"`bedrock-evals report {run_dir.path}` renders it later", file=sys.stderr)
         return  # cut short (perhaps mid-import): the headline is in the report once it is rendered
     if (run_info.get("outcome") or {}).get("verdict", "ok") == "ok":  # a failed run shows its FAILED line
-        _print_headline(run_dir, records, bool(cfg.run.report))
+        _print_headline(run_dir, table, bool(cfg.run.report))
 
 
-def _print_headline(run_dir: RunDirectory, records: list[dict[str, Any]], reported: bool) -> None:
+def _print_headline(run_dir: RunDirectory, table: RecordTable, reported: bool) -> None:
     """The headline the report just computed (summary.json), or computed here when no report was written."""
     from evals.render.terminal import print_headline
 
@@ -110,6 +113,5 @@ def _print_headline(run_dir: RunDirectory, records: list[dict[str, Any]], report
         print_headline(summary.get("ranking") or [], summary.get("sweep"))
         return
     from evals.render.report.headline import ranking
-    from evals.results.table import table_from_dicts
 
-    print_headline(ranking(table_from_dicts(records)), None)
+    print_headline(ranking(table), None)

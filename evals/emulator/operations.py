@@ -26,15 +26,9 @@ from evals.emulator.eventstream import exception_frame
 from evals.emulator.exchange import Headers, Request, ResetConnection, Responder
 from evals.emulator.faults import MIDSTREAM_MESSAGE, MIDSTREAM_TYPE, FaultPlan
 from evals.emulator.latency import Plan
+from evals.emulator.request_bodies import converse_request, count_tokens_request, invoke_request
 from evals.emulator.routing import Route, resolve, resolve_count_tokens
-from evals.emulator.validation import (
-    GenRequest,
-    converse_request,
-    count_tokens_request,
-    invalid,
-    invoke_request,
-    parse_json,
-)
+from evals.emulator.validation import GenRequest, invalid, parse_json
 from evals.emulator.wire import BedrockError, error_headers, json_bytes, request_id
 
 OPERATIONS = {

@@ -1,4 +1,6 @@
-"""Parse and validate request bodies the way Bedrock does, producing one normalized `GenRequest`.
+"""Validate request fields the way Bedrock does, into one normalized `GenRequest`: its messages, the field
+checks (ranges, max tokens, metadata, images, tier) and the token count and context-window rule every API shares.
+The per-API bodies are read in `evals.emulator.request_bodies`.
 
 Every message Bedrock answers with lives in `MESSAGES` so the unconfirmed ones are easy to find and change.
 """
@@ -11,7 +13,6 @@ import hashlib
 import io
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,11 +68,6 @@ TEMPLATES = {
     "llama4": ("<|begin_of_text|>", "<|header_start|>{role}<|header_end|>\n\n", "<|eot|>"),
     "llama3": ("<|begin_of_text|>", "<|start_header_id|>{role}<|end_header_id|>\n\n", "<|eot_id|>"),
 }
-_LLAMA_TURN = re.compile(
-    r"(?:<\|header_start\|>|<\|start_header_id\|>)(\w+)(?:<\|header_end\|>|<\|end_header_id\|>)\n\n(.*?)"
-    r"(?:<\|eot\|>|<\|eot_id\|>|$)",
-    re.S,
-)
 
 
 def invalid(key: str, **fmt: Any) -> BedrockError:
@@ -162,7 +158,7 @@ def check_image(card: ModelCard, data: bytes, declared: str | None, images: list
     return ImageInput(actual, width, height, len(data), hashlib.sha256(data).hexdigest()[:16])
 
 
-def _b64(value: Any, path: str) -> bytes:
+def decode_b64(value: Any, path: str) -> bytes:
     if not isinstance(value, str):
         raise invalid("null", path=path)
     try:
@@ -171,7 +167,7 @@ def _b64(value: Any, path: str) -> bytes:
         raise invalid("image_decode") from None
 
 
-def _range(value: Any, path: str, low: float, high: float, style: str) -> float | None:
+def in_range(value: Any, path: str, low: float, high: float, style: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
@@ -191,7 +187,7 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def _max_tokens(card: ModelCard, value: Any, path: str, style: str) -> int | None:
+def check_max_tokens(card: ModelCard, value: Any, path: str, style: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -209,7 +205,7 @@ def _max_tokens(card: ModelCard, value: Any, path: str, style: str) -> int | Non
     return value
 
 
-def _check_metadata(value: Any) -> dict[str, str]:
+def check_metadata(value: Any) -> dict[str, str]:
     """requestMetadata: at most 16 string pairs, keys 1-256 and values 0-256 characters (service model)."""
     if value is None:
         return {}
@@ -223,7 +219,7 @@ def _check_metadata(value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def _finish(card: ModelCard, req: GenRequest, prompt: str) -> GenRequest:
+def finish_request(card: ModelCard, req: GenRequest, prompt: str) -> GenRequest:
     """Token count, context-window rule and the canonical hash that seeds the engines."""
     req.input_tokens = tokenizer.count(prompt) + sum(tokenizer.image_tokens(i.width, i.height) for i in req.images)
     # Rule: input alone over the window -> "Input is too long"; input + an explicit max output over it -> sum rule.
@@ -242,205 +238,3 @@ def check_tier(card: ModelCard, tier: str | None, latency: str | None) -> None:
         raise invalid("service_tier", tier=tier)
     if latency is not None and latency not in card.performance_latency:
         raise invalid("performance", latency=latency)
-
-
-def converse_messages(card: ModelCard, body: dict[str, Any]) -> tuple[list[str], list[tuple[str, str, int]],
-                                                                     list[ImageInput]]:
-    """Messages and system of a Converse(-shaped) body, images decoded and checked."""
-    messages = body.get("messages")
-    if messages is None:
-        raise invalid("null", path="messages")
-    if not isinstance(messages, list):
-        raise invalid("bad_json")
-    if not messages or not isinstance(messages[0], dict) or messages[0].get("role") != "user":
-        raise invalid("first_user")
-    system: list[str] = []
-    for i, block in enumerate(body.get("system") or []):
-        if not isinstance(block, dict) or not isinstance(block.get("text"), str):
-            raise invalid("null", path=f"system.{i + 1}.member.text")
-        system.append(block["text"])
-    turns: list[tuple[str, str, int]] = []
-    images: list[ImageInput] = []
-    previous = None
-    for mi, msg in enumerate(messages):
-        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
-            raise invalid("null", path=f"messages.{mi + 1}.member.role")
-        role = msg["role"]
-        if role == previous:
-            raise invalid("alternate")
-        previous = role
-        content = msg.get("content")
-        if not isinstance(content, list):
-            raise invalid("null", path=f"messages.{mi + 1}.member.content")
-        texts: list[str] = []
-        n_images = 0
-        for block in content:
-            if not isinstance(block, dict) or len(block) != 1:
-                raise invalid("bad_json")
-            kind, value = next(iter(block.items()))
-            if kind == "text" and isinstance(value, str):
-                texts.append(value)
-            elif kind == "image" and isinstance(value, dict):
-                if role != "user":
-                    raise invalid("image_role")
-                data = _b64((value.get("source") or {}).get("bytes"), f"messages.{mi + 1}.member.content.image")
-                images.append(check_image(card, data, value.get("format"), images))
-                n_images += 1
-            elif kind in ("toolUse", "toolResult"):
-                raise invalid("tools")
-            else:
-                raise invalid("content_block", block=kind)
-        turns.append((role, "\n".join(texts), n_images))
-    return system, turns, images
-
-
-def converse_request(card: ModelCard, body: Any) -> GenRequest:
-    """Converse / ConverseStream body -> GenRequest."""
-    if not isinstance(body, dict):
-        raise invalid("bad_json")
-    if body.get("toolConfig"):
-        raise invalid("tools")
-    system, turns, images = converse_messages(card, body)
-    cfg = body.get("inferenceConfig") or {}
-    if not isinstance(cfg, dict):
-        raise invalid("bad_json")
-    stops = cfg.get("stopSequences") or []
-    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
-        raise invalid("bad_json")
-    tier = (body.get("serviceTier") or {}).get("type") if isinstance(body.get("serviceTier"), dict) else None
-    perf = body.get("performanceConfig")
-    latency = perf.get("latency") if isinstance(perf, dict) else None
-    check_tier(card, tier, latency)
-    req = GenRequest(
-        style="converse",
-        turns=turns,
-        system=system,
-        images=images,
-        max_tokens=_max_tokens(card, cfg.get("maxTokens"), "inferenceConfig.maxTokens", "converse"),
-        temperature=_range(cfg.get("temperature"), "inferenceConfig.temperature", 0, 1, "converse"),
-        top_p=_range(cfg.get("topP"), "inferenceConfig.topP", 0, 1, "converse"),
-        stop_sequences=list(stops),
-        metadata=_check_metadata(body.get("requestMetadata")),
-        service_tier=tier,
-        performance_latency=latency,
-    )
-    return _finish(card, req, chat_prompt(card, system, turns))
-
-
-def _turns_from_prompt(prompt: str) -> list[tuple[str, str, int]]:
-    """Recover the turns of a chat-templated Llama prompt (for echo and oracle); a plain prompt is one turn."""
-    turns = [(r, t, t.count("<|image|>")) for r, t in _LLAMA_TURN.findall(prompt) if r != "assistant" or t]
-    turns = [(r, t.replace("<|image|>", ""), n) for r, t, n in turns if r != "system"]
-    return turns or [("user", prompt, 0)]
-
-
-_PROMPT_KEYS = {"prompt", "max_gen_len", "temperature", "top_p", "images"}
-_MESSAGES_KEYS = {"messages", "max_tokens", "temperature", "top_p", "system", "stop"}
-
-
-def invoke_request(card: ModelCard, body: bytes, headers: dict[str, str]) -> GenRequest:
-    """InvokeModel(-WithResponseStream) Llama body (prompt style or messages style) -> GenRequest."""
-    data = parse_json(body)
-    if not isinstance(data, dict):
-        raise invalid("invoke_json", detail=f"#: expected type: JSONObject, found: {type(data).__name__}")
-    tier = headers.get("x-amzn-bedrock-service-tier")
-    latency = headers.get("x-amzn-bedrock-performanceconfig-latency")
-    check_tier(card, tier, latency)
-    meta_header = headers.get("x-amzn-bedrock-request-metadata")
-    metadata = _check_metadata(parse_json(meta_header.encode()) if meta_header else None)
-    if "prompt" in data or "messages" not in data:
-        return _invoke_prompt(card, data, metadata, tier, latency)
-    return _invoke_messages(card, data, metadata, tier, latency)
-
-
-def _invoke_prompt(card: ModelCard, data: dict[str, Any], metadata: dict[str, str], tier: str | None,
-                   latency: str | None) -> GenRequest:
-    extra = sorted(set(data) - _PROMPT_KEYS)
-    if extra:
-        raise invalid("invoke_json", detail=f"#: extraneous key [{extra[0]}] is not permitted")
-    prompt = data.get("prompt")
-    if not isinstance(prompt, str):
-        raise invalid("invoke_json", detail="#: required key [prompt] not found")
-    images: list[ImageInput] = []
-    raw_images = data.get("images") or []
-    if not isinstance(raw_images, list):
-        raise invalid("invoke_json", detail="#/images: expected type: JSONArray")
-    for item in raw_images:
-        images.append(check_image(card, _b64(item, "images"), None, images))
-    turns = _turns_from_prompt(prompt)
-    # ASSUMPTION: a prompt without the chat template is templated by Bedrock before tokenization.
-    templated = prompt if prompt.startswith("<|begin_of_text|>") else chat_prompt(card, [], [("user", prompt, 0)])
-    req = GenRequest(
-        style="prompt",
-        turns=turns,
-        images=images,
-        raw_prompt=prompt,
-        max_tokens=_max_tokens(card, data.get("max_gen_len"), "max_gen_len", "invoke"),
-        temperature=_range(data.get("temperature"), "temperature", 0, 1, "invoke"),
-        top_p=_range(data.get("top_p"), "top_p", 0, 1, "invoke"),
-        metadata=metadata,
-        service_tier=tier,
-        performance_latency=latency,
-    )
-    return _finish(card, req, templated)
-
-
-def _invoke_messages(card: ModelCard, data: dict[str, Any], metadata: dict[str, str], tier: str | None,
-                     latency: str | None) -> GenRequest:
-    extra = sorted(set(data) - _MESSAGES_KEYS)
-    if extra:
-        raise invalid("invoke_json", detail=f"#: extraneous key [{extra[0]}] is not permitted")
-    messages = data.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise invalid("invoke_json", detail="#/messages: expected a non-empty array")
-    system = [data["system"]] if isinstance(data.get("system"), str) else []
-    turns: list[tuple[str, str, int]] = []
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict) or msg.get("role") not in ("system", "user", "assistant"):
-            raise invalid("invoke_json", detail=f"#/messages/{i}/role: required key [role] not found")
-        content = msg.get("content")
-        if isinstance(content, list):
-            parts = [p.get("text") if isinstance(p, dict) and p.get("type") == "text" else None for p in content]
-            texts = [t for t in parts if isinstance(t, str)]
-            if len(texts) != len(content):
-                raise invalid("invoke_json", detail=f"#/messages/{i}/content: only text parts are supported")
-            content = "\n".join(texts)
-        if not isinstance(content, str):
-            raise invalid("invoke_json", detail=f"#/messages/{i}/content: expected type: String")
-        if msg["role"] == "system":
-            system.append(content)
-        else:
-            turns.append((msg["role"], content, 0))
-    stops = data.get("stop") or []
-    if isinstance(stops, str):
-        stops = [stops]
-    req = GenRequest(
-        style="messages",
-        turns=turns,
-        system=system,
-        max_tokens=_max_tokens(card, data.get("max_tokens"), "max_tokens", "invoke"),
-        temperature=_range(data.get("temperature"), "temperature", 0, 1, "invoke"),
-        top_p=_range(data.get("top_p"), "top_p", 0, 1, "invoke"),
-        stop_sequences=[s for s in stops if isinstance(s, str) and s],
-        metadata=metadata,
-        service_tier=tier,
-        performance_latency=latency,
-    )
-    return _finish(card, req, chat_prompt(card, system, turns))
-
-
-def count_tokens_request(card: ModelCard, body: Any) -> int:
-    """CountTokens body -> input token count (same counting as the generation operations)."""
-    if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
-        raise invalid("null", path="input")
-    inp = body["input"]
-    if len(inp) != 1:
-        raise invalid("count_tokens_input")
-    if "converse" in inp:
-        system, turns, images = converse_messages(card, inp["converse"] or {})
-        req = GenRequest(style="converse", turns=turns, system=system, images=images)
-        return _finish(card, req, chat_prompt(card, system, turns)).input_tokens
-    if "invokeModel" in inp:
-        raw = _b64((inp["invokeModel"] or {}).get("body"), "input.invokeModel.body")
-        return invoke_request(card, raw, {}).input_tokens
-    raise invalid("count_tokens_input")

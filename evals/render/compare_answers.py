@@ -41,41 +41,61 @@ def _side(r: Record) -> dict[str, Any]:
     }
 
 
-def _first_by_item(table: RecordTable) -> dict[tuple[str, int], int]:
-    """(sample id, repeat) -> the row of its first record in the table."""
+def _keys(table: RecordTable, rank: dict[str, int], span: int) -> np.ndarray:
+    """One integer per record ordering as (sample id, repeat) does: the sample's rank among all sample ids
+    (as text), then the repeat."""
     samples = table.label("sample_id")
-    repeats = np.nan_to_num(table.num("repeat")).astype(np.int64)
-    span = int(repeats.max(initial=0)) + 1
-    keys = (samples.codes.astype(np.int64) + 1) * span + repeats
-    _, first = np.unique(keys, return_index=True)
-    return {(str(samples.at(row)), int(repeats[row])): int(row) for row in first.tolist()}
+    ranks = np.array([rank[str(v)] for v in samples.values] + [rank["None"]], dtype=np.int64)
+    return ranks[samples.codes] * span + np.nan_to_num(table.num("repeat")).astype(np.int64)
 
 
-def _outcome(table: RecordTable, row: int) -> tuple[str | None, float | None]:
-    score = float(table.num("score")[row])
-    return table.label("status").at(row), None if np.isnan(score) else score
+def _outcomes(table: RecordTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(status is ok, score with NaN for none) of these rows."""
+    return table.ok[rows], table.num("score")[rows]
+
+
+def _matched(base: RecordTable, cand: RecordTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of the first record of each (sample id, repeat) both arms ran, in item order, and which differ
+    (one arm failed, or the scores differ)."""
+    names = sorted({str(v) for t in (base, cand) for v in t.label("sample_id").values} | {"None"})
+    rank = {name: i for i, name in enumerate(names)}
+    span = int(max(np.nan_to_num(base.num("repeat")).max(initial=0),
+                   np.nan_to_num(cand.num("repeat")).max(initial=0))) + 1
+    kb, kc = _keys(base, rank, span), _keys(cand, rank, span)
+    ub, first_b = np.unique(kb, return_index=True)  # unique keys come sorted: item order
+    uc, first_c = np.unique(kc, return_index=True)
+    _, ib, ic = np.intersect1d(ub, uc, assume_unique=True, return_indices=True)
+    rb, rc = first_b[ib], first_c[ic]
+    (okb, sb), (okc, sc) = _outcomes(base, rb), _outcomes(cand, rc)
+    differs = (okb != okc) | ~((sb == sc) | (np.isnan(sb) & np.isnan(sc)))
+    return rb, rc, differs
 
 
 def side_by_side(cells: Mapping[Any, tuple[RecordTable, RecordTable]], runs: Sequence[RunData],
                  cap: int = CAP) -> dict[str, Any]:
     """{pairs, matched, differing, cap}: the shown pairs and how many items were matched and differ in all.
 
-    Which items differ is decided on the columns; only the shown pairs are read back whole (texts included).
+    Items are matched and compared on the columns; only the shown pairs are read back whole (texts included).
     """
-    differing: list[tuple[str, tuple[str, int], RecordTable, int, RecordTable, int]] = []
-    same: list[tuple[str, tuple[str, int], RecordTable, int, RecordTable, int]] = []
+    differing: list[tuple[str, RecordTable, int, RecordTable, int]] = []
+    same: list[tuple[str, RecordTable, int, RecordTable, int]] = []
+    matched = n_differ = 0
     for key, (base, cand) in cells.items():
-        bx, cx = _first_by_item(base), _first_by_item(cand)
         label = key.label() if hasattr(key, "label") else str(key)
-        for item in sorted(bx.keys() & cx.keys()):
-            entry = (label, item, base, bx[item], cand, cx[item])
-            (differing if _outcome(base, bx[item]) != _outcome(cand, cx[item]) else same).append(entry)
+        rb, rc, differs = _matched(base, cand)
+        matched += rb.size
+        n_differ += int(differs.sum())
+        for group, mask in ((differing, differs), (same, ~differs)):
+            room = cap - len(group)
+            group += [(label, base, int(b), cand, int(c)) for b, c in zip(rb[mask][:room], rc[mask][:room],
+                                                                           strict=True)]
     shown = (differing + same)[:cap]
-    whole = full_records(runs, [pick for _, _, *rest in shown for pick in ((rest[0], rest[1]), (rest[2], rest[3]))])
+    whole = full_records(runs, [pick for _, b_t, b, c_t, c in shown for pick in ((b_t, b), (c_t, c))])
     pairs = []
-    for i, (label, item, *_) in enumerate(shown):
+    for i, (label, base, b_row, _, _) in enumerate(shown):
         b, c = whole[2 * i], whole[2 * i + 1]
-        pairs.append({"cell": label, "sample": cut(item[0], 200), "repeat": item[1],
+        sample, repeat = base.label("sample_id").at(b_row), int(np.nan_to_num(base.num("repeat")[b_row]))
+        pairs.append({"cell": label, "sample": cut(str(sample), 200), "repeat": repeat,
                       "prompt": cut(b.get("prompt"), TEXT_CAP), "expected": cut(b.get("expected"), TEXT_CAP),
                       "base": _side(b), "cand": _side(c), "differs": i < len(differing)})
-    return {"pairs": pairs, "matched": len(differing) + len(same), "differing": len(differing), "cap": cap}
+    return {"pairs": pairs, "matched": matched, "differing": n_differ, "cap": cap}

@@ -10,48 +10,49 @@ import numpy as np
 
 from evals.results.metrics import METRICS, summarise, values_of
 from evals.results.rundata import group_by_cell
+from evals.results.table import RecordTable
 from evals.untrusted import for_terminal
 
 
-def send_lag_p99(records: Sequence[Mapping[str, Any]]) -> float | None:
-    lags = [r["send_lag_ms"] for r in records if r.get("send_lag_ms") is not None and not r.get("warmup")]
-    return round(float(np.percentile(lags, 99)), 3) if lags else None
+def send_lag_p99(table: RecordTable) -> float | None:
+    lags = table.num("send_lag_ms")[~table.warmup]
+    lags = lags[~np.isnan(lags)]
+    return round(float(np.percentile(lags, 99)), 3) if lags.size else None
 
 
 def _fmt(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _rate(recs: Sequence[Mapping[str, Any]], n_ok: int) -> float | None:
+def _rate(table: RecordTable, n_ok: int) -> float | None:
     """Successful requests per second over the cell's span, first send to last completion (the report gives
     the steady-window rate with its interval)."""
-    sent = [r["t_sent_ms"] for r in recs if r.get("t_sent_ms") is not None]
-    done = [r["t_done_ms"] for r in recs if r.get("t_done_ms") is not None]
-    if not sent or not done or max(done) <= min(sent):
+    sent, done = table.num("t_sent_ms"), table.num("t_done_ms")
+    if np.isnan(sent).all() or np.isnan(done).all() or np.nanmax(done) <= np.nanmin(sent):
         return None
-    return n_ok / ((max(done) - min(sent)) / 1000.0)
+    return n_ok / ((float(np.nanmax(done)) - float(np.nanmin(sent))) / 1000.0)
 
 
-def _figure(metric: str, records: Sequence[Mapping[str, Any]]) -> float | None:
+def _figure(metric: str, table: RecordTable) -> float | None:
     """A cell's figure as the metric registry defines it (which records count, how the cell summarises them)."""
-    values = values_of(METRICS[metric], records)
-    return summarise(METRICS[metric], values) if values else None
+    values = values_of(METRICS[metric], table)
+    return summarise(METRICS[metric], values) if values.size else None
 
 
-def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def summary_rows(table: RecordTable) -> list[dict[str, Any]]:
     """One row per (suite, region, api, tier): counts, latency p50/p90, accuracy over scored requests."""
     rows = []
-    for (suite, region, api, tier), recs in group_by_cell(records).items():
-        ok = [r for r in recs if r["status"] == "ok"]
+    for (suite, region, api, tier), cell in group_by_cell(table).items():
+        n_ok = int(cell.ok.sum())
         rows.append({
             "suite": suite, "region": region, "api": api, "tier": tier,
-            "n": len(recs), "ok": len(ok), "errors": len(recs) - len(ok),
-            "throttled": sum(1 for r in recs if r.get("throttles")),
-            "p50_ms": _figure("latency_p50", recs),
-            "p90_ms": _figure("latency_p90", recs),
-            "accuracy": _figure("accuracy", recs),
-            "ttft_p50_ms": _figure("ttft_p50", recs),
-            "requests_per_s": _rate(recs, len(ok)),
+            "n": len(cell), "ok": n_ok, "errors": len(cell) - n_ok,
+            "throttled": int((np.nan_to_num(cell.num("throttles")) > 0).sum()),
+            "p50_ms": _figure("latency_p50", cell),
+            "p90_ms": _figure("latency_p90", cell),
+            "accuracy": _figure("accuracy", cell),
+            "ttft_p50_ms": _figure("ttft_p50", cell),
+            "requests_per_s": _rate(cell, n_ok),
         })
     return rows
 
@@ -69,12 +70,12 @@ def print_headline(ranked: Sequence[Mapping[str, Any]], sweep: Mapping[str, Any]
         print(for_terminal(line), file=out or sys.stderr)
 
 
-def print_summary(records: Sequence[Mapping[str, Any]], run_info: Mapping[str, Any], out: TextIO | None = None) -> None:
+def print_summary(table: RecordTable, run_info: Mapping[str, Any], out: TextIO | None = None) -> None:
     out = out or sys.stderr
     header = f"{'suite':<14}{'region':<11}{'api':<16}{'tier':<8}{'n':>6}{'ok':>6}{'err':>5}{'thr':>5}" \
              f"{'p50 ms':>9}{'p90 ms':>9}{'ttft p50':>9}{'req/s':>8}{'score':>7}"
     print(header, file=out)
-    for row in summary_rows(records):
+    for row in summary_rows(table):
         suite, region, api, tier = (for_terminal(row[k]) for k in ("suite", "region", "api", "tier"))
         print(
             f"{suite[:13]:<14}{region:<11}{api:<16}{tier:<8}{row['n']:>6}{row['ok']:>6}"

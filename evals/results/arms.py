@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evals.errors import UserInputError
+from evals.results.measures import FIELDS
 from evals.results.rundata import CellKey, RunData, group_by_cell, load_runs, merged_table
 from evals.results.table import RecordTable
 
 DIMENSIONS = ("region", "api", "tier")
+ARM_FIELDS = (*FIELDS, "model_id", "repeat")  # what the engine reads, the models compared, the answers paired
 ANY = "*"
 
 
@@ -56,7 +58,7 @@ def model_of(run: RunData) -> str:
 
 def load_arm(paths: Sequence[str | Path], label: str) -> Arm:
     """Load an arm's run directories; its runs must measure the same model and hold measured records."""
-    runs = load_runs(paths)
+    runs = load_runs(paths, ARM_FIELDS)
     seen: dict[str, Path] = {}
     for run in runs:
         if run.run_id in {r.run_id for r in runs if r is not run}:

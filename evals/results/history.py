@@ -79,9 +79,9 @@ def index_run(run_dir: Path, db: Path | None = None) -> Path:
     target: dict[str, Any] = info["target"] if isinstance(info.get("target"), dict) else {}
     provenance: dict[str, Any] = info["provenance"] if isinstance(info.get("provenance"), dict) else {}
     rows = []
-    for cell, recs in group_by_cell(run.records).items():
-        values = [_nan_to_none(summarise(METRICS[m], values_of(METRICS[m], recs))) for m in HISTORY_METRICS]
-        rows.append((run.run_id, *cell, len(recs), sum(r.get("status") == "ok" for r in recs), *values))
+    for cell, table in group_by_cell(run.table).items():
+        values = [_nan_to_none(summarise(METRICS[m], values_of(METRICS[m], table))) for m in HISTORY_METRICS]
+        rows.append((run.run_id, *cell, len(table), int(table.ok.sum()), *values))
     with _connect(db, create=True) as conn:
         conn.execute("DELETE FROM runs WHERE run_id = ?", (run.run_id,))
         conn.execute(

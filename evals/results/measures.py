@@ -34,6 +34,9 @@ GEOMEANS: dict[str, Values] = {
     "cost_per_request": lambda t: ok_positive(t, "cost_usd"),
 }
 METRIC_NAMES = ("accuracy", *QUANTILES, *RATES, *GEOMEANS)
+# the record fields the engine reads (a run is read with just these for compare and gate)
+FIELDS = ("status", "latency_ms", "ttft_ms", "cost_usd", "output_tokens", "throttles", "score", "sample_id",
+          "cluster", "t_sent_ms")
 
 
 @dataclass(frozen=True)

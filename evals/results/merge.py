@@ -18,7 +18,7 @@ def _suites(run: RunData) -> str:
     listed = run.info.get("suites")
     names = sorted({str(s.get("name")) for s in listed if isinstance(s, dict)}) if isinstance(listed, list) else []
     if not names:
-        names = sorted({str(r.get("suite")) for r in run.records if r.get("suite") is not None})
+        names = sorted(run.table.distinct("suite"))
     return ", ".join(names) or "unknown"
 
 

@@ -107,7 +107,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 # ---------------------------------------------------------------------------------------------- summaries
 
 
-def summarise(metric: Metric, values: Sequence[float]) -> float:
+def summarise(metric: Metric, values: Sequence[float] | np.ndarray) -> float:
     """The one-arm figure shown beside a comparison (and stored in the history index)."""
     a = np.asarray(values, dtype=float)
     if a.size == 0:

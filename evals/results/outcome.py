@@ -7,9 +7,12 @@ failed can never look like a success in one place and a failure in another. Pure
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import numpy as np
+
+from evals.results.table import RecordTable
 
 # client-side codes meaning the request never reached the service
 UNREACHABLE_CODES = frozenset({"EndpointConnectionError", "ConnectTimeout", "ConnectionClosed"})
@@ -59,21 +62,17 @@ class Outcome:
         return data
 
 
-def assess(records: Iterable[Mapping[str, Any]], max_error_rate: float = DEFAULT_MAX_ERROR_RATE) -> Outcome:
+def assess(table: RecordTable, max_error_rate: float = DEFAULT_MAX_ERROR_RATE) -> Outcome:
     """Judge a run from its records (warm-up included: a request that failed is a failure whatever its role)."""
-    total = 0
-    codes: Counter[str] = Counter()
-    for rec in records:
-        total += 1
-        if rec.get("status") != "ok":
-            codes[str(rec.get("error_code") or "unknown")] += 1
-    return outcome_of(total, codes, max_error_rate)
-
-
-def outcome_of(total: int, codes: Counter[str], max_error_rate: float = DEFAULT_MAX_ERROR_RATE) -> Outcome:
-    """Judge a run from its counts: `total` records, failed ones counted by error code in order of first
-    failure (for readers that count from columns)."""
-    errors = sum(codes.values())
+    failed = ~table.ok
+    total, errors = len(table), int(failed.sum())
+    code_col = table.label("error_code")
+    slots = code_col.codes[failed] + 1  # slot 0: no code
+    counts = np.bincount(slots, minlength=len(code_col.values) + 1)
+    present, first = np.unique(slots, return_index=True)
+    codes: Counter[str] = Counter()  # codes in order of first failure, so ties rank as they happened
+    for slot in present[np.argsort(first)].tolist():
+        codes[(code_col.values[slot - 1] if slot else "") or "unknown"] += int(counts[slot])
     rate = errors / total if total else None
     if total and errors == total:
         verdict = FAILED

@@ -6,7 +6,7 @@ from measurements, errors kept) grouped by the same cell keys.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from evals.errors import UserInputError
 from evals.results.reader import read_table
 from evals.results.rundir import RUN_FILE, RunDirectory
-from evals.results.table import CELL_FIELDS, RecordTable
+from evals.results.table import ALL_FIELDS, CELL_FIELDS, RecordTable
 
 
 class CellKey(NamedTuple):
@@ -56,14 +56,15 @@ class RunData:
         return records
 
 
-def load_run(path: Path | str) -> RunData:
+def load_run(path: Path | str, fields: Collection[str] = ALL_FIELDS) -> RunData:
+    """A run directory's run.json and the `fields` of its records (all of them by default)."""
     path = Path(path)
     if not path.is_dir():
         raise UserInputError(f"{path}: no such run directory")
     run_dir = RunDirectory.open_existing(path)
     info = run_dir.read_run()
     run_id = str(info.get("run_id", path.name))
-    return RunData(path=path, info=info, table=read_table(run_dir.records_file, run_id))
+    return RunData(path=path, info=info, table=read_table(run_dir.records_file, run_id, fields))
 
 
 def run_dirs_in(path: Path | str) -> list[Path]:
@@ -76,8 +77,8 @@ def run_dirs_in(path: Path | str) -> list[Path]:
     return [path]
 
 
-def load_runs(paths: Iterable[Path | str]) -> list[RunData]:
-    runs = [load_run(d) for p in paths for d in run_dirs_in(p)]
+def load_runs(paths: Iterable[Path | str], fields: Collection[str] = ALL_FIELDS) -> list[RunData]:
+    runs = [load_run(d, fields) for p in paths for d in run_dirs_in(p)]
     if not runs:
         raise UserInputError("no run directory given")
     return runs

@@ -24,7 +24,7 @@ from evals import __version__
 from evals.errors import UserInputError
 from evals.paths import REPO_ROOT
 from evals.redact import redact_argv, redact_text
-from evals.results.schema import RECORD_SCHEMA_VERSION, REQUIRED_TEXT
+from evals.results.schema import RECORD_SCHEMA_VERSION, REQUIRED_TEXT, RUN_SCHEMA_VERSION
 from evals.storage import RecordWriter as RecordWriter  # re-exported: run directories are written with it
 
 RUN_FILE = "run.json"
@@ -171,6 +171,10 @@ class RunDirectory:
             raise UserInputError(f"{self.run_file}: unreadable run file: {err}") from None
         if not isinstance(data, dict):
             raise UserInputError(f"{self.run_file}: not a run file (a JSON object expected, got {type(data).__name__})")
+        version = data.get("schema", 1)
+        if isinstance(version, int) and version > RUN_SCHEMA_VERSION:
+            raise UserInputError(f"{self.run_file}: run file schema version {version} is newer than this "
+                                 f"bedrock-evals reads ({RUN_SCHEMA_VERSION}); upgrade bedrock-evals")
         return data
 
     def write_run(self, data: dict[str, Any]) -> None:

@@ -105,8 +105,10 @@ def record_dict(record: Record) -> dict[str, Any]:
 
 
 RUN_STATUSES = ("running", "completed", "interrupted", "budget-stopped", "failed")
+RUN_SCHEMA_VERSION = 1  # run.json's `schema`; a reader refuses a newer one (a run.json without it is version 1)
 
 RUN_FIELDS: dict[str, str] = {
+    "schema": "run file schema version",
     "run_id": "the run directory's name",
     "status": f"one of {', '.join(RUN_STATUSES)}",
     "started_at": "wall-clock start (ISO 8601, UTC)",
@@ -117,7 +119,27 @@ RUN_FIELDS: dict[str, str] = {
     "model": "the model card measured (model_id, name, ...)",
     "suites": "suites run: name, version, source, samples",
     "cells": "configured regions, apis and tiers, in configured order (the report's reference levels)",
+    "clock_origin_unix_ns": "wall clock (Unix ns) of the first start: the origin of every record's times",
+    "planned": "requests the plan holds (warm-up included)",
+    "fingerprint": "hashes of the suite data, the model card and the config, compared by a resume",
+    "resumes": "one entry per resume: when, torn bytes cut, requests already finished, inputs forced despite",
+    "quota": "how the regions' quotas were shared (whole, or a share of a sweep's quota) and their keys",
+    "client_gc": "the run process's garbage-collection pauses (count, total, longest), to tell them from the "
+                 "service's",
+    "stop_detail": "why the run stopped, when not simply completed (budget, storage, outcome headline)",
+    "counts": "planned, records, ok, errors, throttled, abandoned in flight, unrecorded after a storage failure",
+    "quota_waits": "requests that waited for the shared quota, total and longest wait",
+    "budget": "tokens and estimated cost used",
+    "flags": "send-lag p99 of open-loop groups, and whether the client (not the service) was the bottleneck",
+    "outcome": "the run's outcome judged from its records: ok, mostly-failed or failed, with the top errors",
+    "judge": "the judge model's tally, when a suite scored with it",
+    "sweep": "for a job of a sweep: the sweep's id, the job's number and its overrides",
 }
+
+
+def _type_text(hint: Any) -> str:
+    text = str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+    return text.replace("NoneType", "null").replace("|", "or")
 
 
 def markdown() -> str:
@@ -125,8 +147,16 @@ def markdown() -> str:
     lines = ["# Record and run file fields", "",
              "Generated from `evals/results/schema.py` (`python -m evals.results.schema > docs/records.md`); "
              f"record schema version {RECORD_SCHEMA_VERSION}. " + " ".join((__doc__ or "").split("\n\n")[1].split()),
-             "", "## records.jsonl: one JSON object per finished request", "", "| field | meaning |", "|---|---|"]
-    lines += [f"| `{k}` | {v.replace('|', '/')} |" for k, v in RECORD_FIELDS.items()]
+             "", "## records.jsonl: one JSON object per finished request", "",
+             "The run writes each record through the typed `Record` model (`evals/results/schema.py`), so a "
+             "record carries exactly these fields, in this order. `report`, `compare`, `gate` and `history` read "
+             "records as columns (`evals/results/reader.py`): every number, and the texts marked *column* "
+             "below, one array each; the other texts (prompts, answers, messages) are read back whole only for "
+             "the few records a page shows. A record of a newer schema version than this bedrock-evals reads is "
+             "refused with its file and line.", "", "| field | type | meaning |", "|---|---|---|"]
+    hints = get_type_hints(Record)
+    lines += [f"| `{f.name}` | {_type_text(hints[f.name])}{' (column)' if f.metadata['column'] else ''} | "
+              f"{f.metadata['doc'].replace('|', '/')} |" for f in fields(Record)]
     lines += ["", "## run.json", "", "| key | meaning |", "|---|---|"]
     lines += [f"| `{k}` | {v.replace('|', '/')} |" for k, v in RUN_FIELDS.items()]
     return "\n".join(lines) + "\n"

@@ -9,17 +9,17 @@ columns: the few records a page shows are read back whole by their line (`evals.
 
 from __future__ import annotations
 
-import math
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from evals.results.schema import FLOAT_FIELDS, LABEL_FIELDS
 
 CELL_FIELDS = ("suite", "region", "api", "tier")
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,34 @@ class Labels:
         return Labels(codes.astype(np.int32, copy=False), tuple(index))
 
 
+class _Taken(Mapping[str, C]):
+    """The columns of a table's rows at `idx`, each taken on first use: a cell or a sorted copy of a million-row
+    table costs only the columns its statistics read."""
+
+    def __init__(self, source: Mapping[str, C], idx: np.ndarray, take: Callable[[C, np.ndarray], C]) -> None:
+        self._source, self._idx, self._take = source, idx, take
+        self._done: dict[str, C] = {}
+
+    def __getitem__(self, key: str) -> C:
+        if key not in self._done:
+            self._done[key] = self._take(self._source[key], self._idx)
+        return self._done[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+
+def _take_array(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    return a[idx]
+
+
+def _take_labels(labels: Labels, idx: np.ndarray) -> Labels:
+    return labels.take(idx)
+
+
 @dataclass(frozen=True)
 class RecordTable:
     """The statistics fields of a set of records, one column each, in file order run by run.
@@ -114,8 +142,8 @@ class RecordTable:
 
     def take(self, idx: np.ndarray) -> RecordTable:
         """The rows at `idx` (an index array or a boolean mask), in that order."""
-        return RecordTable({k: v[idx] for k, v in self.floats.items()},
-                           {k: v.take(idx) for k, v in self.labels.items()}, self.warmup[idx], self.line[idx])
+        return RecordTable(_Taken(self.floats, idx, _take_array), _Taken(self.labels, idx, _take_labels),
+                           self.warmup[idx], self.line[idx])
 
     def measured(self) -> RecordTable:
         """Records that count in statistics: everything but warm-up requests."""
@@ -132,23 +160,16 @@ class RecordTable:
         if len(self) == 0:
             return
         cols = [self.labels[f] for f in fields]
-        if math.prod(len(c.values) + 1 for c in cols) >= 2**62:
-            stacked = np.stack([c.codes for c in cols], axis=1)
-            _, combined = np.unique(stacked, axis=0, return_inverse=True)
-            combined = combined.ravel()
-        else:  # one integer per combination: a 1-D sort, ~50x faster than np.unique over rows
-            combined = np.zeros(len(self), dtype=np.int64)
-            for c in cols:
-                combined = combined * (len(c.values) + 1) + (c.codes + 1)
-        order = np.argsort(combined, kind="stable")
-        ordered = combined[order]
-        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        ends = np.r_[starts[1:], ordered.size]
+        key = np.zeros(len(self), dtype=np.int64)  # one integer per combination of codes (null: code -1 -> 0)
+        for col in cols:
+            key = key * (len(col.values) + 1) + (col.codes + 1)
+        keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
         rows = []
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            first = int(order[start])
-            values = tuple(c.at(first) for c in cols)
-            rows.append((values, order[start:end]))
+        for k, row in enumerate(first.tolist()):
+            values = tuple(c.at(row) for c in cols)
+            rows.append((values, order[bounds[k]:bounds[k + 1]]))
         rows.sort(key=lambda kv: tuple("" if v is None else v for v in kv[0]))
         yield from rows
 
@@ -165,12 +186,15 @@ class RecordTable:
             return parts[0]
         if not parts:
             return empty_table()
-        return RecordTable({k: np.concatenate([p.floats[k] for p in parts]) for k in parts[0].floats},
-                           {k: Labels.concat([p.labels[k] for p in parts]) for k in parts[0].labels},
+        floats = [k for k in parts[0].floats if all(k in p.floats for p in parts)]  # the columns all parts read
+        labels = [k for k in parts[0].labels if all(k in p.labels for p in parts)]
+        return RecordTable({k: np.concatenate([p.floats[k] for p in parts]) for k in floats},
+                           {k: Labels.concat([p.labels[k] for p in parts]) for k in labels},
                            np.concatenate([p.warmup for p in parts]), np.concatenate([p.line for p in parts]))
 
 
 EXTRA_FLOATS = ("itl_mean_ms", "itl_gaps")
+ALL_FIELDS = frozenset((*FLOAT_FIELDS, *EXTRA_FLOATS, *LABEL_FIELDS))
 
 
 def empty_table() -> RecordTable:
@@ -186,7 +210,7 @@ def table_from_dicts(records: Sequence[Mapping[str, Any]], run_id: str | None = 
         return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
 
     floats = {k: np.array([number(r.get(k)) for r in records], dtype=float) for k in FLOAT_FIELDS}
-    gaps = [r.get("itl_ms") if isinstance(r.get("itl_ms"), list) else [] for r in records]
+    gaps: list[list[float]] = [r["itl_ms"] if isinstance(r.get("itl_ms"), list) else [] for r in records]
     floats["itl_gaps"] = np.array([len(g) for g in gaps], dtype=float)
     floats["itl_mean_ms"] = np.array([sum(g) / len(g) if g else np.nan for g in gaps], dtype=float)
     labels = {k: Labels.from_texts(r.get(k) for r in records) for k in LABEL_FIELDS}

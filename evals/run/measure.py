@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from evals.cards import Pricing
-from evals.results.schema import RECORD_SCHEMA_VERSION
+from evals.results.schema import RECORD_SCHEMA_VERSION, Record, record_dict
 from evals.types import Reply, Request
 
 
@@ -105,20 +105,20 @@ def build_record(
     score_error: str | None = None,
     session: int = 0,
 ) -> dict[str, Any]:
+    """One record: what was asked, how it went and when, and what came back (fields in the documented order)."""
     reply = outcome.reply if outcome.status == "ok" else None
+    record = Record(  # the typed schema: a field missing or unknown here is a TypeError, not a silent drift
+        **_identity(run_id, request, session),
+        **_timing(outcome, reply, origin_ns, t_intended_ns),
+        **_content(request, reply, pricing, scores, expected, score_error),
+        aws_request_id=outcome.aws_request_id,
+    )
+    return record_dict(record)
+
+
+def _identity(run_id: str, request: Request, session: int) -> dict[str, Any]:
+    """Which request this is: the run, the sample and the cell it was planned for."""
     sample = request.sample
-    latency = latency_ms(outcome)
-    input_tokens = reply.input_tokens if reply else None
-    output_tokens = reply.output_tokens if reply else None
-    server_ms = reply.server_latency_ms if reply else None
-    # the service's latency covers its last attempt only; retries and backoff are not client overhead
-    overhead = None
-    if server_ms is not None and outcome.last_attempt_ms is not None:
-        overhead = round(outcome.last_attempt_ms - server_ms, 4)
-    cost = None  # no estimate from missing counts: a client-side guess would pass for the service's figure
-    if input_tokens is not None and output_tokens is not None:
-        cost = pricing.cost(input_tokens, output_tokens)
-    primary = next(iter(scores.values())) if scores else None
     return {
         "schema": RECORD_SCHEMA_VERSION,
         "run_id": run_id,
@@ -136,6 +136,17 @@ def build_record(
         "repeat": request.repeat,
         "warmup": request.warmup,
         "load_level": request.load_level,
+    }
+
+
+def _timing(outcome: OutcomeLike, reply: Reply | None, origin_ns: int, t_intended_ns: int) -> dict[str, Any]:
+    """How it went: status, attempts and every timing, in ms from the run's origin."""
+    server_ms = reply.server_latency_ms if reply else None
+    # the service's latency covers its last attempt only; retries and backoff are not client overhead
+    overhead = None
+    if server_ms is not None and outcome.last_attempt_ms is not None:
+        overhead = round(outcome.last_attempt_ms - server_ms, 4)
+    return {
         "status": outcome.status,
         "error_code": outcome.error_code,
         "error_class": outcome.error_class,
@@ -148,7 +159,7 @@ def build_record(
         "send_lag_ms": _diff_ms(t_intended_ns, outcome.t_sent_ns),
         "t_first_token_ms": _ms(outcome.t_first_token_ns, origin_ns),
         "t_done_ms": _ms(outcome.t_done_ns, origin_ns),
-        "latency_ms": latency,
+        "latency_ms": latency_ms(outcome),
         "last_attempt_ms": outcome.last_attempt_ms,
         "ttft_ms": ttft_ms(outcome),
         "tpot_ms": tpot_ms(outcome),
@@ -156,6 +167,20 @@ def build_record(
         "delta_chars": list(outcome.delta_chars) or None,
         "server_latency_ms": server_ms,
         "client_overhead_ms": overhead,
+    }
+
+
+def _content(request: Request, reply: Reply | None, pricing: Pricing, scores: Mapping[str, float] | None,
+             expected: Any, score_error: str | None) -> dict[str, Any]:
+    """What was sent and what came back: tokens, images, prompt excerpt, response, scores and cost."""
+    sample = request.sample
+    input_tokens = reply.input_tokens if reply else None
+    output_tokens = reply.output_tokens if reply else None
+    cost = None  # no estimate from missing counts: a client-side guess would pass for the service's figure
+    if input_tokens is not None and output_tokens is not None:
+        cost = pricing.cost(input_tokens, output_tokens)
+    primary = next(iter(scores.values())) if scores else None
+    return {
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "stop_reason": reply.stop_reason if reply else None,
@@ -171,5 +196,4 @@ def build_record(
         "scores": dict(scores) if (reply and scores) else {},
         "score_error": score_error,
         "cost_usd": round(cost, 8) if cost is not None else None,
-        "aws_request_id": outcome.aws_request_id,
     }

@@ -21,7 +21,7 @@ from botocore.tokens import FrozenAuthToken
 
 from evals.cards import STREAMING_APIS, ModelCard
 from evals.run.card_checks import card_refusals
-from evals.run.transport import LocalEndpoints
+from evals.run.endpoints import LocalEndpoints
 
 TOKEN_ENV = "AWS_BEARER_TOKEN_BEDROCK"
 CLIENT_CONFIG = {"connect_timeout": 5, "read_timeout": 15, "retries": {"mode": "standard", "total_max_attempts": 2}}

@@ -25,8 +25,10 @@ from typing import Any
 
 from evals.errors import UserInputError
 from evals.paths import REPO_ROOT
+from evals.run.endpoints import LocalEndpoints
+from evals.run.outcome import Outcome, classify
 from evals.run.sender_worker import WorkerSpec
-from evals.run.transport import LocalEndpoints, Outcome, TransportSettings, classify
+from evals.run.transport import TransportSettings
 from evals.types import Request
 
 START_TIMEOUT_S = 60.0

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from evals.gcpause import freeze_startup_objects
-from evals.run.transport import LocalEndpoints, Outcome, Transport, TransportSettings
+from evals.run.endpoints import LocalEndpoints
+from evals.run.outcome import Outcome
+from evals.run.transport import Transport, TransportSettings
 from evals.types import Request
 
 

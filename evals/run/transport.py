@@ -1,125 +1,46 @@
 """Sending requests through boto3 `bedrock-runtime` clients and timing them.
 
 One client per region, shared by every worker thread (botocore clients are thread-safe). Retries are
-botocore's own (standard, adaptive or legacy); per-attempt times come from botocore event hooks that write
-into a thread-local record, so one client can serve many threads. Bodies are built before the clock starts.
+botocore's own (standard, adaptive or legacy); per-attempt times come from botocore event hooks
+(`evals.run.attempts`), so one client can serve many threads. Bodies are built before the clock starts.
 Every failure, whatever raised it, comes back as an error `Outcome` with a code, a class and a message.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import botocore.session
-import urllib3.exceptions
 from botocore.config import Config
-from botocore.eventstream import ChecksumMismatch, ParserError
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    EventStreamError,
-    NoAuthTokenError,
-    NoCredentialsError,
-    ParamValidationError,
-    ReadTimeoutError,
-    ResponseStreamingError,
-)
+from botocore.exceptions import EventStreamError
 from botocore.tokens import FrozenAuthToken
 from botocore.utils import get_token_from_environment
 
 from evals.apis.converse import ConverseStreamAssembler, build_converse_kwargs, parse_converse
 from evals.apis.invoke_llama import BODY_STYLES, InvokeStreamAssembler, build_invoke_kwargs, parse_invoke
 from evals.errors import UserInputError
-from evals.types import API_CONVERSE, API_CONVERSE_STREAM, API_INVOKE, API_INVOKE_STREAM, Reply, Request
+from evals.run.attempts import (
+    Attempts,
+    describe_exception,
+    error_outcome,
+    make_outcome,
+    register_hooks,
+    track,
+)
+from evals.run.endpoints import LocalEndpoints
+from evals.run.outcome import THROTTLE_CODES, Outcome
+from evals.types import API_CONVERSE, API_CONVERSE_STREAM, API_INVOKE, API_INVOKE_STREAM, Request
 
 SERVICE = "bedrock-runtime"
 SIGNING_NAME = "bedrock"
 RETRY_MODES = ("standard", "adaptive", "legacy")
 AUTH_MODES = ("sigv4", "bearer", "auto")
-
-STATUS_OK = "ok"
-STATUS_ERROR = "error"
-CLASS_THROTTLE = "throttle"
-CLASS_TRANSIENT = "transient"
-CLASS_CLIENT = "client"
-CLASS_FATAL = "fatal"
-
-THROTTLE_CODES = frozenset({"ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"})
-TRANSIENT_CODES = frozenset(
-    {
-        "ModelNotReadyException",
-        "InternalServerException",
-        "ServiceUnavailableException",
-        "ModelTimeoutException",
-        "ModelStreamErrorException",
-        "ReadTimeout",
-        "ConnectTimeout",
-        "EndpointConnectionError",
-        "ConnectionClosed",
-        "ResponseStreamingError",
-        "EventStreamCorrupt",
-        "IncompleteStream",
-    }
-)
-# ModelErrorException (424) is "client": it is about this input (the model failed on it), retrying the same
-# request does not help, and the run can go on. "fatal" is kept for what fails every request alike
-# (credentials, configuration, harness bugs), so a runner may stop on it.
-CLIENT_CODES = frozenset(
-    {
-        "ValidationException",
-        "AccessDeniedException",
-        "ResourceNotFoundException",
-        "ModelErrorException",
-        "ParamValidationError",
-        "BuildError",
-        "ResponseParseError",
-    }
-)
-FATAL_CODES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "ExpiredTokenException",
-        "NoCredentialsError",
-        "NoAuthTokenError",
-        "UnknownRegion",
-    }
-)
-
-
-def classify(code: str, http_status: int | None) -> str:
-    """throttle | transient | client | fatal for an error code (service or client-side) and HTTP status."""
-    if code in THROTTLE_CODES:
-        return CLASS_THROTTLE
-    if code in TRANSIENT_CODES:
-        return CLASS_TRANSIENT
-    if code in CLIENT_CODES:
-        return CLASS_CLIENT
-    if code in FATAL_CODES:
-        return CLASS_FATAL
-    if http_status == 429:
-        return CLASS_THROTTLE
-    if http_status is not None and 500 <= http_status < 600:
-        return CLASS_TRANSIENT
-    return CLASS_FATAL
-
-
-def _is_throttle_attempt(code: str | None, status: int | None) -> bool:
-    """An attempt ended in a throttle: a throttle code, or any 429 that is not ModelNotReady."""
-    if code in THROTTLE_CODES:
-        return True
-    return status == 429 and code != "ModelNotReadyException"
 
 
 @dataclass(frozen=True)
@@ -151,142 +72,6 @@ class TransportSettings:
             raise UserInputError("transport timeouts must be > 0 seconds")
 
 
-@dataclass(frozen=True)
-class RegionEndpoint:
-    https: str | None
-    http: str | None
-    ca_file: str | None
-
-
-@dataclass(frozen=True)
-class LocalEndpoints:
-    """The emulator's endpoints file. The keys are the emulator's own, kept out of repr and `describe()`."""
-
-    regions: Mapping[str, RegionEndpoint]
-    ca_file: str | None
-    access_key_id: str = field(repr=False)
-    secret_access_key: str = field(repr=False)
-    api_key: str = field(repr=False)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> LocalEndpoints:
-        try:
-            creds = data["credentials"]
-            ca_file = data.get("ca_file")
-            regions = {
-                str(name): RegionEndpoint(
-                    https=ep.get("https"), http=ep.get("http"), ca_file=ep.get("ca_file") or ca_file
-                )
-                for name, ep in data["regions"].items()
-            }
-            return cls(
-                regions=regions,
-                ca_file=ca_file,
-                access_key_id=str(creds["access_key_id"]),
-                secret_access_key=str(creds["secret_access_key"]),
-                api_key=str(creds.get("api_key") or ""),
-            )
-        except (KeyError, TypeError, AttributeError) as err:
-            raise UserInputError(f"emulator endpoints: malformed ({err!r})") from None
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> LocalEndpoints:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise UserInputError(f"{path}: cannot read emulator endpoints: {err}") from None
-        return cls.from_mapping(data)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One finished request: the reply or the error, and its timings (absolute `perf_counter_ns`)."""
-
-    status: str  # ok | error
-    reply: Reply | None
-    error_code: str | None
-    error_class: str | None  # throttle | transient | client | fatal
-    error_message: str | None
-    http_status: int | None
-    attempts: int
-    throttles: int
-    backoff_ms: float
-    t_intended_ns: int
-    t_sent_ns: int
-    t_first_token_ns: int | None
-    t_done_ns: int
-    last_attempt_ms: float
-    itl_ms: tuple[float, ...] = ()
-    delta_chars: tuple[int, ...] = ()
-    aws_request_id: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == STATUS_OK
-
-
-class _Attempts:
-    """Per-call attempt log written by the botocore hooks of the calling thread."""
-
-    __slots__ = ("ends", "last_code", "last_status", "received", "request_id", "starts", "throttles")
-
-    def __init__(self) -> None:
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        self.received: list[int] = []  # response read off the socket, before botocore parses it
-        self.throttles = 0
-        self.last_status: int | None = None
-        self.last_code: str | None = None
-        self.request_id: str | None = None
-
-    def backoff_ns(self) -> int:
-        """Gaps between one attempt's end and the next attempt's start."""
-        return sum(max(0, s - e) for e, s in zip(self.ends, self.starts[1:], strict=False))
-
-
-_tls = threading.local()
-
-
-def _on_before_send(**_kwargs: Any) -> None:
-    """Marks an attempt's start. Must return None: a value would be taken as the HTTP response."""
-    rec = getattr(_tls, "rec", None)
-    if rec is not None:
-        rec.starts.append(time.perf_counter_ns())
-
-
-def _on_before_parse(**_kwargs: Any) -> None:
-    """Marks when a response was read (the whole body for non-streaming operations), before parsing."""
-    rec = getattr(_tls, "rec", None)
-    if rec is not None:
-        rec.received.append(time.perf_counter_ns())
-
-
-def _on_response_received(
-    parsed_response: Mapping[str, Any] | None = None,
-    response_dict: Mapping[str, Any] | None = None,
-    **_kwargs: Any,
-) -> None:
-    """Marks an attempt's end (headers in, body not yet read for streams) and whether it was a throttle."""
-    now = time.perf_counter_ns()
-    rec = getattr(_tls, "rec", None)
-    if rec is None:
-        return
-    rec.ends.append(now)
-    status = response_dict.get("status_code") if response_dict else None
-    code = None
-    if parsed_response:
-        error = parsed_response.get("Error")
-        if error:
-            code = error.get("Code") or None
-        rid = (parsed_response.get("ResponseMetadata") or {}).get("RequestId")
-        if rid:
-            rec.request_id = rid
-    rec.last_status = status
-    rec.last_code = code
-    if _is_throttle_attempt(code, status):
-        rec.throttles += 1
-
-
 class _StaticToken:
     """Token provider for one botocore session: the emulator's API key, never placed in the process env."""
 
@@ -300,11 +85,6 @@ class _StaticToken:
 
     def __repr__(self) -> str:
         return "_StaticToken(***)"
-
-
-def _normalise_code(code: str) -> str:
-    """Event-stream exceptions use lowerCamel names (`throttlingException`); records use the HTTP names."""
-    return code[:1].upper() + code[1:] if code else code
 
 
 class Transport:
@@ -396,11 +176,7 @@ class Transport:
             kwargs["aws_access_key_id"] = ep.access_key_id
             kwargs["aws_secret_access_key"] = ep.secret_access_key
         client = self._session.client(SERVICE, **kwargs)
-        events = client.meta.events
-        # Registered last on the generic events so the adaptive limiter's wait happens before the start mark.
-        events.register_last("before-send", _on_before_send, unique_id="evals-attempt-start")
-        events.register_last("response-received", _on_response_received, unique_id="evals-attempt-end")
-        events.register_first("before-parse", _on_before_parse, unique_id="evals-response-read")
+        register_hooks(client)
         return client
 
     def client(self, region: str) -> Any:
@@ -463,158 +239,93 @@ class Transport:
             kwargs = self.build_kwargs(request, metadata)
         except Exception as err:  # a body that cannot be built is this request's error, not the run's
             now = time.perf_counter_ns()
-            return _error(t_intended_ns, now, now, _Attempts(), "BuildError", f"{type(err).__name__}: {err}", None)
+            return error_outcome(t_intended_ns, now, now, Attempts(), "BuildError", f"{type(err).__name__}: {err}",
+                                 None)
         try:
             client = self.client(request.region)
         except KeyError:
             now = time.perf_counter_ns()
             msg = f"region {request.region} is not served by this target"
-            return _error(t_intended_ns, now, now, _Attempts(), "UnknownRegion", msg, None)
+            return error_outcome(t_intended_ns, now, now, Attempts(), "UnknownRegion", msg, None)
         except Exception as err:
             now = time.perf_counter_ns()
-            return _error(t_intended_ns, now, now, _Attempts(), type(err).__name__, str(err), None)
+            return error_outcome(t_intended_ns, now, now, Attempts(), type(err).__name__, str(err), None)
+        return _timed_call(client, request.api, kwargs, t_intended_ns)
 
-        rec = _Attempts()
-        _tls.rec = rec
-        t_call = time.perf_counter_ns()
-        stream = None
-        assembler: ConverseStreamAssembler | InvokeStreamAssembler | None = None
-        try:
-            api = request.api
-            if api == API_CONVERSE:
-                response = client.converse(**kwargs)
-                # last byte in: read before botocore parsed it, so parsing is not counted as service latency
-                t_done = rec.received[-1] if rec.received else time.perf_counter_ns()
-                reply = parse_converse(response)
-            elif api == API_INVOKE:
-                response = client.invoke_model(**kwargs)
-                body = response["body"].read()
-                t_done = time.perf_counter_ns()
-                reply = parse_invoke(body, response["ResponseMetadata"].get("HTTPHeaders"))
-            else:
-                if api == API_CONVERSE_STREAM:
-                    response = client.converse_stream(**kwargs)
-                    stream = response["stream"]
-                    assembler = ConverseStreamAssembler()
-                else:
-                    response = client.invoke_model_with_response_stream(**kwargs)
-                    stream = response["body"]
-                    assembler = InvokeStreamAssembler()
-                feed: Callable[[Mapping[str, Any], int], None] = assembler.feed
-                clock = time.perf_counter_ns
-                t_last = 0
-                for event in stream:
-                    t_last = clock()
-                    feed(event, t_last)
-                t_done = t_last or clock()  # when the last event was read
-                stream = None
-                if not assembler.complete:
-                    msg = f"the event stream ended after {assembler.events} events without a stop reason"
-                    return _error(t_intended_ns, t_call, t_done, rec, "IncompleteStream", msg, rec.last_status,
-                                  assembler)
-                reply = assembler.reply()
-        except Exception as err:
+
+def _timed_call(client: Any, api: str, kwargs: dict[str, Any], t_intended_ns: int) -> Outcome:
+    """One boto3 call with its attempts logged; a reply, or whatever went wrong, as an Outcome."""
+    rec = Attempts()
+    track(rec)
+    t_call = time.perf_counter_ns()
+    call = _Call()
+    try:
+        if api == API_CONVERSE:
+            response = client.converse(**kwargs)
+            # last byte in: read before botocore parsed it, so parsing is not counted as service latency
+            t_done = rec.received[-1] if rec.received else time.perf_counter_ns()
+            reply = parse_converse(response)
+        elif api == API_INVOKE:
+            response = client.invoke_model(**kwargs)
+            body = response["body"].read()
             t_done = time.perf_counter_ns()
-            if stream is not None:
-                _close_quietly(stream)
-            code, message, status = _describe_exception(err, rec)
-            if isinstance(err, EventStreamError) and code in THROTTLE_CODES:
-                rec.throttles += 1  # a throttle inside a stream ends that attempt too
-            return _error(t_intended_ns, t_call, t_done, rec, code, message, status, assembler)
-        finally:
-            _tls.rec = None
+            reply = parse_invoke(body, response["ResponseMetadata"].get("HTTPHeaders"))
+        else:
+            response, t_done = _read_stream(client, api, kwargs, call)
+            assembler = call.assembler
+            assert assembler is not None  # set by _read_stream before the first event
+            if not assembler.complete:
+                msg = f"the event stream ended after {assembler.events} events without a stop reason"
+                return error_outcome(t_intended_ns, t_call, t_done, rec, "IncompleteStream", msg, rec.last_status,
+                                     assembler)
+            reply = assembler.reply()
+    except Exception as err:
+        t_done = time.perf_counter_ns()
+        if call.stream is not None:
+            _close_quietly(call.stream)
+        code, message, status = describe_exception(err, rec)
+        if isinstance(err, EventStreamError) and code in THROTTLE_CODES:
+            rec.throttles += 1  # a throttle inside a stream ends that attempt too
+        return error_outcome(t_intended_ns, t_call, t_done, rec, code, message, status, call.assembler)
+    finally:
+        track(None)
 
-        meta = response.get("ResponseMetadata") or {}
-        return _outcome(t_intended_ns, t_call, t_done, rec, assembler, reply=reply,
+    meta = response.get("ResponseMetadata") or {}
+    return make_outcome(t_intended_ns, t_call, t_done, rec, call.assembler, reply=reply,
                         http_status=meta.get("HTTPStatusCode"), request_id=meta.get("RequestId"))
+
+
+class _Call:
+    """A streaming call's open stream and assembler, visible to the caller when reading it fails midway."""
+
+    __slots__ = ("assembler", "stream")
+
+    def __init__(self) -> None:
+        self.stream: Any = None
+        self.assembler: ConverseStreamAssembler | InvokeStreamAssembler | None = None
+
+
+def _read_stream(client: Any, api: str, kwargs: dict[str, Any], call: _Call) -> tuple[Any, int]:
+    """Open a ConverseStream or InvokeModelWithResponseStream call and read every event: (response, t_done)."""
+    if api == API_CONVERSE_STREAM:
+        response = client.converse_stream(**kwargs)
+        call.stream = response["stream"]
+        call.assembler = ConverseStreamAssembler()
+    else:
+        response = client.invoke_model_with_response_stream(**kwargs)
+        call.stream = response["body"]
+        call.assembler = InvokeStreamAssembler()
+    feed: Callable[[Mapping[str, Any], int], None] = call.assembler.feed
+    clock = time.perf_counter_ns
+    t_last = 0
+    for event in call.stream:
+        t_last = clock()
+        feed(event, t_last)
+    call.stream = None
+    return response, t_last or clock()  # when the last event was read
 
 
 def _close_quietly(stream: Any) -> None:
     """Drop a half-read stream's connection; a failure to close must not hide the original error."""
     with contextlib.suppress(Exception):
         stream.close()
-
-
-def _describe_exception(err: Exception, rec: _Attempts) -> tuple[str, str, int | None]:
-    """(error_code, message, http_status) for anything a call or a stream read raised."""
-    if isinstance(err, EventStreamError):
-        error = err.response.get("Error") or {}
-        code = _normalise_code(str(error.get("Code") or "EventStreamError"))
-        return code, str(error.get("Message") or err), rec.last_status
-    if isinstance(err, ClientError):
-        error = err.response.get("Error") or {}
-        status = (err.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-        code = str(error.get("Code") or (f"HTTP{status}" if status else "ClientError"))
-        return code, str(error.get("Message") or err), status
-    if isinstance(err, ReadTimeoutError | urllib3.exceptions.ReadTimeoutError):
-        return "ReadTimeout", str(err), None
-    if isinstance(err, ConnectTimeoutError):
-        return "ConnectTimeout", str(err), None
-    if isinstance(err, EndpointConnectionError):
-        return "EndpointConnectionError", str(err), None
-    if isinstance(err, ConnectionClosedError | urllib3.exceptions.ProtocolError | ConnectionError):
-        return "ConnectionClosed", str(err), None
-    if isinstance(err, ResponseStreamingError):
-        return "ResponseStreamingError", str(err), None
-    if isinstance(err, ChecksumMismatch | ParserError):
-        return "EventStreamCorrupt", f"{type(err).__name__}: {err}", rec.last_status
-    if isinstance(err, ParamValidationError):
-        return "ParamValidationError", str(err), None
-    if isinstance(err, NoCredentialsError | NoAuthTokenError):
-        return type(err).__name__, str(err), None
-    if isinstance(err, ValueError | KeyError | TypeError) and rec.starts:
-        return "ResponseParseError", f"{type(err).__name__}: {err}", rec.last_status
-    if isinstance(err, BotoCoreError):
-        return type(err).__name__, str(err), None
-    return type(err).__name__, str(err) or repr(err), None
-
-
-def _error(
-    t_intended: int,
-    t_call: int,
-    t_done: int,
-    rec: _Attempts,
-    code: str,
-    message: str,
-    http_status: int | None,
-    assembler: ConverseStreamAssembler | InvokeStreamAssembler | None = None,
-) -> Outcome:
-    return _outcome(t_intended, t_call, t_done, rec, assembler, error=(code, message), http_status=http_status)
-
-
-def _outcome(
-    t_intended: int,
-    t_call: int,
-    t_done: int,
-    rec: _Attempts,
-    assembler: ConverseStreamAssembler | InvokeStreamAssembler | None,
-    *,
-    reply: Reply | None = None,
-    error: tuple[str, str] | None = None,
-    http_status: int | None = None,
-    request_id: str | None = None,
-) -> Outcome:
-    """One Outcome from the attempt log, for a reply or an error (code, message)."""
-    t_sent = rec.starts[0] if rec.starts else t_call
-    last_start = rec.starts[-1] if rec.starts else t_sent
-    trace = assembler.trace if assembler is not None else None
-    code, message = error if error is not None else (None, None)
-    return Outcome(
-        status=STATUS_ERROR if error is not None else STATUS_OK,
-        reply=reply,
-        error_code=code,
-        error_class=classify(code, http_status) if code is not None else None,
-        error_message=message,
-        http_status=http_status,
-        attempts=len(rec.starts),
-        throttles=rec.throttles,
-        backoff_ms=rec.backoff_ns() / 1e6,
-        t_intended_ns=t_intended,
-        t_sent_ns=t_sent,
-        t_first_token_ns=trace.first_ns if trace is not None else None,
-        t_done_ns=t_done,
-        last_attempt_ms=(t_done - last_start) / 1e6,
-        itl_ms=trace.itl_ms() if trace is not None else (),
-        delta_chars=tuple(trace.delta_chars) if trace is not None else (),
-        aws_request_id=request_id or rec.request_id,
-    )

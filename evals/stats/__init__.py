@@ -3,23 +3,12 @@
 Pure functions on numpy arrays. Formulas, methods and when results are greyed out: docs/statistics.md.
 """
 
-from .compare import (
-    MannWhitney,
+from .accuracy_compare import (
     McNemar,
-    hodges_lehmann_shift,
-    latency_ratio,
-    log_geomean,
-    mann_whitney_effect,
     mcnemar_exact,
-    mde_log_ratio,
-    mde_proportion_diff,
-    minimum_detectable_effect,
     paired_bootstrap_diff,
-    paired_log_ratio,
     paired_proportion_diff,
     proportion_diff,
-    quantile_ratio_bootstrap,
-    run_level_ratio,
 )
 from .gate import (
     Direction,
@@ -38,6 +27,17 @@ from .intervals import (
     quantile_label,
     wilson_interval,
 )
+from .latency_compare import (
+    MannWhitney,
+    hodges_lehmann_shift,
+    latency_ratio,
+    log_geomean,
+    mann_whitney_effect,
+    paired_log_ratio,
+    quantile_ratio_bootstrap,
+    run_level_ratio,
+)
+from .power import mde_log_ratio, mde_proportion_diff, minimum_detectable_effect
 from .results import ClusteredInterval, Comparison, Interval, Scale
 from .sequential import ConfidenceSequence, empirical_bernstein_cs
 from .throughput import (

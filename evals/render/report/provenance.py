@@ -6,16 +6,12 @@ first: whether the emulator served the requests, and any run that did not comple
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-
-from evals.results.outcome import DEFAULT_MAX_ERROR_RATE, Outcome, outcome_of
+from evals.results.outcome import DEFAULT_MAX_ERROR_RATE, assess
 from evals.results.rundata import RunData
-from evals.results.table import RecordTable
 
 from .figures import clean
 
@@ -90,20 +86,8 @@ def run_facts(run: RunData) -> dict[str, Any]:
         "resumes": len(info.get("resumes") or []),
         "records": len(run.table),
         "quota_waits": info.get("quota_waits") if isinstance(info.get("quota_waits"), dict) else None,
-        "outcome": outcome(run.table, _max_error_rate(config)).to_json(),
+        "outcome": assess(run.table, _max_error_rate(config)).to_json(),
     }
-
-
-def outcome(table: RecordTable, max_error_rate: float) -> Outcome:
-    """`evals.results.outcome.assess` from columns: every record (warm-up included), failures counted by code
-    (a missing code as "unknown") in order of first failure."""
-    labels = table.label("error_code")
-    distinct, first, counts = np.unique(labels.codes[~table.ok], return_index=True, return_counts=True)
-    codes: Counter[str] = Counter()
-    for i in np.argsort(first, kind="stable").tolist():
-        code = int(distinct[i])
-        codes[(labels.values[code] if code >= 0 else None) or "unknown"] += int(counts[i])
-    return outcome_of(len(table), codes, max_error_rate)
 
 
 def _max_error_rate(config: Mapping[str, Any]) -> float:
