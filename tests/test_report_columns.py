@@ -4,6 +4,7 @@ picks and the error examples, each checked against the records they are computed
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from report_helpers import record, write_run
 from scipy import stats
 
+from evals.errors import UserInputError
 from evals.render.report import render_run
 from evals.render.report.tables import CellTables, narrow
 from evals.render.report.viewer import SLOWEST, pick_rows
@@ -127,3 +129,13 @@ def test_error_examples_are_distinct_messages_of_the_first_failures(tmp_path: Pa
     assert row["count"] == len(messages) and row["examples"] == ["same", "other", "third"]
     assert sum(row["cells"].values()) == len(messages)
     assert Counter(row["cells"]) == Counter({"demo / us-east-1 / converse / default": len(messages)})
+
+
+def test_a_copied_run_is_refused_not_counted_twice(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "run-c", _recs(20))
+    copy = tmp_path / "elsewhere" / "run-c-copy"
+    shutil.copytree(run, copy)
+    with pytest.raises(UserInputError, match="both hold run 'run-c'"):
+        render_run([run, copy], out_dir=tmp_path / "out", formats=())
+    assert not (tmp_path / "out").exists()  # nothing written
+    assert render_run([run, run], formats=()).is_file()  # the same directory twice counts once

@@ -37,6 +37,18 @@ def iter_full(paths: Sequence[Path]) -> Iterator[dict[str, Any]]:
             yield rec
 
 
+def _check_run_ids(dirs: Sequence[Path]) -> None:
+    """Records are told apart by their run id: two directories holding the same run (a copy) would be counted
+    twice, and their records mixed, so they are refused with both paths named."""
+    seen: dict[str, Path] = {}
+    for path in dirs:
+        run_id = str(RunDirectory(path).read_run().get("run_id", path.name))
+        if run_id in seen:
+            raise UserInputError(f"{seen[run_id]} and {path}: both hold run {run_id!r} (a copied run?); "
+                                 "report them separately")
+        seen[run_id] = path
+
+
 def load(paths: Sequence[Path | str]) -> list[RunData]:
     """RunData per run directory, records as columns (warm-up included, flagged). Every directory is checked
     before any is read, so a bad path fails fast; the same run named twice (or by a glob and its parent)
@@ -47,6 +59,7 @@ def load(paths: Sequence[Path | str]) -> list[RunData]:
     for p in paths:
         for run_dir in open_runs(p):
             unique.setdefault(run_dir.path.resolve(), run_dir.path)
+    _check_run_ids(list(unique.values()))
     runs = load_runs(unique.values())
     pa.default_memory_pool().release_unused()  # the reader's parse buffers: hundreds of MiB at a million records
     return runs
