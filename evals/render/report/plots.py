@@ -148,11 +148,9 @@ def _shade_warmup(ax: Any, runs: Sequence[RunData], offsets: Mapping[str, float]
             labelled.add(label)
 
 
-def _all_runs(runs: Sequence[RunData], offsets: Mapping[str, float]) -> tuple[RecordTable, np.ndarray]:
-    """Every record of every run (warm-up included), run by run, and each one's clock offset in seconds."""
-    table = RecordTable.concat([run.table for run in runs])
-    shift = np.concatenate([np.full(len(run.table), offsets.get(run.run_id, 0.0)) for run in runs] or [np.zeros(0)])
-    return table, shift
+def _shifts(runs: Sequence[RunData], offsets: Mapping[str, float]) -> np.ndarray:
+    """Each record's clock offset in seconds, for a table holding every record of `runs` run by run."""
+    return np.concatenate([np.full(len(run.table), offsets.get(run.run_id, 0.0)) for run in runs] or [np.zeros(0)])
 
 
 def _by_region(ax: Any, regions: Labels, rows: np.ndarray, x: np.ndarray, y: np.ndarray,
@@ -164,10 +162,11 @@ def _by_region(ax: Any, regions: Labels, rows: np.ndarray, x: np.ndarray, y: np.
                    linewidths=0)
 
 
-def latency_over_time(runs: Sequence[RunData], offsets: Mapping[str, float]) -> Figure | None:
+def latency_over_time(runs: Sequence[RunData], table: RecordTable, offsets: Mapping[str, float]) -> Figure | None:
     """Latency by send time, errors and throttled requests marked, warm-up shaded; successful requests drawn
-    as a seeded uniform sample of at most POINT_CAP, each kind of marker at most MARK_CAP (counts are of all)."""
-    table, shift = _all_runs(runs, offsets)
+    as a seeded uniform sample of at most POINT_CAP, each kind of marker at most MARK_CAP (counts are of all).
+    `table` holds every record of `runs`, run by run."""
+    shift = _shifts(runs, offsets)
     lat, sent = table.num("latency_ms"), table.num("t_sent_ms")
     timed = ~np.isnan(sent) & _truthy(lat)
     if not timed.any():
@@ -301,9 +300,11 @@ def moving_rate(t: np.ndarray, weights: np.ndarray, grid: np.ndarray, window: fl
     return (cum[np.searchsorted(t, grid, side="right")] - cum[np.searchsorted(t, grid - window, side="right")]) / window
 
 
-def throughput_over_time(runs: Sequence[RunData], offsets: Mapping[str, float], points: int = 400) -> Figure | None:
-    """Output tokens/s of successful completions per region, over a trailing moving window (stated on the axis)."""
-    table, shift = _all_runs(runs, offsets)
+def throughput_over_time(runs: Sequence[RunData], table: RecordTable, offsets: Mapping[str, float],
+                         points: int = 400) -> Figure | None:
+    """Output tokens/s of successful completions per region, over a trailing moving window (stated on the axis);
+    `table` holds every record of `runs`, run by run."""
+    shift = _shifts(runs, offsets)
     done = table.num("t_done_ms")
     rows = np.flatnonzero(table.ok & ~np.isnan(done))
     if rows.size < 2:
@@ -330,8 +331,9 @@ def throughput_over_time(runs: Sequence[RunData], offsets: Mapping[str, float], 
 
 
 def all_plots(runs: Sequence[RunData], cells: CellTables, summary: Mapping[str, Any],
-              measured: RecordTable) -> list[dict[str, str]]:
-    """Every applicable figure as {id, title, caption, uri}; figures with no data are left out."""
+              measured: RecordTable, full: RecordTable) -> list[dict[str, str]]:
+    """Every applicable figure as {id, title, caption, uri}; figures with no data are left out. `measured` and
+    `full`: the measured and all records of `runs`, run by run."""
     offsets = run_offsets(runs)
     specs = [
         ("latency-ecdf", "Latency distribution (ECDF)",
@@ -343,7 +345,7 @@ def all_plots(runs: Sequence[RunData], cells: CellTables, summary: Mapping[str, 
          f"{POINT_CAP:,} (all when fewer), errors and throttled requests marked (at most {MARK_CAP:,} of each "
          "drawn, the legend counts all); dark shading: configured warm-up requests "
          "(excluded from every statistic); light shading: the start-up transient MSER-5 cut before the steady "
-         "window (excluded from throughput only).", lambda: latency_over_time(runs, offsets)),
+         "window (excluded from throughput only).", lambda: latency_over_time(runs, full, offsets)),
         ("ttft-input", "TTFT against input tokens (streaming APIs)",
          "Time to first token against the service-reported input tokens.", lambda: ttft_vs_input(measured)),
         ("latency-images", "Latency against image bytes (image suites)",
@@ -360,7 +362,7 @@ def all_plots(runs: Sequence[RunData], cells: CellTables, summary: Mapping[str, 
          "Output tokens/s of successful completions per region, each point the tokens completed in the "
          "trailing moving window named on the axis (a twentieth of the run, 1 to 60 s) over its length; "
          "shading as in the latency-over-time plot.",
-         lambda: throughput_over_time(runs, offsets)),
+         lambda: throughput_over_time(runs, full, offsets)),
     ]
     out = []
     with rc_context(STYLE), warnings.catch_warnings(record=True) as caught:  # type: ignore[arg-type]

@@ -8,14 +8,17 @@ page shows by their line (`full_records`), and streams every whole record only f
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from evals.errors import UserInputError
 from evals.results.rundata import RunData, load_runs, run_dirs_in
 from evals.results.rundir import RunDirectory
+from evals.results.table import RecordTable
 
 
 def open_runs(path: Path | str) -> list[RunDirectory]:
@@ -63,3 +66,14 @@ def load(paths: Sequence[Path | str]) -> list[RunData]:
     runs = load_runs(unique.values())
     pa.default_memory_pool().release_unused()  # the reader's parse buffers: hundreds of MiB at a million records
     return runs
+
+
+def one_table(runs: Sequence[RunData]) -> tuple[list[RunData], RecordTable]:
+    """Every record of every run as one table (warm-up included, run by run), and the runs re-pointed at their
+    rows of it, so a merged report holds each column once (the caller drops the runs it passed in)."""
+    if len(runs) == 1:
+        return list(runs), runs[0].table
+    full = RecordTable.concat([run.table for run in runs])
+    bounds = np.cumsum([0, *(len(run.table) for run in runs)]).tolist()
+    return [replace(run, table=full.take(np.arange(lo, hi)))
+            for run, lo, hi in zip(runs, bounds[:-1], bounds[1:], strict=True)], full

@@ -8,6 +8,7 @@ from typing import Any
 
 from evals import __version__
 from evals.results.rundata import RunData, merged_table
+from evals.results.table import RecordTable
 
 from .cells import cell_figures, level_figures
 from .comparisons import all_comparisons, configured_order
@@ -20,12 +21,13 @@ from .tables import JUDGED_FLOATS, JUDGED_LABELS, LEVEL_FLOATS, LEVEL_LABELS, Ce
 SUMMARY_SCHEMA_VERSION = 2  # 2: comparisons name a fixed "reference" level (was "best")
 
 
-def build_summary(runs: Sequence[RunData]) -> tuple[dict[str, Any], dict[str, Any]]:
+def build_summary(runs: Sequence[RunData], full: RecordTable | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Returns (summary, extras): summary is what summary.json holds; extras hands the measured records and
     the cell map (computed once) on to the plots and the sample viewer.
     """
     facts = [run_facts(run) for run in runs]
-    measured = merged_table(runs)  # run by run, each tagged with its run id by the reader
+    # run by run, each tagged with its run id by the reader; `full`: every record of `runs` (`one_table`)
+    measured = full.measured() if full is not None else merged_table(runs)
     cells = CellTables.of(measured)
     judged = narrow(measured, JUDGED_FLOATS, JUDGED_LABELS)
     total = sum(len(run.table) for run in runs)
