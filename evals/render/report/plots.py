@@ -33,8 +33,8 @@ from evals.untrusted import for_terminal
 from .tables import CellTables
 from .throughput import sessions, steady_start_s
 
-POINT_CAP = 4000  # successful points per scatter
-MARK_CAP = 1000  # error / throttle markers per scatter
+POINT_CAP = 4000  # points per scatter
+MARK_MIN = 100  # latency over time: errors (and throttled requests) drawn at least this many, when there are
 ECDF_POINTS = 512
 MAX_PANELS = 4
 MAX_ACCURACY_ROWS = 60
@@ -109,7 +109,7 @@ def latency_ecdf(cells: Mapping[CellKey, RecordTable]) -> Figure | None:
                 continue
             ax.step(np.quantile(lat, q), q, where="post", color=colors[key.region],
                     linestyle=LINESTYLES[apis.index(key.api) % len(LINESTYLES)],
-                    label=f"{key.region} / {key.api} / {key.tier} (n={lat.size})")
+                    label=f"{key.region} / {key.api} / {key.tier} (n={lat.size:,})")
         ax.set_xscale("log")
         ax.set_xlabel("end-to-end latency (ms, log scale)")
         ax.set_ylabel("fraction of requests")
@@ -163,8 +163,9 @@ def _by_region(ax: Any, regions: Labels, rows: np.ndarray, x: np.ndarray, y: np.
 
 
 def latency_over_time(runs: Sequence[RunData], table: RecordTable, offsets: Mapping[str, float]) -> Figure | None:
-    """Latency by send time, errors and throttled requests marked, warm-up shaded; successful requests drawn
-    as a seeded uniform sample of at most POINT_CAP, each kind of marker at most MARK_CAP (counts are of all).
+    """Latency by send time, errors and throttled requests marked, warm-up shaded. Drawn: a seeded uniform
+    sample of at most POINT_CAP requests, so each kind shows in proportion at any size, with at least MARK_MIN
+    errors and throttled requests each (all when fewer) so rare failures stay visible; the legend counts all.
     `table` holds every record of `runs`, run by run."""
     shift = _shifts(runs, offsets)
     lat, sent = table.num("latency_ms"), table.num("t_sent_ms")
@@ -178,13 +179,17 @@ def latency_over_time(runs: Sequence[RunData], table: RecordTable, offsets: Mapp
     throttles = np.nan_to_num(table.num("throttles")) != 0
     regions = table.label("region")
     colors = _colors(regions.take(np.flatnonzero(timed)).present())
-    _by_region(ax, regions, _sample(np.flatnonzero(timed & table.ok & ~throttles), POINT_CAP, 0), x, lat, colors)
+    drawn = np.zeros(len(table), dtype=bool)
+    drawn[_sample(np.flatnonzero(timed), POINT_CAP, 0)] = True
+    _by_region(ax, regions, np.flatnonzero(drawn & table.ok & ~throttles), x, lat, colors)
     for mask, marker, color, label in ((timed & table.ok & throttles, "^", "darkorange", "throttled, then ok"),
                                        (timed & ~table.ok, "x", "crimson", "error")):
         group = np.flatnonzero(mask)
         if group.size:
-            pts = _sample(group, MARK_CAP, 1)
-            ax.scatter(x[pts], lat[pts], s=14, marker=marker, color=color, label=f"{label} ({group.size})",
+            pts = np.flatnonzero(drawn & mask)
+            if pts.size < min(group.size, MARK_MIN):
+                pts = _sample(group, MARK_MIN, 1)
+            ax.scatter(x[pts], lat[pts], s=14, marker=marker, color=color, label=f"{label} ({group.size:,})",
                        rasterized=True)
     ax.set_yscale("log")
     ax.set_xlabel("send time (s from the first run's start)")
@@ -341,9 +346,10 @@ def all_plots(runs: Sequence[RunData], cells: CellTables, summary: Mapping[str, 
          "A line further left is faster; the top of each line shows its tail.",
          lambda: latency_ecdf(cells.narrow(("latency_ms",), ("status",)))),
         ("latency-time", "Latency over time",
-         "Every request by send time; successful ones drawn as a seeded uniform sample of at most "
-         f"{POINT_CAP:,} (all when fewer), errors and throttled requests marked (at most {MARK_CAP:,} of each "
-         "drawn, the legend counts all); dark shading: configured warm-up requests "
+         f"Every request by send time, drawn as a seeded uniform sample of at most {POINT_CAP:,} requests (all "
+         "when fewer), so successes, errors (×) and throttled-then-successful requests (▲) show in proportion; "
+         f"errors and throttled requests each drawn at least {MARK_MIN} times when there are that many (the "
+         "legend counts all); dark shading: configured warm-up requests "
          "(excluded from every statistic); light shading: the start-up transient MSER-5 cut before the steady "
          "window (excluded from throughput only).", lambda: latency_over_time(runs, full, offsets)),
         ("ttft-input", "TTFT against input tokens (streaming APIs)",
