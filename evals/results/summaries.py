@@ -51,18 +51,22 @@ DISTRIBUTIONS: dict[str, Callable[[RecordTable], np.ndarray]] = {
 }
 
 
+def run_rank(table: RecordTable) -> np.ndarray:
+    """Each row's run as the rank of its run id among the ids (a null id first): runs in id order."""
+    runs = table.label("run_id")
+    rank = np.empty(len(runs.values) + 1, dtype=np.int64)
+    rank[np.argsort(np.asarray(runs.values, dtype=object), kind="stable")] = np.arange(len(runs.values))
+    rank[-1] = -1  # code -1 (null) reads the last entry
+    return rank[runs.codes]
+
+
 def send_order(table: RecordTable) -> np.ndarray:
     """Row order run by run (runs by id), each run's rows by send time (unsent first, as at time 0); stable.
 
     The order the intervals' batches over send time follow."""
     if len(table) == 0:
         return np.zeros(0, dtype=np.int64)
-    runs = table.label("run_id")
-    rank = np.empty(len(runs.values) + 1, dtype=np.int64)
-    rank[np.argsort(np.asarray(runs.values, dtype=object), kind="stable")] = np.arange(len(runs.values))
-    rank[-1] = -1  # a null run id sorts first
-    sent = np.nan_to_num(table.num("t_sent_ms"), nan=0.0)
-    return np.lexsort((sent, rank[runs.codes]))
+    return np.lexsort((np.nan_to_num(table.num("t_sent_ms"), nan=0.0), run_rank(table)))
 
 
 def quantiles(values_in_send_order: np.ndarray) -> dict[str, Interval] | None:

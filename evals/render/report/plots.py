@@ -344,7 +344,7 @@ def all_plots(runs: Sequence[RunData], cells: CellTables, summary: Mapping[str, 
         ("latency-ecdf", "Latency distribution (ECDF)",
          "Share of successful requests finished within a latency; one line per cell, log axis. "
          "A line further left is faster; the top of each line shows its tail.",
-         lambda: latency_ecdf(cells.narrow(("latency_ms",), ("status",)))),
+         lambda: latency_ecdf(cells)),
         ("latency-time", "Latency over time",
          f"Every request by send time, drawn as a seeded uniform sample of at most {POINT_CAP:,} requests (all "
          "when fewer), so successes, errors (×) and throttled-then-successful requests (▲) show in proportion; "

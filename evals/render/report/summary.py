@@ -16,7 +16,7 @@ from .headline import ranking
 from .provenance import headline, run_facts
 from .samples import errors_by_code
 from .sweep import sweep_curve
-from .tables import JUDGED_FLOATS, JUDGED_LABELS, LEVEL_FLOATS, LEVEL_LABELS, CellTables, narrow
+from .tables import LEVEL_FLOATS, LEVEL_LABELS, CellTables, narrow
 
 SUMMARY_SCHEMA_VERSION = 2  # 2: comparisons name a fixed "reference" level (was "best")
 
@@ -29,7 +29,6 @@ def build_summary(runs: Sequence[RunData], full: RecordTable | None = None) -> t
     # run by run, each tagged with its run id by the reader; `full`: every record of `runs` (`one_table`)
     measured = full.measured() if full is not None else merged_table(runs)
     cells = CellTables.of(measured)
-    judged = narrow(measured, JUDGED_FLOATS, JUDGED_LABELS)
     total = sum(len(run.table) for run in runs)
     n_ok = int(measured.ok.sum())
     cell_rows = [cell_figures(key, table) for key, table in cells.items()]
@@ -50,9 +49,8 @@ def build_summary(runs: Sequence[RunData], full: RecordTable | None = None) -> t
         "cells": cell_rows,
         "load_levels": [row for key, table in cells.items() for row in level_figures(key, table)],
         "sweep": sweep,
-        "ranking": ranking(judged, sweep["of"] if sweep else "level"),
-        "comparisons": all_comparisons(cells.narrow(JUDGED_FLOATS, JUDGED_LABELS),
-                                       configured_order([run.info for run in runs])),
+        "ranking": ranking(measured, sweep["of"] if sweep else "level"),
+        "comparisons": all_comparisons(cells, configured_order([run.info for run in runs])),
         "errors_by_code": errors_by_code(runs, measured),
     }
     extras = {"cells_map": cells, "measured": measured}

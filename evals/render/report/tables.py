@@ -1,5 +1,6 @@
-"""Views of the measured records for the report's sections: cells taken on demand, columns narrowed to what a
-section reads, so a million-record report holds one copy of its records and small slices at a time."""
+"""Views of the measured records for the report's sections: cells taken on demand (a taken table copies a column
+on first use), columns narrowed before tables are concatenated, so a million-record report holds one copy of
+its records and small slices at a time."""
 
 from __future__ import annotations
 
@@ -10,18 +11,15 @@ import numpy as np
 from evals.results.rundata import CellKey
 from evals.results.table import CELL_FIELDS, RecordTable
 
-# what the verdict engine, the metric registry and the headline read (`evals.results.measures`, `.metrics`)
-JUDGED_FLOATS = ("latency_ms", "ttft_ms", "cost_usd", "output_tokens", "score", "t_sent_ms", "throttles",
-                 "load_level")
-JUDGED_LABELS = ("status", "sample_id", "cluster", "run_id", *CELL_FIELDS)
-# what a sweep level's row reads (latency, TTFT, throughput over the steady windows)
+# what a sweep level's row reads (latency, TTFT, throughput over the steady windows): the levels of runs that
+# each ran one load are concatenated
 LEVEL_FLOATS = ("latency_ms", "ttft_ms", "t_sent_ms", "t_done_ms", "output_tokens", "session", "throttles",
                 "load_level")
 LEVEL_LABELS = ("status", "run_id", *CELL_FIELDS)
 
 
 def narrow(table: RecordTable, floats: Sequence[str], labels: Sequence[str]) -> RecordTable:
-    """The same rows with only these columns (no copy): every later `take` copies only them."""
+    """The same rows with only these columns (no copy): a later `concat` copies only them."""
     return RecordTable({k: table.floats[k] for k in floats}, {k: table.labels[k] for k in labels},
                        table.warmup, table.line)
 
@@ -46,6 +44,3 @@ class CellTables(Mapping[CellKey, RecordTable]):
 
     def __len__(self) -> int:
         return len(self.rows)
-
-    def narrow(self, floats: Sequence[str], labels: Sequence[str]) -> CellTables:
-        return CellTables(narrow(self.table, floats, labels), self.rows)

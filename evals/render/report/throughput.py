@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from evals.results.summaries import run_rank
 from evals.results.table import RecordTable
 from evals.stats import Interval, littles_law_check, mean_in_flight, steady_window, throughput_interval
 from evals.stats.results import NAN
@@ -21,15 +22,6 @@ from .figures import clean, interval_dict
 MIN_WINDOW_LATENCIES = 10  # a steady window shorter than this many mean latencies falls back to the full span
 
 
-def _run_rank(table: RecordTable) -> np.ndarray:
-    """Each row's run, as the rank of its run id among the ids (runs in id order)."""
-    runs = table.label("run_id")
-    rank = np.empty(len(runs.values) + 1, dtype=np.int64)
-    rank[np.argsort(np.asarray(runs.values, dtype=object), kind="stable")] = np.arange(len(runs.values))
-    rank[-1] = -1
-    return rank[runs.codes]
-
-
 def sessions(table: RecordTable, rows: np.ndarray | None = None) -> list[np.ndarray]:
     """Rows (of `rows`, default all) per (run, session), in (run id, session) order, each in table order: each
     session of a resumed run is its own stretch of load, so it gets its own steady window (the downtime between
@@ -38,7 +30,7 @@ def sessions(table: RecordTable, rows: np.ndarray | None = None) -> list[np.ndar
     if rows.size == 0:
         return []
     session = np.maximum(np.nan_to_num(table.num("session")[rows]).astype(np.int64), 0)
-    key = (_run_rank(table)[rows] + 1) * (int(session.max()) + 1) + session  # sorts as (run id, session)
+    key = (run_rank(table)[rows] + 1) * (int(session.max()) + 1) + session  # sorts as (run id, session)
     order = np.argsort(key, kind="stable")
     ordered = key[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
