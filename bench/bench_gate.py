@@ -39,11 +39,11 @@ from gate_sim import Change, Condition, Suite, records, simulate, write_run
 
 from evals import cli
 from evals.commands.gate import run_gate
-from evals.render.report.cells import percentiles
-from evals.render.report.throughput import sessions, throughput
+from evals.render.report.cells import percentiles, throughput_json
 from evals.results.rules import load_rules
 from evals.results.summaries import distributions
 from evals.results.table import table_from_dicts
+from evals.results.throughput import sessions, throughput
 from evals.results.verdicts import exit_code
 from evals.stats import wilson_interval
 
@@ -70,7 +70,7 @@ def summary_figures(recs: list[dict[str, Any]]) -> dict[str, tuple[float, float]
     """(low, high) of p50, p90 and output tokens/s as summary.json computes them."""
     table = table_from_dicts(recs)
     lat = percentiles(distributions(table, ("latency_ms",))["latency_ms"]) or {}
-    tp = throughput(table, sessions(table))
+    tp = throughput_json(throughput(table, sessions(table)))
     out = {q: (lat[q]["low"], lat[q]["high"]) for q in ("p50", "p90") if lat.get(q, {}).get("available")}
     if tp.get("available") and tp["output_tokens_per_s"]["available"]:
         out["tokens_per_s"] = (tp["output_tokens_per_s"]["low"], tp["output_tokens_per_s"]["high"])
@@ -82,7 +82,8 @@ def truth(cond: Condition, suite: Suite, runs: int = 400) -> dict[str, float]:
     r = simulate(suite, cond, Change(), runs, CONCURRENCY, seed=10_000_019)
     lat = ((r.t_done - r.t_sent) * 1000)[r.ok]
     tables = [table_from_dicts(records(r, i, f"t{i}", suite)) for i in range(runs)]
-    tps = [throughput(t, sessions(t))["output_tokens_per_s"]["estimate"] for t in tables]
+    tps = [tp.output_tokens_per_s.estimate if (tp := throughput(t, sessions(t))).output_tokens_per_s else np.nan
+           for t in tables]
     return {"p50": float(np.quantile(lat, 0.5)), "p90": float(np.quantile(lat, 0.9)),
             "tokens_per_s": float(np.mean(tps))}
 

@@ -2,8 +2,8 @@
 
 Every percentile, accuracy and rate with its interval is the registry's one-arm summary
 (`evals.results.summaries`, over the metric registry's definitions of which records count); this module only
-lays them out per cell and per sweep level, and measures throughput over the steady windows: errors are
-counted and never scored, warm-up is excluded (by `group_by_cell`), throughput is taken over the steady window.
+and throughput over the steady windows (`evals.results.throughput`); this module lays them out per cell and per
+sweep level: errors are counted and never scored, warm-up is excluded (by `group_by_cell`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from evals.results.metrics import METRICS
 from evals.results.rundata import CellKey
 from evals.results.summaries import STREAMING_APIS
 from evals.results.table import RecordTable
+from evals.results.throughput import Throughput, sessions, throughput
 from evals.stats import Interval
 
 from .figures import clean, interval_dict
-from .throughput import sessions, throughput
 
-__all__ = ["STREAMING_APIS", "cell_figures", "level_figures", "percentiles", "score_interval"]
+__all__ = ["STREAMING_APIS", "cell_figures", "level_figures", "percentiles", "score_interval", "throughput_json"]
 
 ERROR_RATE = METRICS["error_rate"]
 CELL_DISTRIBUTIONS = ("latency_ms", "server_latency_ms", "client_overhead_ms", "send_lag_ms")
@@ -32,6 +32,27 @@ STREAMED_DISTRIBUTIONS = ("ttft_ms", "tpot_ms")
 def percentiles(quantiles: dict[str, Interval] | None) -> dict[str, Any] | None:
     """p50/p90/p99 intervals as JSON (greyed, available=False, when n is too small)."""
     return {k: interval_dict(iv) for k, iv in quantiles.items()} if quantiles is not None else None
+
+
+def throughput_json(tp: Throughput) -> dict[str, Any]:
+    """Throughput as summary.json holds it (only `available` and `note` when there is no window)."""
+    if not tp.available or tp.requests_per_s is None or tp.output_tokens_per_s is None or tp.little is None:
+        return {"available": False, "note": tp.note}
+    return {
+        "available": True,
+        "windows": tp.windows,
+        "note": tp.note,
+        "window_seconds": clean(tp.seconds),
+        "warmup_method": tp.warmup_method,
+        "output_tokens_per_s": interval_dict(tp.output_tokens_per_s),
+        "requests_per_s": interval_dict(tp.requests_per_s),
+        "little": {
+            "mean_in_flight": clean(tp.little.mean_in_flight),
+            "predicted_in_flight": clean(tp.little.predicted_in_flight),
+            "relative_gap": clean(tp.little.relative_gap),
+            "flagged": tp.little.flagged,
+        },
+    }
 
 
 def score_interval(table: RecordTable) -> dict[str, Any] | None:
@@ -136,7 +157,7 @@ def cell_figures(key: CellKey, table: RecordTable) -> dict[str, Any]:
             "mean_bytes": _mean_of(with_images.num("image_bytes")) if with_images is not None else None,
             "mean_pixels": _mean_of(with_images.num("image_pixels")) if with_images is not None else None,
         },
-        "throughput": throughput(table, sessions(table)),
+        "throughput": throughput_json(throughput(table, sessions(table))),
         "cost": _cost(table, acc["correct"] if acc else None),
     }
 
@@ -166,7 +187,7 @@ def level_figures(key: CellKey, table: RecordTable) -> list[dict[str, Any]]:
             "error_rate": interval_dict(summaries.rate(ERROR_RATE, lt)),
             "latency_ms": percentiles(dist["latency_ms"]),
             "send_lag_ms": percentiles(dist["send_lag_ms"]),
-            "throughput": throughput(lt, sessions(lt)),
+            "throughput": throughput_json(throughput(lt, sessions(lt))),
         })
     return rows
 

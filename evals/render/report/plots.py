@@ -28,10 +28,10 @@ from matplotlib.figure import Figure
 from evals.results.rundata import CellKey, RunData
 from evals.results.summaries import STREAMING_APIS
 from evals.results.table import Labels, RecordTable
+from evals.results.throughput import sessions, steady_start_s
 from evals.untrusted import for_terminal
 
 from .tables import CellTables
-from .throughput import sessions, steady_start_s
 
 POINT_CAP = 4000  # points per scatter
 MARK_MIN = 100  # latency over time: errors (and throttled requests) drawn at least this many, when there are

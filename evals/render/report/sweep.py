@@ -17,10 +17,10 @@ from evals.results import summaries
 from evals.results.metrics import METRICS
 from evals.results.rundata import RunData
 from evals.results.table import RecordTable
+from evals.results.throughput import sessions, throughput
 
-from .cells import STREAMING_APIS, by_level, percentiles
+from .cells import STREAMING_APIS, by_level, percentiles, throughput_json
 from .figures import interval_dict
-from .throughput import sessions, throughput
 
 KNEE_LATENCY_FACTOR = 1.5  # p90 latency above 1.5x its value at the lowest level
 KNEE_FAILURE_SHARE = 0.01  # more than 1 % of requests failed or were throttled at least once
@@ -88,7 +88,7 @@ def level_row(level: float, table: RecordTable) -> dict[str, Any]:
         "latency_ms": percentiles(summaries.distributions(table, ("latency_ms",))["latency_ms"]),
         "ttft_ms": (percentiles(summaries.distributions(streamed, ("ttft_ms",))["ttft_ms"])
                     if len(streamed) else None),
-        "throughput": throughput(table, sessions(table)),
+        "throughput": throughput_json(throughput(table, sessions(table))),
     }
 
 

@@ -1,4 +1,5 @@
-"""Throughput of a set of records over its steady windows, one window per run and session, laid end to end.
+"""Throughput of a set of records over its steady windows, one window per run and session, laid end to end:
+the one-arm rate figures (successful requests/s, output tokens/s) with their intervals and Little's-law check.
 
 The rates and their batch-means intervals are `evals.stats.throughput`'s; this module only chooses the windows
 (MSER-5 warm-up cut, drain tail cut, a full-span fallback for windows too short) and which completions count.
@@ -7,7 +8,7 @@ The rates and their batch-means intervals are `evals.stats.throughput`'s; this m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,9 +16,7 @@ from evals.results.summaries import run_rank
 from evals.results.table import RecordTable
 from evals.stats import Interval, littles_law_check, mean_in_flight, steady_window, throughput_interval
 from evals.stats.results import NAN
-from evals.stats.throughput import Window
-
-from .figures import clean, interval_dict
+from evals.stats.throughput import LittleCheck, Window
 
 MIN_WINDOW_LATENCIES = 10  # a steady window shorter than this many mean latencies falls back to the full span
 
@@ -90,7 +89,22 @@ def _laid_end_to_end(table: RecordTable, parts: Sequence[np.ndarray], windows: S
     return offset, methods, arrays
 
 
-def throughput(table: RecordTable, parts: Sequence[np.ndarray]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Throughput:
+    """Rates over the steady windows laid end to end; `note` says why when unavailable (then nothing else is
+    set) and how the windows were chosen otherwise."""
+
+    available: bool
+    note: str
+    windows: int = 0
+    seconds: float = 0.0
+    warmup_method: str = ""
+    requests_per_s: Interval | None = None
+    output_tokens_per_s: Interval | None = None
+    little: LittleCheck | None = None
+
+
+def throughput(table: RecordTable, parts: Sequence[np.ndarray]) -> Throughput:
     """Output tokens/s and successful requests/s over the steady windows, with batch-means intervals.
 
     Every run and every session of a resumed run (`sessions`) has its own steady window (warm-up and drain
@@ -111,7 +125,7 @@ def throughput(table: RecordTable, parts: Sequence[np.ndarray]) -> dict[str, Any
         windows = [_span(table, rows) for rows in parts]
     seconds, methods, a = _laid_end_to_end(table, parts, windows)
     if seconds <= 0:
-        return {"available": False, "note": "no steady window: requests were all sent at once or none finished"}
+        return Throughput(False, "no steady window: requests were all sent at once or none finished")
     window = Window(0.0, seconds, "+".join(sorted(set(methods))))
     inside = (a["end"] >= 0.0) & ((a["end"] <= seconds) if fallback else (a["end"] < seconds))
     notes = []
@@ -131,18 +145,4 @@ def throughput(table: RecordTable, parts: Sequence[np.ndarray]) -> dict[str, Any
     latency = float((a["end"] - a["sent"])[inside].mean()) if inside.any() else 0.0
     little = littles_law_check(mean_in_flight(a["sent"], a["end"], 0.0, seconds),
                                float(inside.sum()) / seconds, latency)
-    return {
-        "available": True,
-        "windows": len(methods),
-        "note": "; ".join(notes),
-        "window_seconds": clean(seconds),
-        "warmup_method": window.warmup_method,
-        "output_tokens_per_s": interval_dict(tps),
-        "requests_per_s": interval_dict(rps),
-        "little": {
-            "mean_in_flight": clean(little.mean_in_flight),
-            "predicted_in_flight": clean(little.predicted_in_flight),
-            "relative_gap": clean(little.relative_gap),
-            "flagged": little.flagged,
-        },
-    }
+    return Throughput(True, "; ".join(notes), len(methods), seconds, window.warmup_method, rps, tps, little)
