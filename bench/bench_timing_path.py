@@ -23,7 +23,8 @@ from evals.apis.metadata import build_request_metadata
 from evals.cards import load_card
 from evals.emulator import Emulator, EmulatorOptions
 from evals.gcpause import freeze_startup_objects
-from evals.run.transport import Transport, TransportSettings
+from evals.run.transport import Transport
+from evals.run.transport_settings import TransportSettings
 from evals.types import InferenceParams, Request, Sample
 
 INJECTED_MS = 500.0

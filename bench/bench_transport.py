@@ -22,7 +22,8 @@ from evals.apis.metadata import build_request_metadata
 from evals.cards import load_card
 from evals.emulator import Emulator
 from evals.emulator.options import EmulatorOptions
-from evals.run.transport import Transport, TransportSettings
+from evals.run.transport import Transport
+from evals.run.transport_settings import TransportSettings
 from evals.types import API_CONVERSE, InferenceParams, Request, Sample
 
 REGION = "us-east-1"

@@ -1,12 +1,19 @@
-"""Model cards (conf/model/*.yaml): the single source of model facts for the harness and the emulator."""
+"""Model cards (conf/model/*.yaml): the single source of model facts for the harness and the emulator.
+
+A card file and a composed `model` node are checked against one schema, `evals.config_nodes.ModelCardNode`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from evals.config_nodes import ModelCardNode
 from evals.errors import UserInputError
 from evals.paths import MODEL_CARD_DIR
 from evals.yamlfile import read_yaml_mapping
@@ -105,88 +112,51 @@ class ModelCard:
         return (self.model_id, *(p.id for p in self.inference_profiles))
 
 
-def _tuple(value: Any) -> tuple:
-    return tuple(value or ())
-
-
 def card_from_mapping(data: Mapping[str, Any], origin: str = "model card", key_prefix: str = "") -> ModelCard:
-    """Build a card from a parsed YAML mapping (or a Hydra node turned into a dict); `key_prefix` ("model.")
-    names a bad value's key as the user typed it."""
+    """Build a card from a parsed YAML mapping (or a Hydra node turned into a dict), checked against the one card
+    schema, `ModelCardNode`; `key_prefix` ("model.") names a bad value's key as the user typed it."""
+    card = _checked(data, origin, key_prefix)
+    images, quotas, pricing = card["images"], card["quotas"], card["pricing"]
+    return ModelCard(
+        name=card["name"],
+        family=card["family"],
+        model_id=card["model_id"],
+        inference_profiles=tuple(
+            InferenceProfile(id=p["id"], scope=p["scope"], routes={src: tuple(dst) for src, dst in p["routes"].items()})
+            for p in card["inference_profiles"]
+        ),
+        in_region_on_demand=tuple(card["in_region_on_demand"]),
+        apis=tuple(card["apis"]),
+        streaming=card["streaming"],
+        service_tiers=tuple(card["service_tiers"]),
+        performance_latency=tuple(card["performance_latency"]),
+        context_window=card["context_window"],
+        max_output_tokens=card["max_output_tokens"],
+        input_modalities=tuple(card["input_modalities"]),
+        images=ImageLimits(formats=tuple(images["formats"]), max_count=images["max_count"],
+                           max_bytes=images["max_bytes"], max_side_px=images["max_side_px"]),
+        quotas=Quotas(**quotas),
+        pricing=Pricing(**pricing),
+        display_name=card["display_name"],
+        provider=card["provider"],
+        emulator=dict(card["emulator"]),
+        assumptions=tuple(card["assumptions"]),
+    )
+
+
+def _checked(data: Mapping[str, Any], origin: str, key_prefix: str) -> dict[str, Any]:
+    """The mapping merged into the card schema: unknown keys, wrong types and missing values are one line."""
+    if not isinstance(data, Mapping):
+        raise UserInputError(f"{origin}: a model card must be a mapping")
     try:
-        profiles = tuple(
-            InferenceProfile(
-                id=str(p["id"]),
-                scope=str(p.get("scope", "geo")),
-                routes={str(src): _tuple(dst) for src, dst in (p.get("routes") or {}).items()},
-            )
-            for p in data.get("inference_profiles") or ()
-        )
-        images = data.get("images") or {}
-        quotas = data["quotas"]
-        pricing = data["pricing"]
-        return ModelCard(
-            name=str(data["name"]),
-            family=str(data["family"]),
-            model_id=str(data["model_id"]),
-            inference_profiles=profiles,
-            in_region_on_demand=_tuple(data.get("in_region_on_demand")),
-            apis=_tuple(data["apis"]),
-            streaming=bool(data["streaming"]),
-            service_tiers=_tuple(data.get("service_tiers") or ("default",)),
-            performance_latency=_tuple(data.get("performance_latency") or ("standard",)),
-            context_window=int(data["context_window"]),
-            max_output_tokens=int(data["max_output_tokens"]),
-            input_modalities=_tuple(data.get("input_modalities") or ("text",)),
-            images=ImageLimits(
-                formats=_tuple(images.get("formats")),
-                max_count=int(images.get("max_count", 0)),
-                max_bytes=int(images.get("max_bytes", 0)),
-                max_side_px=int(images.get("max_side_px", 0)),
-            ),
-            quotas=Quotas(
-                requests_per_minute=int(quotas["requests_per_minute"]),
-                tokens_per_minute=int(quotas["tokens_per_minute"]),
-                tokens_per_day=int(quotas["tokens_per_day"]),
-            ),
-            pricing=Pricing(
-                input_per_1k=float(pricing["input_per_1k"]),
-                output_per_1k=float(pricing["output_per_1k"]),
-                currency=str(pricing.get("currency", "USD")),
-                source=str(pricing.get("source", "")),
-            ),
-            display_name=str(data.get("display_name", "")),
-            provider=str(data.get("provider", "")),
-            emulator={str(k): float(v) for k, v in (data.get("emulator") or {}).items()},
-            assumptions=_tuple(data.get("assumptions")),
-        )
-    except KeyError as err:
-        raise UserInputError(f"{origin}: missing key {err.args[0]!r}") from None
-    except (TypeError, ValueError, AttributeError) as err:
-        bad = _bad_number(data)
-        if bad is not None:
-            raise UserInputError(f"{key_prefix}{bad[0]}: must be {bad[1]}, got {bad[2]!r} ({origin})") from None
-        raise UserInputError(f"{origin}: {err}") from None
-
-
-# the card's numbers, by dotted key, so a value that is not a number is reported under its own key
-_NUMBERS = {"context_window": int, "max_output_tokens": int, "images.max_count": int, "images.max_bytes": int,
-            "images.max_side_px": int, "quotas.requests_per_minute": int, "quotas.tokens_per_minute": int,
-            "quotas.tokens_per_day": int, "pricing.input_per_1k": float, "pricing.output_per_1k": float}
-
-
-def _bad_number(data: Mapping[str, Any]) -> tuple[str, str, Any] | None:
-    """(key, expected kind, value) of the first number in a card mapping that does not parse."""
-    for key, kind in _NUMBERS.items():
-        node: Any = data
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, Mapping) else None
-        if node is None:
-            continue
-        try:
-            kind(node)
-        except (TypeError, ValueError):
-            return key, "an integer" if kind is int else "a number", node
-    return None
+        node = OmegaConf.merge(OmegaConf.structured(ModelCardNode), dict(data))
+    except OmegaConfBaseException as err:
+        key = f"{key_prefix}{err.full_key}" if getattr(err, "full_key", None) else key_prefix.rstrip(".") or "card"
+        raise UserInputError(f"{origin}: {key}: {str(err).splitlines()[0]}") from None
+    missing = sorted(OmegaConf.missing_keys(node))
+    if missing:
+        raise UserInputError(f"{origin}: {key_prefix}{missing[0]}: missing a value (required)")
+    return cast(dict[str, Any], OmegaConf.to_container(node))
 
 
 def load_card_file(path: Path) -> ModelCard:

@@ -6,6 +6,7 @@ environment or the emulator's endpoints file at run time, so they can never land
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,8 @@ from hydra.errors import HydraException
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from evals.emulator.options import EmulatorOptions, FaultOptions
+from evals.config_nodes import ModelCardNode, SuiteNode
+from evals.emulator.options import TARGET_SETTINGS, EmulatorOptions, FaultOptions
 from evals.errors import UserInputError
 from evals.overrides import is_addition, rewrite_additions
 from evals.redact import redact_text
@@ -107,8 +109,8 @@ class RunConf:
 @dataclass
 class Config:
     target: TargetConf = MISSING
-    model: Any = MISSING  # a model card (conf/model/*.yaml); validated by evals.cards
-    suite: Any = MISSING  # a suite node (conf/suite/*.yaml); validated by evals.suites
+    model: ModelCardNode = MISSING  # a model card (conf/model/*.yaml)
+    suite: SuiteNode = MISSING  # a suite node (conf/suite/*.yaml); its definition is read by evals.suites
     load: LoadConf = MISSING
     apis: list[str] = field(default_factory=lambda: ["converse", "invoke"])
     regions: list[str] | None = None  # None: the card's source regions
@@ -155,17 +157,42 @@ def compose_config(overrides: list[str]) -> DictConfig:
 
 
 def _compose(search: SearchPath, overrides: list[str]) -> DictConfig:
+    try:
+        return _hydra_compose(search, overrides)
+    except (HydraException, OmegaConfBaseException, ValueError) as err:
+        raise UserInputError(f"config: {redact_text(_one_line(err))}") from None
+    except AssertionError:  # OmegaConf's way of refusing a key under a node that is null (suite.dataset.x=...)
+        raise UserInputError(f"config: {redact_text(_under_null(search, overrides))}") from None
+    except AttributeError as err:  # and of refusing a mapping for a null node (suite.dataset={...})
+        found = re.search(r"full_key: (\S+)", str(err))
+        if found is None:
+            raise
+        raise UserInputError(f"config: {found.group(1)}: is null in this config, so it takes no keys") from None
+
+
+def _hydra_compose(search: SearchPath, overrides: list[str]) -> DictConfig:
     register_configs()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(search.primary), version_base="1.3", job_name="bedrock-evals"):
             cfg = compose(config_name="config", overrides=[*overrides, *search.override()])
         OmegaConf.resolve(cfg)
-    except (HydraException, OmegaConfBaseException, ValueError) as err:
-        raise UserInputError(f"config: {redact_text(_one_line(err))}") from None
     finally:
         GlobalHydra.instance().clear()
     return cfg
+
+
+def _under_null(search: SearchPath, overrides: list[str]) -> str:
+    """Name the first override that sets a key under a null node (found by composing ever longer prefixes)."""
+    for i, override in enumerate(overrides):
+        try:
+            _hydra_compose(search, overrides[: i + 1])
+        except AssertionError:
+            key = override.split("=", 1)[0].lstrip("+~")
+            return f"{key}: not a config key here: {key.rsplit('.', 1)[0]} is null, so it has no keys to set"
+        except (HydraException, OmegaConfBaseException, ValueError):
+            continue
+    return "an override sets a key under a null node"
 
 
 def config_from_saved(saved: dict[str, Any], origin: str) -> DictConfig:
@@ -175,6 +202,15 @@ def config_from_saved(saved: dict[str, Any], origin: str) -> DictConfig:
     except (OmegaConfBaseException, ValueError) as err:
         raise UserInputError(f"{origin}: saved config: {_one_line(err)}") from None
     return cfg  # type: ignore[return-value]
+
+
+def emulator_options(cfg: DictConfig) -> dict[str, Any]:
+    """The emulator's options as the run's `target.*` gives them: the one place a run builds them."""
+    t = cfg.target
+    options = {key: t[key] for key in TARGET_SETTINGS}
+    options["seed"] = t.seed if t.seed is not None else cfg.run.seed
+    options["faults"] = OmegaConf.to_container(t.faults)
+    return options
 
 
 def parse_bool(key: str, text: str) -> bool:

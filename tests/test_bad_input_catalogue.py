@@ -2,8 +2,9 @@
 
 Run-side cases (the emulator's flags, images, datasets) and the readers behind report, compare and gate (corrupt
 run directories, a non-UTF-8 rules file). Further cases live beside the feature they check: cells and outcomes
-(test_run_outcomes.py), resume (test_resume_integrity.py), overrides and secrets (test_overrides_secrets.py),
-storage (test_storage_faults.py), Ctrl-C (test_interrupts.py), untrusted text (test_untrusted_text.py).
+(test_run_outcomes.py), model card and suite nodes and the checks every entry point shares (test_config_checks.py),
+resume (test_resume_integrity.py), overrides and secrets (test_overrides_secrets.py), storage
+(test_storage_faults.py), Ctrl-C (test_interrupts.py), untrusted text (test_untrusted_text.py).
 """
 
 from __future__ import annotations

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from evals.cli import main
-from evals.commands.run_target import emulator_options
-from evals.config import TargetConf, compose_config
+from evals.config import TargetConf, compose_config, emulator_options
 from evals.emulator.cli import options_from_argv
 from evals.emulator.options import TARGET_SETTINGS, EmulatorOptions
 

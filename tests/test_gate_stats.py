@@ -7,11 +7,18 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from evals.results.table import RecordTable, table_from_dicts
 from evals.results.verdicts import BaselineOutage, CheckSpec, evaluate, exit_code
-from evals.stats import effects
-from evals.stats.dependent import mean_interval, mean_variance, quantile_interval
+from evals.stats import conditionalized_holm, effects, holm
+from evals.stats.dependent import (
+    mean_interval,
+    mean_variance,
+    quantile_bounds,
+    quantile_interval,
+    richardson_df,
+)
 from evals.stats.gate import Direction, MarginKind, Verdict
 from evals.stats.margin import Bounds, Uncertainty, decide, level_grid, margin_edge, p_beyond
 
@@ -52,6 +59,68 @@ def test_quantile_interval_covers_under_autocorrelation() -> None:
     truth = float(np.exp(0))  # median of exp(N(0, 0.3^2 + 0.3^2)) is 1
     covered = np.mean([(iv := quantile_interval(row, 0.5)).low <= truth <= iv.high for row in lat])
     assert 0.88 <= covered <= 0.995
+
+
+def test_richardson_df_matches_the_spread_of_the_extrapolated_variance() -> None:
+    """Independent normal data: 2 V_B - V_2B has the Satterthwaite df 2 E^2 / Var of the formula (1.5 at B = 5)."""
+    x = np.random.default_rng(11).normal(size=(20000, 400))
+    for b in (5, 10):
+        v_b = x.reshape(x.shape[0], b, -1).mean(axis=2).var(axis=1, ddof=1) / b
+        v_2b = x.reshape(x.shape[0], 2 * b, -1).mean(axis=2).var(axis=1, ddof=1) / (2 * b)
+        r = 2 * v_b - v_2b
+        assert 2 * r.mean() ** 2 / r.var() == pytest.approx(richardson_df(b), rel=0.08)
+    assert richardson_df(5) == pytest.approx(1.5) and richardson_df(10) == pytest.approx(1 / (4 / 9 - 3 / 19))
+
+
+def test_quantile_interval_covers_slow_drift() -> None:
+    """Drift with a correlation time of a sixth of the run (a 20 s drift in a 2-minute run): batches of a fifth
+    of the run are correlated, and the Richardson step's variance rests on 1.5 df, not 4. With B - 1 df the
+    median's interval covered 89 %; the truth here is the median of the marginal, 1."""
+    rng = np.random.default_rng(12)
+    drift = ar1(rng, 400, 600, math.exp(-6 / 600)) * 0.1
+    lat = np.exp(rng.normal(0, 0.3, drift.shape) + drift)
+    covered = np.mean([(iv := quantile_interval(row, 0.5)).low <= 1.0 <= iv.high for row in lat])
+    assert 0.93 <= covered <= 0.99
+
+
+def test_quantile_ratio_uses_both_arms_df_and_keeps_its_level() -> None:
+    """Two arms from the same drifting process: the Welch df lies between one arm's df and the sum of both,
+    and the one-sided 95 % lower bound of the log ratio is above the truth (0) at most about 5 % of the time."""
+    rng = np.random.default_rng(14)
+    lat = np.exp(rng.normal(0, 0.3, (400, 600)) + ar1(rng, 400, 600, 0.98) * 0.1)
+    level = np.array([0.05])
+    dfs, above = [], 0
+    for x, y in zip(lat[:200], lat[200:], strict=True):
+        df, own = effects.welch_df(x, y, 0.5, 10), [quantile_bounds(a, 0.5, level, 10).df for a in (x, y)]
+        if math.isfinite(df):
+            dfs.append((min(own) - 1e-9 <= df <= sum(own) + 1e-9, df > min(own)))
+        above += effects.quantile_log_ratio(x, y, 0.5, level, 10).lower[0] > 0
+    assert all(ok for ok, _ in dfs) and np.mean([more for _, more in dfs]) > 0.5
+    assert above / 200 <= 0.08
+
+
+def test_conditionalized_holm_sets_aside_checks_far_inside_the_margin() -> None:
+    p = np.array([0.004, 0.9, 0.6, 0.3, np.nan])
+    # kept: 0.004 and 0.3, divided by 0.5 and Holm-adjusted as a family of two; the others -> 1, NaN stays
+    assert np.allclose(conditionalized_holm(p)[:4], [0.016, 1.0, 1.0, 0.6]) and np.isnan(conditionalized_holm(p)[4])
+    assert holm(p)[0] == pytest.approx(0.016)  # plain Holm: four checks, 4 x 0.004
+
+
+def test_conditionalized_holm_controls_the_family_wise_error() -> None:
+    """Seven one-sided z-tests of "within the margin": all at the edge (uniform p), or one at the edge and six far
+    inside. Family-wise error <= alpha either way; a real regression among checks far inside is caught at
+    nearly alpha instead of alpha / 7."""
+    rng = np.random.default_rng(13)
+    z = rng.standard_normal((20000, 7))
+    at_edges = stats.norm.sf(z)
+    far_inside = stats.norm.sf(z + np.array([0.0, -3, -3, -3, -3, -3, -3]))
+    for p in (at_edges, far_inside):
+        fwer = np.mean([np.nanmin(conditionalized_holm(row)) < ALPHA for row in p[:6000]])
+        assert fwer <= ALPHA + 0.008
+    regression = stats.norm.sf(z[:6000] + np.array([2.5, -3, -3, -3, -3, -3, -3]))
+    power = np.mean([conditionalized_holm(row)[0] < ALPHA for row in regression])
+    power_holm = np.mean([holm(row)[0] < ALPHA for row in regression])
+    assert power > 0.65 and power - power_holm > 0.12  # 70 % against Holm's 52 %
 
 
 def _normal_bounds(est: float, se: float) -> Bounds:

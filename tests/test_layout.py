@@ -75,3 +75,24 @@ def test_no_import_cycle_between_results_render_and_commands_modules() -> None:
 
     cycles = sorted((m, t) for m in layered for t in graph[m] if t in layered and reaches(t, m))
     assert not cycles, cycles  # e.g. the gate importing compare while compare imports the gate late
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_module_or_function_is_too_long_to_read() -> None:
+    """One job per module and per function: over 400 lines or 60 lines is a sign of two jobs in one."""
+    long_modules, long_functions = [], []
+    for path in sorted(EVALS.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        name = str(path.relative_to(EVALS.parent))
+        if text.count("\n") > MAX_MODULE_LINES:
+            long_modules.append((name, text.count("\n")))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long_functions.append((f"{name}:{node.name}", length))
+    assert not long_modules, long_modules
+    assert not long_functions, long_functions

@@ -35,7 +35,7 @@ TYPED_SECRET = "typedSecretOnTheCommandLine123"
     (f"+target.aws_secret_access_key={TYPED_SECRET}", "config: target.aws_secret_access_key: not a config key"),
     ("+model.max_output_token=5", "config: model.max_output_token: not a config key"),
     ("++run.repeats=many", "config: run.repeats: Value 'many'"),
-    ("model.max_output_tokens=lots", "model.max_output_tokens: must be an integer, got 'lots'"),
+    ("model.max_output_tokens=lots", "config: model.max_output_tokens: Value 'lots'"),
 ])
 def test_plus_overrides_are_checked_like_any_other(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                    override: str, expected: str) -> None:

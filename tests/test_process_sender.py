@@ -21,7 +21,7 @@ from evals.emulator import Emulator, EmulatorOptions
 from evals.errors import UserInputError
 from evals.run.outcome import Outcome
 from evals.run.process_sender import WORKER_EXITED, ProcessSender
-from evals.run.transport import TransportSettings
+from evals.run.transport_settings import TransportSettings
 
 REGIONS = ("us-east-1",)
 

@@ -172,3 +172,19 @@ def test_a_run_file_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
         RunDirectory.open_existing(run).read_run()
     (run / "run.json").write_text(json.dumps({"run_id": "run"}))  # written before run files had a version
     assert RunDirectory.open_existing(run).read_run()["run_id"] == "run"
+
+
+def test_a_file_parsed_in_stretches_on_several_threads_reads_the_same(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import evals.results.reader as reader
+
+    path = _write(tmp_path / "run", _varied(2000, seed=9), tail=b'{"torn')
+    monkeypatch.setattr(reader, "SCAN", 8192)  # many chunks, so the stretches end at chunk ends
+    monkeypatch.setattr(reader, "PARALLEL_ABOVE", 0)
+    monkeypatch.setattr(reader, "_threads", lambda: 3)
+    assert len(reader._scan(path, 3)) == 3
+    _assert_same(_fast(path, "run", ALL_FIELDS), _careful(path))
+    with path.open("ab") as fh:  # a bad line in the last stretch still sends the file to the careful path
+        fh.write(b'\n{"request_id": "x"}\n')
+    with pytest.raises(UserInputError, match=r"records.jsonl:2001: "):
+        read_table(path, "run")

@@ -22,7 +22,8 @@ from evals.errors import UserInputError
 from evals.run.endpoints import LocalEndpoints
 from evals.run.measure import latency_ms, tpot_ms, ttft_ms
 from evals.run.outcome import CLASS_CLIENT, CLASS_FATAL, CLASS_THROTTLE, CLASS_TRANSIENT, Outcome, classify
-from evals.run.transport import Transport, TransportSettings
+from evals.run.transport import Transport
+from evals.run.transport_settings import TransportSettings
 from evals.types import (
     API_CONVERSE,
     API_CONVERSE_STREAM,

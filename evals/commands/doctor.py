@@ -7,13 +7,13 @@ and no run directory is created.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from evals.cards import card_from_mapping
 from evals.commands.run_spec import RunSpec
 from evals.config import compose_config
+from evals.config_checks import check_config
 from evals.errors import UserInputError
 
 if TYPE_CHECKING:  # preflight pulls in boto3; imported when a check runs
@@ -29,15 +29,13 @@ work; 2: it could not (each failure says what to do)."""
 
 
 def plan_of(cfg: DictConfig) -> Plan:
-    from evals.run.plan import check_cells
+    """What doctor checks: the run's config checked as a run checks it, except that what the card refuses
+    becomes a failing check of its own instead of stopping."""
     from evals.run.preflight import Plan
 
-    node = cast(dict[str, Any], OmegaConf.to_container(cfg.model, resolve=True))
-    card = card_from_mapping(node, origin=f"model={cfg.model.name}")
-    regions = tuple(cfg.regions) if cfg.regions is not None else card.source_regions
-    check_cells(card, tuple(cfg.apis), regions, tuple(cfg.tiers))  # duplicates and empty lists, as for a run
+    checked = check_config(cfg, refuse_cells=False)
     scale = float(cfg.target.quota_scale) if cfg.target.kind == "local" else 1.0
-    return Plan(card, tuple(cfg.apis), regions, tuple(cfg.tiers), scale, bool(cfg.run.send_refused))
+    return Plan(checked.card, checked.apis, checked.regions, checked.tiers, scale, bool(cfg.run.send_refused))
 
 
 def checks_for(cfg: DictConfig, plan: Plan, endpoints: dict[str, Any] | None) -> list[Check]:

@@ -23,6 +23,7 @@ from evals.commands.run_finish import Finish, finish_run
 from evals.commands.run_spec import RunSpec, validate
 from evals.commands.run_target import describe_target, open_target
 from evals.config import compose_config, config_from_saved, parse_bool
+from evals.config_checks import transport_settings
 from evals.errors import UserInputError
 from evals.gcpause import GcPauses
 from evals.redact import redact_config
@@ -39,7 +40,7 @@ from evals.storage import Ballast, RecordWriter, describe
 
 if TYPE_CHECKING:  # imported late at run time: boto3 and the sender processes are not needed to validate
     from evals.run.process_sender import ProcessSender
-    from evals.run.transport import Transport, TransportSettings
+    from evals.run.transport import Transport
 
 def _resume_config(overrides: list[str]) -> tuple[DictConfig, RunDirectory] | None:
     resume = [o for o in overrides if o.split("=", 1)[0].lstrip("+") == "run.resume"]
@@ -60,26 +61,11 @@ def _resume_config(overrides: list[str]) -> tuple[DictConfig, RunDirectory] | No
     return cfg, run_dir
 
 
-def _transport_settings(cfg: DictConfig, concurrency: int) -> TransportSettings:
-    from evals.run.transport import TransportSettings
-
-    tc = cfg.transport
-    return TransportSettings(
-        retry_mode=tc.retry_mode,
-        max_attempts=tc.max_attempts,
-        connect_timeout_s=tc.connect_timeout_s,
-        read_timeout_s=tc.read_timeout_s,
-        max_pool_connections=max(concurrency + 4, 10),
-        invoke_body_style=tc.invoke_body_style,
-        auth=cfg.target.auth,
-    )
-
-
 def _make_transport(cfg: DictConfig, card: ModelCard, endpoints: dict[str, Any] | None,
                     concurrency: int) -> Transport:
     from evals.run.transport import Transport
 
-    return Transport(_transport_settings(cfg, concurrency), family=card.family, endpoints=endpoints,
+    return Transport(transport_settings(cfg, concurrency), family=card.family, endpoints=endpoints,
                      concurrency=concurrency)
 
 
@@ -93,7 +79,7 @@ def _make_sender(cfg: DictConfig, spec: RunSpec, endpoints: dict[str, Any] | Non
         return transport
     from evals.run.process_sender import ProcessSender
 
-    return ProcessSender(_transport_settings(cfg, concurrency), spec.card.family, endpoints,
+    return ProcessSender(transport_settings(cfg, concurrency), spec.card.family, endpoints,
                          processes=cfg.transport.processes, concurrency=concurrency, regions=spec.regions)
 
 

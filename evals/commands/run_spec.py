@@ -1,23 +1,18 @@
-"""What a run is, checked: the composed config validated into a RunSpec before anything is written or sent.
-
-Shared by `run` and `doctor`, so both refuse the same things with the same one line.
+"""What a run is: the composed config, checked (evals/config_checks.py), with its suites loaded and its plan
+built into a RunSpec before anything is written or sent. Shared by `run`, its dry run and each job of a sweep.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
-from evals.cards import ModelCard, card_from_mapping, load_card
-from evals.commands.run_target import emulator_options
-from evals.errors import UserInputError
-from evals.run.cell_checks import check_error_rate, check_levels, run_cells
+from evals.cards import ModelCard
+from evals.config_checks import check_config, judge_card, load_levels, strategy_at
 from evals.run.plan import build_plan, extend_plan
-from evals.run.quota_share import check_mode
 from evals.run.schedule import Strategy, make_strategy
 from evals.types import Request, Suite
 
@@ -46,53 +41,18 @@ class RunSpec:
 def _load_suites(cfg: DictConfig, card: ModelCard) -> tuple[Suite, ...]:
     from evals.suites import load_suite  # imported late: suites pull in datasets/Pillow
 
-    node = OmegaConf.to_container(cfg.suite, resolve=True)
-    specs: list[Any] = node if isinstance(node, list) else [node]
-    return tuple(load_suite(spec, card) for spec in specs)
+    spec = cast(dict[str, Any], OmegaConf.to_container(cfg.suite, resolve=True))
+    return (load_suite(spec, card),)
 
 
-def _check_ranges(cfg: DictConfig) -> None:
-    """Numbers that parse but make no sense (a negative duration, an empty worker pool) stop here."""
-    checks = [
-        ("run.repeats", cfg.run.repeats, 1, False), ("load.concurrency", cfg.load.concurrency, 1, False),
-        ("load.max_in_flight", cfg.load.max_in_flight, 1, False),
-        ("load.warmup_requests", cfg.load.warmup_requests, 0, False),
-        ("load.max_requests", cfg.load.max_requests, 1, False), ("load.duration_s", cfg.load.duration_s, 0, True),
-        ("load.rate", cfg.load.rate, 0, True), ("run.max_tokens_total", cfg.run.max_tokens_total, 0, True),
-        ("run.max_cost_usd", cfg.run.max_cost_usd, 0, True), ("run.drain_timeout_s", cfg.run.drain_timeout_s, 0, False),
-        ("run.stop_at_half_width", cfg.run.stop_at_half_width, 0, True),
-        ("transport.max_attempts", cfg.transport.max_attempts, 1, False),
-        ("transport.processes", cfg.transport.processes, 1, False),
-    ]
-    for key, value, low, strict in checks:
-        if value is not None and (value <= low if strict else value < low):
-            raise UserInputError(f"{key}: must be {'>' if strict else '>='} {low}, got {value}")
-    for level in cfg.load.levels:
-        if level <= 0:
-            raise UserInputError(f"load.levels: every level must be > 0, got {level}")
-    out_dir = Path(cfg.run.out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserInputError(f"run.out_dir: {out_dir} exists and is not a directory")
-
-
-def _plan_groups(cfg: DictConfig, card: ModelCard, suites: tuple[Suite, ...], apis, regions, tiers):
+def _plan_groups(cfg: DictConfig, card: ModelCard, suites: tuple[Suite, ...], apis: tuple[str, ...],
+                 regions: tuple[str, ...], tiers: tuple[str, ...]) -> tuple[tuple[Strategy, tuple[Request, ...]], ...]:
+    """(strategy, requests) per load level, each plan extended to the requests or duration the load asks for."""
     load, run = cfg.load, cfg.run
-    if load.strategy == "sweep":
-        if load.sweep_of not in ("concurrency", "rate"):
-            raise UserInputError(f"load.sweep_of: must be concurrency or rate, got {load.sweep_of!r}")
-        levels: list[float | None] = [float(v) for v in load.levels]
-    else:
-        levels = [None]
     groups = []
-    for level in levels:
+    for level in load_levels(cfg):
         plan = build_plan(suites, card, apis, regions, tiers, run.repeats, run.seed, level, load.warmup_requests)
-        kind = load.strategy
-        concurrency, rate = load.concurrency, load.rate
-        if level is not None:
-            kind = "closed" if load.sweep_of == "concurrency" else "poisson"
-            concurrency, rate = (int(level), None) if kind == "closed" else (load.concurrency, level)
-        make_strategy(kind, concurrency=concurrency, rate=rate, seed=run.seed, count=1,
-                      ramp_s=load.ramp_s)  # checks kind, rate and ramp
+        kind, concurrency, rate = strategy_at(cfg, level)
         target = None
         if load.duration_s is not None:
             target = math.ceil(rate * load.duration_s) if kind != "closed" else DURATION_PLAN_CAP
@@ -108,30 +68,11 @@ def _plan_groups(cfg: DictConfig, card: ModelCard, suites: tuple[Suite, ...], ap
 
 
 def validate(cfg: DictConfig) -> RunSpec:
-    """All checks a run needs before anything is written; raises UserInputError with one line."""
-    model = cast(dict[str, Any], OmegaConf.to_container(cfg.model, resolve=True))
-    card = card_from_mapping(model, origin=f"model={cfg.model.name}", key_prefix="model.")
-    if cfg.target.kind not in ("local", "aws"):
-        raise UserInputError(f"target.kind: must be local or aws, got {cfg.target.kind!r}")
-    _check_ranges(cfg)
-    check_mode(cfg.transport.quota_share)
-    check_error_rate(cfg)
-    check_levels(cfg)
-    apis, regions, tiers = run_cells(cfg, card)
-    if cfg.target.kind == "local":
-        from evals.emulator.options import EmulatorOptions
-
-        options = EmulatorOptions.from_dict(emulator_options(cfg), origin="target")  # checks target.* now
-        served = options.regions
-        for region in regions:
-            if region not in served:
-                raise UserInputError(f"regions: the emulator serves {', '.join(served)}, not {region!r}")
+    """All checks a run needs before anything is written (evals/config_checks.py), then its suites and plan;
+    raises UserInputError with one line."""
+    checked = check_config(cfg)
+    card, apis, regions, tiers = checked.card, checked.apis, checked.regions, checked.tiers
     suites = _load_suites(cfg, card)
-    judge_card = None
-    if any(spec.name == "judge" for suite in suites for spec in suite.scorers):
-        if not cfg.judge.model:
-            raise UserInputError("judge.model: a suite scores with 'judge'; name the judge's model card, "
-                                 "e.g. judge.model=llama4-maverick")
-        judge_card = load_card(cfg.judge.model)
+    judge = judge_card(cfg, suites)
     groups = _plan_groups(cfg, card, suites, apis, regions, tiers)
-    return RunSpec(cfg, card, suites, apis, regions, tiers, groups, judge_card)
+    return RunSpec(cfg, card, suites, apis, regions, tiers, groups, judge)

@@ -12,19 +12,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from evals.config import TargetConf
-from evals.emulator.options import TARGET_SETTINGS, EmulatorOptions
+from evals.config import TargetConf, emulator_options
+from evals.emulator.options import EmulatorOptions
 from evals.errors import UserInputError
 from evals.run.external_emulator import FIXED_AT_START, check_honoured, fetch_settings, read_endpoints
-
-
-def emulator_options(cfg: DictConfig) -> dict[str, Any]:
-    """The emulator's options as the run's `target.*` gives them: the one place a run builds them."""
-    t = cfg.target
-    options = {key: t[key] for key in TARGET_SETTINGS}
-    options["seed"] = t.seed if t.seed is not None else cfg.run.seed
-    options["faults"] = OmegaConf.to_container(t.faults)
-    return options
 
 
 @contextlib.contextmanager

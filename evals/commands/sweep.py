@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from evals.commands.sweep_summary import JobPlan, conclude, read_plan, write_plan
 from evals.config import _one_line as config_one_line
 from evals.config import compose_config
+from evals.config_checks import check_sweep
 from evals.errors import UserInputError
 from evals.redact import redact_argv
 from evals.results.rundir import RUN_FILE, RunDirectory, new_run_id
@@ -112,13 +113,7 @@ def _validate_jobs(jobs: Sequence[Sequence[str]], search: SearchPath) -> list[tu
             swept = [o for o in job if o.partition("=")[0].lstrip("+~") in varying]
             where = f" (job {num}: {' '.join(swept)})" if num else ""
             raise UserInputError(f"{err}{where}") from None
-    first = checked[0][0]
-    for key in ("run.out_dir", "run.name", "run.resume"):
-        values = {str(OmegaConf.select(cfg, key)) for cfg, _ in checked}
-        if len(values) > 1:
-            raise UserInputError(f"{key}: cannot vary within a sweep (one sweep folder holds every job)")
-    if first.run.resume:
-        raise UserInputError("run.resume: resume a sweep's job on its own: bedrock-evals run run.resume=JOB_DIR")
+    check_sweep([cfg for cfg, _ in checked])
     return checked
 
 

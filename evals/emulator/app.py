@@ -41,7 +41,8 @@ class App:
         )
         card_dir = options.model_card_dir() or MODEL_CARD_DIR
         cards = load_cards(card_dir)
-        cards.update((card.name, card) for card in (card_from_mapping(c, "emulator cards") for c in options.cards))
+        cards.update((card.name, card) for card in (card_from_mapping(c, f"emulator cards[{i}]")
+                                                   for i, c in enumerate(options.cards)))
         if not cards:
             raise UserInputError(f"card_dir: no model cards (*.yaml) in {card_dir}")
         return cls(

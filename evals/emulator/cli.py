@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
+from evals.cards import card_from_mapping
 from evals.emulator.options import ENGINES, LATENCY_PROFILES, TARGET_SETTINGS, EmulatorOptions, load_config_file
 from evals.errors import UserInputError
 from evals.gcpause import freeze_startup_objects
@@ -55,8 +56,15 @@ def options_from_argv(argv: list[str]) -> EmulatorOptions:
         if value is not None:
             data[key] = value
     if args.card:
-        data["cards"] = [*data.get("cards", []), *(read_yaml_mapping(Path(f), "model card") for f in args.card)]
+        data["cards"] = [*data.get("cards", []), *(_card_file(Path(f)) for f in args.card)]
     return EmulatorOptions.from_dict(data, origin=origin)
+
+
+def _card_file(path: Path) -> dict[str, Any]:
+    """A `--card FILE` mapping, checked here so that a bad card's line names its file."""
+    data = read_yaml_mapping(path, "model card")
+    card_from_mapping(data, origin=str(path))
+    return data
 
 
 def _check_endpoints_dir(path: Path) -> None:

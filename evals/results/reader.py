@@ -11,8 +11,12 @@ mid-write) is not a record on either path.
 from __future__ import annotations
 
 import io
+import os
 import sys
 from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,7 @@ from evals.results.table import ALL_FIELDS, Labels, RecordTable, table_from_dict
 
 BLOCK = 1 << 20  # bytes per parse block: peak memory grows with it, speed stops improving past ~1 MiB
 SCAN = 4 << 20  # bytes per read of the checking pass
+PARALLEL_ABOVE = 32 << 20  # files larger than this are parsed in stretches on several threads
 
 ALWAYS = ("schema", *REQUIRED_TEXT, "warmup")  # read whatever the caller asks for: they prove a line is a record
 
@@ -41,12 +46,25 @@ class _Refused(Exception):
     """The fast path does not accept this file; the careful path reads it."""
 
 
-def _scan(path: Path) -> tuple[int, int]:
-    """(bytes up to and including the last newline, lines in them); refuses text that is not UTF-8.
+@dataclass(frozen=True)
+class _Part:
+    """A stretch of whole lines of the file, parsed by one thread into rows `first` to `first + rows`."""
+
+    start: int
+    size: int
+    first: int
+    rows: int
+
+
+def _scan(path: Path, parts: int) -> list[_Part]:
+    """The file's whole lines (a torn last line left out) cut into about `parts` stretches at newlines;
+    refuses text that is not UTF-8.
 
     Chunks are cut at a newline, which never falls inside a multi-byte character; ASCII chunks need no
     decoding, others are checked by Arrow's UTF-8 validation (C++).
     """
+    step = max(path.stat().st_size // parts, 1)
+    cuts: list[tuple[int, int]] = [(0, 0)]  # (byte, line) where each stretch starts
     whole = lines = 0
     carry = b""
     with path.open("rb") as fh:
@@ -61,14 +79,18 @@ def _scan(path: Path) -> tuple[int, int]:
                     raise _Refused from None
             whole += len(body)
             lines += body.count(b"\n")
-    return whole, lines
+            if whole >= cuts[-1][0] + step and len(cuts) < parts:
+                cuts.append((whole, lines))
+    cuts.append((whole, lines))
+    return [_Part(b0, b1 - b0, l0, l1 - l0) for (b0, l0), (b1, l1) in pairwise(cuts) if l1 > l0]
 
 
-class _Prefix(io.RawIOBase):
-    """The first `size` bytes of a file (a torn last line left out)."""
+class _Range(io.RawIOBase):
+    """`size` bytes of a file from `start`."""
 
-    def __init__(self, path: Path, size: int) -> None:
+    def __init__(self, path: Path, start: int, size: int) -> None:
         self._fh = path.open("rb")
+        self._fh.seek(start)
         self._left = size
 
     def readable(self) -> bool:
@@ -86,10 +108,11 @@ class _Prefix(io.RawIOBase):
 
 
 class _LabelColumn:
-    """A text column filled batch by batch: each batch's dictionary mapped into one growing set of values."""
+    """A text column filled batch by batch into its part of `codes`: each batch's dictionary mapped into one
+    growing set of values (one set per part; `_merged` joins the parts' sets)."""
 
-    def __init__(self, n: int) -> None:
-        self.codes = np.empty(n, dtype=np.int32)
+    def __init__(self, codes: np.ndarray) -> None:
+        self.codes = codes
         self.index: dict[str, int] = {}
 
     def fill(self, at: int, column: pa.Array) -> None:
@@ -99,8 +122,15 @@ class _LabelColumn:
         idx = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
         self.codes[at:at + len(column)] = remap[idx]  # -1 (null) reads remap's trailing -1
 
-    def labels(self) -> Labels:
-        return Labels(self.codes, tuple(sys.intern(v) for v in self.index))
+
+def _merged(codes: np.ndarray, parts: Sequence[_Part], columns: Sequence[_LabelColumn]) -> Labels:
+    """One `Labels` over every part: each part's codes mapped into the first part's growing set of values."""
+    index = columns[0].index
+    for part, col in zip(parts[1:], columns[1:], strict=True):
+        remap = np.array([index.setdefault(v, len(index)) for v in col.index] + [-1], dtype=np.int32)
+        rows = slice(part.first, part.first + part.rows)
+        codes[rows] = remap[codes[rows]]
+    return Labels(codes, tuple(sys.intern(v) for v in index))
 
 
 def _itl(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -114,52 +144,74 @@ def _itl(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         return gaps, np.where(gaps > 0, sums / np.maximum(gaps, 1), np.nan)
 
 
-def _fast(path: Path, run_id: str, wanted: Collection[str]) -> RecordTable:
-    size, n = _scan(path)
-    if n == 0:
-        return table_from_dicts([], run_id)
-    number_fields = [k for k in FLOAT_FIELDS if k in wanted or k in ALWAYS]
-    label_fields = [k for k in LABEL_FIELDS if k in wanted or k in ALWAYS]
-    itl = bool({"itl_gaps", "itl_mean_ms"} & set(wanted))
-    floats = {k: np.empty(n) for k in (*number_fields, *(("itl_gaps", "itl_mean_ms") if itl else ()))}
-    texts = {k: _LabelColumn(n) for k in label_fields}
+@dataclass(frozen=True)
+class _Columns:
+    """What the parse fills: numbers, the text columns' codes, warm-up flags; which fields are read."""
+
+    floats: dict[str, np.ndarray]
+    codes: dict[str, np.ndarray]
+    warmup: np.ndarray
+    schema: pa.Schema
+    itl: bool
+
+
+def _fill(path: Path, part: _Part, out: _Columns) -> dict[str, _LabelColumn]:
+    """Parse one stretch of the file into its rows of `out`; returns its text columns' values."""
+    texts = {k: _LabelColumn(codes) for k, codes in out.codes.items()}
     unlabelled = [k for k in REQUIRED_TEXT if k not in texts]  # checked present, not kept (unique per record)
-    warmup = np.empty(n, dtype=bool)
-    source = _Prefix(path, size)
-    at = 0
+    numbers = [k for k in FLOAT_FIELDS if k in out.floats]
+    source = _Range(path, part.start, part.size)
+    at, end = part.first, part.first + part.rows
     try:
-        options = pj.ParseOptions(explicit_schema=_schema(number_fields, label_fields, itl),
-                                  unexpected_field_behavior="ignore")
-        reader = pj.open_json(source, read_options=pj.ReadOptions(block_size=BLOCK), parse_options=options)
-        for batch in reader:
+        options = pj.ParseOptions(explicit_schema=out.schema, unexpected_field_behavior="ignore")
+        for batch in pj.open_json(source, read_options=pj.ReadOptions(block_size=BLOCK), parse_options=options):
             m = batch.num_rows
-            if at + m > n:
-                raise _Refused  # two objects on one line: the careful path names it
-            for k in number_fields:
-                floats[k][at:at + m] = batch.column(k).to_numpy(zero_copy_only=False)
+            if at + m > end or any(batch.column(k).null_count for k in unlabelled):
+                raise _Refused  # two objects on one line, a record without its id: the careful path names it
+            for k in numbers:
+                out.floats[k][at:at + m] = batch.column(k).to_numpy(zero_copy_only=False)
             for k, col in texts.items():
                 col.fill(at, batch.column(k))
-            if any(batch.column(k).null_count for k in unlabelled):
-                raise _Refused
-            warmup[at:at + m] = pc.fill_null(batch.column("warmup"), False).to_numpy(zero_copy_only=False)
-            if itl:
-                floats["itl_gaps"][at:at + m], floats["itl_mean_ms"][at:at + m] = _itl(batch.column("itl_ms"))
+            out.warmup[at:at + m] = pc.fill_null(batch.column("warmup"), False).to_numpy(zero_copy_only=False)
+            if out.itl:
+                out.floats["itl_gaps"][at:at + m], out.floats["itl_mean_ms"][at:at + m] = _itl(batch.column("itl_ms"))
             at += m
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise _Refused from None
     finally:
         source.close()
-    if at != n:  # blank lines: the careful path names the line
+    if at != end:  # blank lines: the careful path names the line
         raise _Refused
-    labels = {k: col.labels() for k, col in texts.items()}
-    status = texts["status"].labels()
-    required = [texts[k] for k in REQUIRED_TEXT if k in texts]
-    if any((col.codes < 0).any() for col in required) or not set(status.values) <= {"ok", "error"}:
+    return texts
+
+
+def _threads() -> int:
+    """Parse threads: pyarrow's streaming reader is single-threaded and releases the GIL, so stretches of one
+    file parse in parallel on the cores this process may use (at most 4)."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+def _fast(path: Path, run_id: str, wanted: Collection[str]) -> RecordTable:
+    parts = _scan(path, _threads() if path.stat().st_size > PARALLEL_ABOVE else 1)
+    n = sum(p.rows for p in parts)
+    if n == 0:
+        return table_from_dicts([], run_id)
+    number_fields = [k for k in FLOAT_FIELDS if k in wanted or k in ALWAYS]
+    label_fields = [k for k in LABEL_FIELDS if k in wanted or k in ALWAYS]
+    itl = bool({"itl_gaps", "itl_mean_ms"} & set(wanted))
+    out = _Columns({k: np.empty(n) for k in (*number_fields, *(("itl_gaps", "itl_mean_ms") if itl else ()))},
+                   {k: np.empty(n, dtype=np.int32) for k in label_fields}, np.empty(n, dtype=bool),
+                   _schema(number_fields, label_fields, itl), itl)
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        filled = list(pool.map(lambda part: _fill(path, part, out), parts))  # re-raises a part's _Refused
+    labels = {k: _merged(out.codes[k], parts, [texts[k] for texts in filled]) for k in label_fields}
+    required = [labels[k] for k in REQUIRED_TEXT if k in labels]
+    if any((col.codes < 0).any() for col in required) or not set(labels["status"].values) <= {"ok", "error"}:
         raise _Refused  # a record without its cell or status: the careful path names the line
-    if np.nanmax(floats["schema"], initial=0) > RECORD_SCHEMA_VERSION:
+    if np.nanmax(out.floats["schema"], initial=0) > RECORD_SCHEMA_VERSION:
         raise _Refused
     labels["run_id"] = Labels.repeat(run_id, n)
-    return RecordTable(floats, labels, warmup, np.arange(1, n + 1, dtype=np.int64))
+    return RecordTable(out.floats, labels, out.warmup, np.arange(1, n + 1, dtype=np.int64))
 
 
 def read_table(path: Path, run_id: str, fields: Collection[str] = ALL_FIELDS) -> RecordTable:

@@ -1,13 +1,14 @@
-"""The one comparison-and-verdict engine: outages first, then the margin decision on Holm-adjusted p-values.
+"""The one comparison-and-verdict engine: outages first, then the margin decision on multiplicity-adjusted p-values.
 
 The gate, compare, the report's comparisons and the terminal headline all call `judge` (the gate through
 `evaluate`), so the same two arms get the same verdict everywhere.
 
 A check is one rule in one cell. Its comparison (`evals.results.measures`) gives bounds on an additive scale;
 `evals.stats.margin` turns them into FAIL / PASS / INCONCLUSIVE against the margin's edge. The p-values of
-"the change is worse than the margin" of all checks of one gate are Holm-adjusted together, because the build
-fails when any check fails. Outages override the statistics: a candidate cell with no successful request FAILs
-every check, whatever the sample size; a baseline cell with none cannot be gated against (`BaselineOutage`).
+"the change is within the margin" of all checks of one gate are adjusted together (conditionalized Holm),
+because the build fails when any check fails. Outages override the statistics: a candidate cell with no
+successful request FAILs every check, whatever the sample size; a baseline cell with none cannot be gated
+against (`BaselineOutage`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from evals.results.measures import GEOMEANS, QUANTILES, Measured, measure, successes
 from evals.results.table import RecordTable
-from evals.stats import holm
+from evals.stats import conditionalized_holm, holm
 from evals.stats.dependent import BATCHES
 from evals.stats.gate import Direction, MarginKind, Verdict
 from evals.stats.margin import Outage, Uncertainty, decide, level_grid, margin_edge, outage, p_beyond
@@ -98,10 +99,12 @@ def edge_of(spec: CheckSpec, base_value: float) -> float:
 class Family(StrEnum):
     """Which checks share one Holm adjustment.
 
-    ALL: every check of the call (the gate: the build fails when any check fails, so the family-wise error of
-    the whole gate is what matters). PER_METRIC: the cells of one metric (compare, the report's comparisons and
-    the terminal headline: each metric answers its own question across the cells of one pair of arms, so the
-    same two arms get the same verdict whichever other metrics a command shows).
+    ALL: every check of the call, conditionalized Holm (the gate: the build fails when any check fails, so the
+    family-wise error of the whole gate is what matters; a check far inside its margin, p > 0.5, leaves the
+    family instead of dividing alpha: `evals.stats.conditionalized_holm`). PER_METRIC, plain Holm: the cells of
+    one metric (compare, the report's comparisons and the terminal headline: each metric answers its own
+    question across the cells of one pair of arms, so the same two arms get the same verdict whichever other
+    metrics a command shows).
     """
 
     ALL = "all"
@@ -110,7 +113,8 @@ class Family(StrEnum):
 
 def evaluate(specs: Sequence[CheckSpec], cells: Mapping[Cell, tuple[Records, Records]], min_runs: int = 3,
              batches: int = BATCHES) -> tuple[list[Decided], list[tuple[CheckSpec, Cell]]]:
-    """The gate: every check in one Holm family; a baseline cell without a successful request is bad input."""
+    """The gate: every check in one (conditionalized Holm) family; a baseline cell without a successful
+    request is bad input."""
     return judge(specs, cells, min_runs=min_runs, batches=batches, family=Family.ALL, baseline_outage="raise")
 
 
@@ -146,18 +150,19 @@ def judge(specs: Sequence[CheckSpec], cells: Mapping[Cell, tuple[Records, Record
             p = p_beyond(m.bounds, edge, spec.direction) if not math.isnan(edge) else math.nan
             pending.append((spec, cell, m, edge, p))
     adjusted = _adjust([p for *_, p in pending], [spec.name if family is Family.PER_METRIC else ""
-                                                    for spec, *_ in pending])
+                                                    for spec, *_ in pending], family)
     checks = [_decide_one(spec, cell, m, edge, p, p_adj, outages[cell])
               for (spec, cell, m, edge, p), p_adj in zip(pending, adjusted, strict=True)]
     return checks, not_applicable
 
 
-def _adjust(pvalues: Sequence[float], groups: Sequence[str]) -> list[float]:
-    """Holm-adjust the p-values of each group (family) separately, keeping their order."""
+def _adjust(pvalues: Sequence[float], groups: Sequence[str], family: Family) -> list[float]:
+    """Adjust the p-values of each group (family) separately, keeping their order."""
+    adjust = conditionalized_holm if family is Family.ALL else holm
     out = [math.nan] * len(pvalues)
     for group in dict.fromkeys(groups):
         idx = [i for i, g in enumerate(groups) if g == group]
-        for i, p_adj in zip(idx, holm(np.array([pvalues[i] for i in idx], dtype=float)), strict=True):
+        for i, p_adj in zip(idx, adjust(np.array([pvalues[i] for i in idx], dtype=float)), strict=True):
             out[i] = float(p_adj)
     return out
 

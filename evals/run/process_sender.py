@@ -28,7 +28,7 @@ from evals.paths import REPO_ROOT
 from evals.run.endpoints import LocalEndpoints
 from evals.run.outcome import Outcome, classify
 from evals.run.sender_worker import WorkerSpec
-from evals.run.transport import TransportSettings
+from evals.run.transport_settings import TransportSettings
 from evals.types import Request
 
 START_TIMEOUT_S = 60.0
@@ -74,8 +74,8 @@ class ProcessSender:
         concurrency: int,
         regions: Sequence[str],
     ) -> None:
-        if processes < 1:
-            raise UserInputError(f"transport.processes: must be >= 1, got {processes}")
+        if processes < 1:  # transport.processes is checked with the config (evals/config_checks.py)
+            raise ValueError(f"processes must be >= 1, got {processes}")
         if endpoints is not None and not isinstance(endpoints, LocalEndpoints):
             endpoints = LocalEndpoints.from_mapping(endpoints)
         spec = WorkerSpec(settings, family, endpoints, concurrency, tuple(regions))

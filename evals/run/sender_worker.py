@@ -17,7 +17,8 @@ from multiprocessing.connection import Connection
 from evals.gcpause import freeze_startup_objects
 from evals.run.endpoints import LocalEndpoints
 from evals.run.outcome import Outcome
-from evals.run.transport import Transport, TransportSettings
+from evals.run.transport import Transport
+from evals.run.transport_settings import TransportSettings
 from evals.types import Request
 
 

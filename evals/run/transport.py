@@ -12,7 +12,6 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -23,7 +22,7 @@ from botocore.tokens import FrozenAuthToken
 from botocore.utils import get_token_from_environment
 
 from evals.apis.converse import ConverseStreamAssembler, build_converse_kwargs, parse_converse
-from evals.apis.invoke_llama import BODY_STYLES, InvokeStreamAssembler, build_invoke_kwargs, parse_invoke
+from evals.apis.invoke_llama import InvokeStreamAssembler, build_invoke_kwargs, parse_invoke
 from evals.errors import UserInputError
 from evals.run.attempts import (
     Attempts,
@@ -35,41 +34,11 @@ from evals.run.attempts import (
 )
 from evals.run.endpoints import LocalEndpoints
 from evals.run.outcome import THROTTLE_CODES, Outcome
+from evals.run.transport_settings import TransportSettings
 from evals.types import API_CONVERSE, API_CONVERSE_STREAM, API_INVOKE, API_INVOKE_STREAM, Request
 
 SERVICE = "bedrock-runtime"
 SIGNING_NAME = "bedrock"
-RETRY_MODES = ("standard", "adaptive", "legacy")
-AUTH_MODES = ("sigv4", "bearer", "auto")
-
-
-@dataclass(frozen=True)
-class TransportSettings:
-    """How clients are built: retries, timeouts, pool size, InvokeModel body style and auth."""
-
-    retry_mode: str = "standard"
-    max_attempts: int = 3  # total attempts, the first included
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 120.0
-    max_pool_connections: int = 64
-    invoke_body_style: str = "prompt"  # prompt | messages
-    auth: str = "auto"  # sigv4 | bearer | auto
-
-    def __post_init__(self) -> None:
-        if self.retry_mode not in RETRY_MODES:
-            raise UserInputError(f"transport.retry_mode={self.retry_mode!r}: use one of {', '.join(RETRY_MODES)}")
-        if self.auth not in AUTH_MODES:
-            raise UserInputError(f"transport.auth={self.auth!r}: use one of {', '.join(AUTH_MODES)}")
-        if self.invoke_body_style not in BODY_STYLES:
-            raise UserInputError(
-                f"transport.invoke_body_style={self.invoke_body_style!r}: use one of {', '.join(BODY_STYLES)}"
-            )
-        if self.max_attempts < 1:
-            raise UserInputError(f"transport.max_attempts={self.max_attempts}: must be >= 1")
-        if self.max_pool_connections < 1:
-            raise UserInputError(f"transport.max_pool_connections={self.max_pool_connections}: must be >= 1")
-        if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
-            raise UserInputError("transport timeouts must be > 0 seconds")
 
 
 class _StaticToken:

@@ -33,7 +33,6 @@ def _answers(sample: Sample, value: Any = None) -> list[Any]:
     return list(got) if isinstance(got, list | tuple) else [got]
 
 
-
 @scorer("exact")
 def exact(sample: Sample, text: str, *, value: Any = None, strip: bool = True) -> float:
     """Byte-for-byte match (surrounding whitespace ignored unless strip is false)."""

@@ -15,6 +15,7 @@ from .gate import (
     MarginKind,
     Verdict,
     benjamini_hochberg,
+    conditionalized_holm,
     holm,
 )
 from .intervals import (
@@ -74,6 +75,7 @@ __all__ = [
     "benjamini_hochberg",
     "bootstrap_mean_interval",
     "clustered_mean_interval",
+    "conditionalized_holm",
     "empirical_bernstein_cs",
     "hodges_lehmann_shift",
     "holm",

@@ -3,9 +3,10 @@
 Requests of one run are not independent: a slow minute slows every request in it. Each function below takes the
 values of one arm in send-time order and estimates the variance of its mean (or of its empirical CDF at a
 quantile) from non-overlapping batch means over send time (`mean_variance`), never narrower than the
-independent-requests variance. Bounds then use a t quantile with (batches - 1) degrees of freedom, which
-pays for the batch-means variance being itself an estimate. Assumptions, stated once: the correlation dies
-out within a batch (a batch is 1/`BATCHES` of the run), and the run is stationary apart from that correlation.
+independent-requests variance. Bounds then use a t quantile with (batches - 1) degrees of freedom, or the
+fewer of the Richardson step (`richardson_df`), which pays for the variance being itself an estimate.
+Assumptions, stated once: the correlation dies out within a batch (a batch is 1/`BATCHES` of the run), and the
+run is stationary apart from that correlation.
 
 With several interleaved runs per arm, `run_level` compares per-run figures (Welch, Satterthwaite df): drift
 between runs is then part of the noise, which no within-run method can see.
@@ -45,13 +46,32 @@ def batch_means(x: np.ndarray, batches: int) -> np.ndarray:
     return sums / np.diff(edges)
 
 
+def richardson_df(batches: int) -> float:
+    """Degrees of freedom of the Richardson estimate 2 V_B - V_2B (Satterthwaite: 2 E[V]^2 / Var(V)).
+
+    With independent normal batch means, V_B has B - 1 df and V_2B 2B - 1, and the B batches are pairs of the
+    2B, so Cov(V_B, V_2B) = Var(V_2B); then Var(2 V_B - V_2B) / E^2 = 2 (4 / (B - 1) - 3 / (2B - 1)), and
+    df = 1 / (4 / (B - 1) - 3 / (2B - 1)): 1.5 at B = 5, 3.5 at B = 10. A difference of two variance
+    estimates is much noisier than either; bounds on B - 1 df were too narrow (the summary p50 covered 92 %
+    under strong drift).
+    """
+    return 1.0 / (4.0 / (batches - 1) - 3.0 / (2 * batches - 1))
+
+
+def richardson(v_b: float, v_2b: float, batches: int) -> tuple[float, float]:
+    """(variance, df): 2 V_B - V_2B on `richardson_df` df when it exceeds V_B, else V_B on B - 1 df."""
+    extrapolated = 2 * v_b - v_2b
+    return (extrapolated, richardson_df(batches)) if extrapolated > v_b else (v_b, batches - 1.0)
+
+
 def mean_variance(x_in_time_order: ArrayLike, batches: int = BATCHES) -> MeanVariance:
     """Variance of the mean of a time-ordered series by non-overlapping batch means (Schmeiser 1982).
 
     V_B = s^2(batch means) / B underestimates when the correlation outlasts a batch, by about c / (batch
     length); the Richardson step V = 2 V_B - V_2B removes that first-order bias (batches half as long have
-    twice the bias). V is floored at V_B and at the independent-requests s^2 / n (an estimate below it is
-    noise, not negative correlation); df = B - 1. With fewer than 2 * MIN_BATCH values: s^2 / n.
+    twice the bias), on the fewer df of `richardson_df`. V is floored at V_B (df = B - 1) and at the
+    independent-requests s^2 / n (an estimate below it is noise, not negative correlation). With fewer than
+    2 * MIN_BATCH values: s^2 / n.
     """
     x = np.asarray(x_in_time_order, dtype=float).ravel()
     n = x.size
@@ -61,11 +81,11 @@ def mean_variance(x_in_time_order: ArrayLike, batches: int = BATCHES) -> MeanVar
     b = min(batches, n // MIN_BATCH)
     if b < 2:
         return MeanVariance(iid, n - 1, 1.0, 0)
-    bm = float(batch_means(x, b).var(ddof=1)) / b
+    bm, df = float(batch_means(x, b).var(ddof=1)) / b, b - 1.0
     if n >= 2 * b * MIN_BATCH:
-        bm = max(bm, 2 * bm - float(batch_means(x, 2 * b).var(ddof=1)) / (2 * b))
+        bm, df = richardson(bm, float(batch_means(x, 2 * b).var(ddof=1)) / (2 * b), b)
     var = max(bm, iid)
-    return MeanVariance(var, b - 1, var / iid if iid > 0 else 1.0, b)
+    return MeanVariance(var, df, var / iid if iid > 0 else 1.0, b)
 
 
 def _t(levels: np.ndarray, df: float) -> np.ndarray:
@@ -83,17 +103,19 @@ class QuantileBounds:
     upper: np.ndarray
     design_effect: float
     n: int
+    df: float = math.inf  # of the rank spread's t quantile (inf: exact binomial ranks)
 
 
-def quantile_bounds(x_in_time_order: ArrayLike, q: float, levels: np.ndarray, batches: int = BATCHES
-                    ) -> QuantileBounds:
+def quantile_bounds(x_in_time_order: ArrayLike, q: float, levels: np.ndarray, batches: int = BATCHES,
+                    df: float | None = None) -> QuantileBounds:
     """One-sided bounds of the q-quantile of a time-ordered series (may hold +inf: failed requests).
 
     Order-statistic bounds with the rank spread widened by the design effect of the indicators 1{x <= q_hat}
-    (batch means): ranks n*q -/+ t_{B-1} * sqrt(deff * n * q * (1 - q)); when deff = 1 (no correlation
+    (batch means): ranks n*q -/+ t_df * sqrt(deff * n * q * (1 - q)); when deff = 1 (no correlation
     beyond independence) the exact binomial ranks of the distribution-free interval. The estimate is the
     inverted-CDF order statistic x_(ceil(n q)), defined when some values are infinite. A bound past the
-    smallest value is 0, past the largest +inf.
+    smallest value is 0, past the largest +inf. `df` replaces the batch-means df (a comparison of two arms
+    uses the Welch-Satterthwaite df of both arms' variances).
     """
     x = np.asarray(x_in_time_order, dtype=float).ravel()
     n = x.size
@@ -104,23 +126,25 @@ def quantile_bounds(x_in_time_order: ArrayLike, q: float, levels: np.ndarray, ba
     est = float(s[max(math.ceil(n * q), 1) - 1])
     mv = mean_variance((x <= est).astype(float), batches)
     deff = mv.design_effect if math.isfinite(mv.design_effect) else 1.0
+    used_df = math.inf
     if deff <= 1.0:  # no correlation beyond independence: the exact distribution-free ranks
         lo_rank = stats.binom.ppf(levels, n, q).astype(int)
         hi_rank = stats.binom.isf(levels, n, q).astype(int) + 1
     else:
-        spread = _t(levels, mv.df if math.isfinite(mv.df) else math.inf) * math.sqrt(deff * n * q * (1 - q))
+        used_df = df if df is not None else (mv.df if math.isfinite(mv.df) else math.inf)
+        spread = _t(levels, used_df) * math.sqrt(deff * n * q * (1 - q))
         lo_rank = np.floor(n * q - spread).astype(int)  # 1-based rank of the lower bound
         hi_rank = np.ceil(n * q + spread).astype(int) + 1
     padded = np.concatenate([[0.0], s, [math.inf]])
     lower = padded[np.clip(lo_rank, 0, n + 1)]
     upper = padded[np.clip(hi_rank, 0, n + 1)]
-    return QuantileBounds(est, lower, upper, deff, n)
+    return QuantileBounds(est, lower, upper, deff, n, used_df)
 
 
 def _sectioning_log_bounds(x: np.ndarray, q: float, level: float, batches: int) -> tuple[float, float] | None:
     """Sectioning (Nakayama 2014) on log values: the variance of the log q-quantile from the spread of the
-    q-quantiles of `batches` contiguous sections, with the same Richardson step as `mean_variance`; bounds
-    log q_hat -/+ t_{B-1} sqrt(V). None when the values are not all positive and finite or too few."""
+    q-quantiles of `batches` contiguous sections, with the same Richardson step (and df) as `mean_variance`;
+    bounds log q_hat -/+ t_df sqrt(V). None when the values are not all positive and finite or too few."""
     if x.size < 2 * batches * MIN_BATCH or not (np.isfinite(x).all() and (x > 0).all()):
         return None
     lx = np.log(x)
@@ -129,9 +153,8 @@ def _sectioning_log_bounds(x: np.ndarray, q: float, level: float, batches: int) 
         qs = np.array([np.quantile(part, q) for part in np.array_split(lx, b)])
         return float(qs.var(ddof=1)) / b
 
-    v = var(batches)
-    v = max(v, 2 * v - var(2 * batches))
-    half = float(_t(np.array([level]), batches - 1)[0]) * math.sqrt(v)
+    v, df = richardson(var(batches), var(2 * batches), batches)
+    half = float(_t(np.array([level]), df)[0]) * math.sqrt(v)
     est = float(np.quantile(lx, q))
     return math.exp(est - half), math.exp(est + half)
 
@@ -144,9 +167,9 @@ def quantile_interval(x_in_time_order: ArrayLike, q: float, confidence: float = 
     interval of independent requests (so it is never narrower than that), the ranks widened by the design
     effect of `quantile_bounds` (when bounded), and sectioning over send time (`_sectioning_log_bounds`). Each
     of the last two alone under-covers slow drift in a different way (indicators that saturate in a slow
-    period, sections shorter than the drift); their union covered 92-98 % of simulated drifting runs
-    (bench/bench_gate.py). Greyed out, as the independent-requests interval is, with fewer than 10 values
-    beyond the quantile on either side.
+    period, sections shorter than the drift); their union, on the Richardson step's own df, covered 95-97 %
+    of simulated drifting runs (bench/bench_gate.py). Greyed out, as the independent-requests interval is,
+    with fewer than 10 values beyond the quantile on either side.
     """
     check_confidence(confidence)
     level = (1 - confidence) / 2
@@ -214,7 +237,8 @@ def paired_mean_bounds(d: ArrayLike, base_order: ArrayLike, cand_order: ArrayLik
     and the candidate's, correlated in the candidate's. Batch means of d in the baseline's order see the
     baseline's correlation plus the candidate's noise as if independent, and vice versa, so
     var = var_base_order + var_cand_order - var_independent (Var(A + B) for independent arms), floored at the
-    larger of the two (arms sent in the same order: one ordering already sees both). df = B - 1.
+    larger of the two (arms sent in the same order: one ordering already sees both). df: Welch-Satterthwaite of
+    the two variances, (V_b + V_c - s^2/n)^2 / (V_b^2 / df_b + V_c^2 / df_c), or that of the larger one.
     """
     d_arr = np.asarray(d, dtype=float).ravel()
     n = d_arr.size
@@ -224,8 +248,13 @@ def paired_mean_bounds(d: ArrayLike, base_order: ArrayLike, cand_order: ArrayLik
     vb = mean_variance(d_arr[np.argsort(np.asarray(base_order), kind="stable")], batches)
     vc = mean_variance(d_arr[np.argsort(np.asarray(cand_order), kind="stable")], batches)
     iid = float(d_arr.var(ddof=1)) / n
-    var = max(vb.variance + vc.variance - iid, vb.variance, vc.variance)
-    return _t_bounds(float(d_arr.mean()), math.sqrt(var), min(vb.df, vc.df), levels)
+    combined = vb.variance + vc.variance - iid
+    if combined >= max(vb.variance, vc.variance):  # Welch-Satterthwaite df of the sum (s^2 / n taken as known)
+        spread = vb.variance**2 / vb.df + vc.variance**2 / vc.df
+        var, df = combined, (combined**2 / spread if spread > 0 else min(vb.df, vc.df))
+    else:
+        var, df = max((vb.variance, vb.df), (vc.variance, vc.df))
+    return _t_bounds(float(d_arr.mean()), math.sqrt(var), df, levels)
 
 
 def clustered_diff_bounds(d: ArrayLike, clusters: ArrayLike, levels: np.ndarray) -> DiffBounds:

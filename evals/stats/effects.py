@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy import stats
 
 from .dependent import (
     BATCHES,
@@ -41,13 +42,15 @@ def quantile_log_ratio(x_time_order: ArrayLike, y_time_order: ArrayLike, q: floa
     method = f"p{q * 100:g} ratio of time-to-success (failures beyond every success)"
     if x.size == 0 or y.size == 0:
         return unavailable(method, levels, x.size, y.size, "an arm has no requests")
-    bx, by = quantile_bounds(x, q, levels, batches), quantile_bounds(y, q, levels, batches)
+    df = welch_df(x, y, q, batches)
+    common = df if math.isfinite(df) else None  # None: each arm's own (exact binomial) ranks
+    bx, by = (quantile_bounds(a, q, levels, batches, common) for a in (x, y))
     if math.isfinite(bx.estimate) and math.isfinite(by.estimate):
         est, lower, upper = mover(math.log(by.estimate), _log(by.lower), _log(by.upper),
                                   math.log(bx.estimate), _log(bx.lower), _log(bx.upper))
         how = "MOVER"
     else:
-        hx, hy = quantile_bounds(x, q, levels / 2, batches), quantile_bounds(y, q, levels / 2, batches)
+        hx, hy = (quantile_bounds(a, q, levels / 2, batches, common) for a in (x, y))
         with np.errstate(invalid="ignore"):
             est = float(np.log(by.estimate) - np.log(bx.estimate))
         lower, upper = bonferroni(_log(hy.lower), _log(hy.upper), _log(hx.lower), _log(hx.upper))
@@ -57,6 +60,27 @@ def quantile_log_ratio(x_time_order: ArrayLike, y_time_order: ArrayLike, q: floa
         return unavailable(method, levels, x.size, y.size, "both quantiles fall among failures", est)
     return Bounds(est, levels, lower, upper, f"{method}, {how}", Uncertainty.BATCH_MEANS, x.size, y.size,
                   note=note)
+
+
+def welch_df(x: np.ndarray, y: np.ndarray, q: float, batches: int, level: float = 0.025) -> float:
+    """Welch-Satterthwaite df of the two arms' log-quantile variances, (v_x + v_y)^2 / (v_x^2 / df_x + v_y^2 /
+    df_y), each v read off the arm's own bounds at `level` (half the log width over t_df). MOVER adds the two
+    variances, which together rest on more df than either (up to twice as many): each arm's bounds on its
+    own df alone were needlessly wide. inf when neither arm's bounds rest on an estimated variance."""
+    arms = [quantile_bounds(a, q, np.array([level]), batches) for a in (x, y)]
+    if all(not math.isfinite(a.df) for a in arms):
+        return math.inf
+    with np.errstate(divide="ignore", invalid="ignore"):
+        width = [float(np.log(a.upper[0]) - np.log(a.lower[0])) for a in arms]
+    if not all(math.isfinite(w) for w in width):
+        return min(a.df for a in arms)
+    v = [(w / (2 * float(_t_isf(level, a.df)))) ** 2 for w, a in zip(width, arms, strict=True)]
+    denominator = sum(vi**2 / a.df for vi, a in zip(v, arms, strict=True) if math.isfinite(a.df))
+    return (v[0] + v[1]) ** 2 / denominator if denominator > 0 else min(a.df for a in arms)
+
+
+def _t_isf(level: float, df: float) -> float:
+    return float(stats.t.isf(level, df)) if math.isfinite(df) else float(stats.norm.isf(level))
 
 
 def rate_difference(x_events: ArrayLike, y_events: ArrayLike, levels: np.ndarray, batches: int = BATCHES

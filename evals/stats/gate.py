@@ -1,7 +1,8 @@
 """Multiplicity corrections and the words of a verdict (direction, margin kind, verdict).
 
-Holm for the gate (family-wise error over every check), Benjamini-Hochberg for screening many cells. The
-decision rule itself (an indifference zone on one-sided bounds) is `evals.stats.margin`.
+Holm, conditionalized for the gate (family-wise error over every check, `conditionalized_holm`), plain Holm for
+compare's per-metric families, Benjamini-Hochberg for screening many cells. The decision rule itself (an
+indifference zone on one-sided bounds) is `evals.stats.margin`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,29 @@ def holm(pvalues: ArrayLike) -> np.ndarray:
     res = np.empty(m)
     res[order] = adj
     out[ok] = res
+    return out
+
+
+CONDITIONING_THRESHOLD = 0.5  # tau of `conditionalized_holm`
+
+
+def conditionalized_holm(pvalues: ArrayLike, tau: float = CONDITIONING_THRESHOLD) -> np.ndarray:
+    """Holm after conditionalization (Ellis, Pecanka & Goeman 2020): p-values above `tau` are set aside
+    (adjusted to 1), the others are divided by `tau` and Holm-adjusted among themselves; NaN stays NaN.
+
+    For interval nulls ("the change is within the margin") a null inside its margin has a p-value stochastically
+    larger than uniform, and uniformly so: P(p <= tau u | p <= tau) <= u. Conditioning on p <= tau keeps a
+    valid p-value (p / tau) for every null, and the nulls far inside the margin (most checks of a gate) drop
+    out of the family instead of dividing alpha. Family-wise error <= alpha for independent p-values (their
+    theorem); docs/gate.md gives the simulation under dependence.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    finite = np.isfinite(p)
+    keep = finite & (p <= tau)
+    out[finite & ~keep] = 1.0
+    if keep.any():
+        out[keep] = holm(p[keep] / tau)
     return out
 
 

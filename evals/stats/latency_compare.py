@@ -216,7 +216,6 @@ def quantile_ratio_bootstrap(
                       note=note)
 
 
-
 def log_geomean(values: np.ndarray) -> float:
     """Mean of log values: the log of the geometric mean."""
     return float(np.mean(np.log(values)))

@@ -17,6 +17,7 @@ from .results import NAN
 
 
 def as_values(values: ArrayLike, name: str) -> np.ndarray:
+    """One arm's values as a flat float array; a NaN (a failed request left in) is the caller's mistake."""
     a = np.asarray(values, dtype=float).ravel()
     if np.isnan(a).any():
         raise ValueError(f"{name} contains NaN; drop failed requests before comparing")
@@ -24,6 +25,7 @@ def as_values(values: ArrayLike, name: str) -> np.ndarray:
 
 
 def log_positive(values: np.ndarray, name: str) -> np.ndarray:
+    """Logs of latencies or per-run summaries, which must be positive."""
     if (values <= 0).any():
         raise ValueError(f"{name} must be positive to take logs")
     return np.log(values)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import inspect
 import random
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from evals.cards import ModelCard
+from evals.config_nodes import ParamsNode, SuiteNode, node_keys
 from evals.errors import UserInputError
 from evals.paths import SUITES_DIR
 from evals.scorers import INSTRUCTION_CHECKS, scorer_names, validate_scorer_specs
@@ -24,12 +26,11 @@ from evals.types import InferenceParams, Sample, ScorerSpec, Suite
 from evals.yamlfile import read_yaml_mapping
 
 SOURCES = ("jsonl", "generator", "hf")
-DEFINITION_KEYS = {
-    "name", "version", "source", "description", "path", "dataset", "generator", "fields", "answer_letters",
-    "images", "cluster", "prompt", "system", "params", "scorers", "sample_size", "seed",
-}
-SPEC_KEYS = DEFINITION_KEYS | {"definition", "scorer"}
-PARAM_KEYS = ("max_tokens", "temperature", "top_p", "stop")
+# the keys are the structured config's (evals/config_nodes.py): a definition file takes the node's keys but the
+# two that point at or replace a definition
+SPEC_KEYS = node_keys(SuiteNode)
+DEFINITION_KEYS = SPEC_KEYS - {"definition", "scorer"}
+PARAM_KEYS = tuple(f.name for f in fields(ParamsNode))
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 

@@ -38,6 +38,8 @@ class Mapper:
         image_spec = definition.get("images") or {}
         if isinstance(image_spec, str):
             image_spec = {"field": image_spec}
+        if not isinstance(image_spec, Mapping) or set(image_spec) - {"field"}:
+            raise UserInputError(f"{origin}: images: must be the image field's name or {{field: NAME}}")
         self.image_field = image_spec.get("field")
         self.cluster_field = definition.get("cluster")
 
