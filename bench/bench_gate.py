@@ -39,8 +39,11 @@ from gate_sim import Change, Condition, Suite, records, simulate, write_run
 
 from evals import cli
 from evals.commands.gate import run_gate
-from evals.render.report.cells import by_session, in_send_order, percentiles, throughput
+from evals.render.report.cells import percentiles, throughput_json
 from evals.results.rules import load_rules
+from evals.results.summaries import distributions
+from evals.results.table import table_from_dicts
+from evals.results.throughput import sessions, throughput
 from evals.results.verdicts import exit_code
 from evals.stats import wilson_interval
 
@@ -65,9 +68,9 @@ CONCURRENCY = 8
 
 def summary_figures(recs: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
     """(low, high) of p50, p90 and output tokens/s as summary.json computes them."""
-    ok = in_send_order([r for r in recs if r["status"] == "ok"])
-    lat = percentiles(np.asarray([r["latency_ms"] for r in ok], dtype=float)) or {}
-    tp = throughput(by_session(recs))
+    table = table_from_dicts(recs)
+    lat = percentiles(distributions(table, ("latency_ms",))["latency_ms"]) or {}
+    tp = throughput_json(throughput(table, sessions(table)))
     out = {q: (lat[q]["low"], lat[q]["high"]) for q in ("p50", "p90") if lat.get(q, {}).get("available")}
     if tp.get("available") and tp["output_tokens_per_s"]["available"]:
         out["tokens_per_s"] = (tp["output_tokens_per_s"]["low"], tp["output_tokens_per_s"]["high"])
@@ -78,8 +81,9 @@ def truth(cond: Condition, suite: Suite, runs: int = 400) -> dict[str, float]:
     """p50/p90 of successful latency pooled over many runs; tokens/s as the mean of the report's estimate."""
     r = simulate(suite, cond, Change(), runs, CONCURRENCY, seed=10_000_019)
     lat = ((r.t_done - r.t_sent) * 1000)[r.ok]
-    tps = [throughput(by_session(records(r, i, f"t{i}", suite)))["output_tokens_per_s"]["estimate"]
-           for i in range(runs)]
+    tables = [table_from_dicts(records(r, i, f"t{i}", suite)) for i in range(runs)]
+    tps = [tp.output_tokens_per_s.estimate if (tp := throughput(t, sessions(t))).output_tokens_per_s else np.nan
+           for t in tables]
     return {"p50": float(np.quantile(lat, 0.5)), "p90": float(np.quantile(lat, 0.9)),
             "tokens_per_s": float(np.mean(tps))}
 

@@ -3,16 +3,15 @@ identical regions are rarely called different (the best is picked from the same 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from evals.render.report.headline import lines, ranking
+from evals.results.table import RecordTable, table_from_dicts
 
 REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
 
 
-def _records(rng: np.random.Generator, slow: dict[str, float], items: int = 120) -> list[dict[str, Any]]:
+def _records(rng: np.random.Generator, slow: dict[str, float], items: int = 120) -> RecordTable:
     """Every region runs the same items; an item's latency has its own factor (prompt length) and noise."""
     factors = np.exp(rng.normal(0, 0.3, items))
     right = rng.random(items) < 0.7
@@ -23,11 +22,11 @@ def _records(rng: np.random.Generator, slow: dict[str, float], items: int = 120)
             out.append({"suite": "s", "region": region, "api": "converse", "tier": "default", "status": "ok",
                         "sample_id": f"q{i}", "repeat": 0, "run_id": "r", "latency_ms": 400 * factors[i] * noise[i]
                         * slow.get(region, 1.0), "score": float(right[i]), "warmup": False})
-    return out
+    return table_from_dicts(out)
 
 
-def _p50_verdicts(records: list[dict[str, Any]]) -> dict[str, str]:
-    (region,) = ranking(records)
+def _p50_verdicts(table: RecordTable) -> dict[str, str]:
+    (region,) = ranking(table)
     row = next(r for r in region["metrics"] if r["metric"] == "latency_p50")
     return {o["level"]: o["verdict"] for o in row["others"]}
 

@@ -26,10 +26,10 @@ from .export import FORMATS, pyarrow_missing, write_exports
 from .formulas import METHODS, TIMING, statistics_doc
 from .plots import all_plots
 from .render import render_html
-from .source import iter_full, load
+from .source import iter_full, load, one_table
 from .summary import build_summary
 from .trend import history_trend
-from .viewer import ViewerPicker, viewer_data
+from .viewer import viewer_data
 
 __all__ = ["FORMATS", "default_out_dir", "render_run"]
 
@@ -73,15 +73,14 @@ def render_run(
             raise UserInputError(f"format: unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise UserInputError(f"{out_dir}: output path exists and is not a directory")
-    picker = ViewerPicker()
-    runs = load(run_dirs, picker)
+    runs, full = one_table(load(run_dirs))
     for warning in check_mergeable(runs, allow_mixed):
         print(f"warning: {for_terminal(warning)}", file=sys.stderr)
     target = Path(out_dir) if out_dir is not None else default_out_dir(runs)
-    summary, extras = build_summary(runs)
-    summary["trend"] = history_trend(runs)
-    viewer = viewer_data(picker, [run.path for run in runs])
-    plots = all_plots(runs, extras["cells_map"], summary, extras["measured"])
+    summary, extras = build_summary(runs, full)
+    summary["trend"] = history_trend(runs, extras["measured"])
+    viewer = viewer_data(runs, extras["measured"])
+    plots = all_plots(runs, extras["cells_map"], summary, extras["measured"], full)
     export_note = pyarrow_missing() if formats else None
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=target.parent))

@@ -24,12 +24,12 @@ from evals.results.findings import describe, finding_json
 from evals.results.metrics import METRICS, pair_by_item, values_of
 from evals.results.rules import Rules, load_rules, questions
 from evals.results.rundata import CellKey
+from evals.results.table import RecordTable
 from evals.results.verdicts import Decided, judge
 from evals.stats import hodges_lehmann_shift, mann_whitney_effect, quantile_ratio_bootstrap
 
-from .figures import clean, column, comparison_dict
+from .figures import clean, comparison_dict
 
-Record = Mapping[str, Any]
 Group = tuple[tuple[str, str], ...]
 
 HL_CAP = 5000  # Hodges-Lehmann on at most this many values per arm (seeded subsample): O(m n) otherwise
@@ -46,9 +46,9 @@ def _subsample(x: np.ndarray, cap: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(x, size=cap, replace=False)
 
 
-def _latency(recs: Sequence[Record]) -> np.ndarray:
-    lat = column([r for r in recs if r["status"] == "ok"], "latency_ms")
-    return lat[lat > 0]
+def _latency(table: RecordTable) -> np.ndarray:
+    """The registry's latency values: successful requests, positive latency, in table order."""
+    return values_of(LATENCY, table)
 
 
 def _paired(d: Decided) -> tuple[bool, int]:
@@ -56,7 +56,7 @@ def _paired(d: Decided) -> tuple[bool, int]:
     return paired, (d.measured.bounds.n_base if paired else 0)
 
 
-def latency_row(base: Sequence[Record], other: Sequence[Record], decided: Decided | None) -> dict[str, Any]:
+def latency_row(base: RecordTable, other: RecordTable, decided: Decided | None) -> dict[str, Any]:
     """The engine's geometric-mean ratio and verdict, with HL shift, A and p50/p90 ratios as descriptions."""
     x, y = _latency(base), _latency(other)
     paired, pairs = _paired(decided) if decided is not None else (False, 0)
@@ -79,15 +79,16 @@ def latency_row(base: Sequence[Record], other: Sequence[Record], decided: Decide
     return out
 
 
-def accuracy_row(base: Sequence[Record], other: Sequence[Record], decided: Decided | None) -> dict[str, Any] | None:
+def accuracy_row(base: RecordTable, other: RecordTable, decided: Decided | None) -> dict[str, Any] | None:
     """The engine's accuracy (or mean score) difference other - reference and its verdict, with the discordant
     items of a 0/1 paired comparison."""
     if decided is None:
         return None
     out = finding_json(decided)
     paired, pairs = _paired(decided)
-    item_pairs = pair_by_item(base, other, SCORE.value, "mean")
-    binary = item_pairs.binary if item_pairs is not None else _binary(values_of(SCORE, base) + values_of(SCORE, other))
+    item_pairs = pair_by_item(base, other, SCORE, "mean")
+    binary = (item_pairs.binary if item_pairs is not None
+              else _binary(np.concatenate([values_of(SCORE, base), values_of(SCORE, other)])))
     out.update(paired=paired, pairs=pairs, kind="accuracy" if binary else "mean score")
     if item_pairs is not None and item_pairs.binary:
         x, y = item_pairs.base, item_pairs.cand
@@ -96,16 +97,16 @@ def accuracy_row(base: Sequence[Record], other: Sequence[Record], decided: Decid
     return out
 
 
-def _binary(values: Sequence[float]) -> bool:
-    return bool(values) and bool(np.isin(np.asarray(values, dtype=float), (0.0, 1.0)).all())
+def _binary(values: np.ndarray) -> bool:
+    return bool(values.size) and bool(np.isin(values, (0.0, 1.0)).all())
 
 
-def _groups(cells: Mapping[CellKey, Sequence[Record]], dim: str) -> dict[Group, dict[str, Sequence[Record]]]:
-    groups: dict[Group, dict[str, Sequence[Record]]] = defaultdict(dict)
-    for key, recs in cells.items():
+def _groups(cells: Mapping[CellKey, RecordTable], dim: str) -> dict[Group, dict[str, RecordTable]]:
+    groups: dict[Group, dict[str, RecordTable]] = defaultdict(dict)
+    for key, table in cells.items():
         fields = key._asdict()
         level = fields.pop(dim)
-        groups[tuple(fields.items())][level] = recs
+        groups[tuple(fields.items())][level] = table
     return {k: v for k, v in groups.items() if len(v) >= 2}
 
 
@@ -119,15 +120,15 @@ def reference_level(levels: Sequence[str], configured: Sequence[str]) -> tuple[s
     return sorted(present)[0], "sorted order"
 
 
-def _judge_pairs(groups: Mapping[Group, Mapping[str, Sequence[Record]]], refs: Mapping[Group, str],
+def _judge_pairs(groups: Mapping[Group, Mapping[str, RecordTable]], refs: Mapping[Group, str],
                  rules: Rules) -> dict[tuple[Any, str, str], Decided]:
     """Judge each (reference, other) pair over the groups both ran, one engine call per pair, as
     `compare --by DIM --base REFERENCE --cand OTHER` makes it. Keyed by (group, other level, metric)."""
-    by_pair: dict[tuple[str, str], dict[Group, tuple[Sequence[Record], Sequence[Record]]]] = defaultdict(dict)
+    by_pair: dict[tuple[str, str], dict[Group, tuple[RecordTable, RecordTable]]] = defaultdict(dict)
     for fixed, levels in groups.items():
-        for lvl, recs in levels.items():
+        for lvl, table in levels.items():
             if lvl != refs[fixed]:
-                by_pair[(refs[fixed], lvl)][fixed] = (levels[refs[fixed]], recs)
+                by_pair[(refs[fixed], lvl)][fixed] = (levels[refs[fixed]], table)
     specs = questions(rules, (LATENCY, SCORE))
     out: dict[tuple[Any, str, str], Decided] = {}
     for (_, other), cells in by_pair.items():
@@ -137,7 +138,7 @@ def _judge_pairs(groups: Mapping[Group, Mapping[str, Sequence[Record]]], refs: M
     return out
 
 
-def _row(dim: str, fixed: Group, ref: tuple[str, str], lvl: str, levels: Mapping[str, Sequence[Record]],
+def _row(dim: str, fixed: Group, ref: tuple[str, str], lvl: str, levels: Mapping[str, RecordTable],
          decided: Mapping[tuple[Any, str, str], Decided]) -> dict[str, Any]:
     geo = {k: (float(np.exp(np.log(lat).mean())) if (lat := _latency(levels[k])).size else math.inf)
            for k in (ref[0], lvl)}
@@ -153,7 +154,7 @@ def _row(dim: str, fixed: Group, ref: tuple[str, str], lvl: str, levels: Mapping
     }
 
 
-def compare_dimension(cells: Mapping[CellKey, Sequence[Record]], dim: str, configured: Sequence[str] = (),
+def compare_dimension(cells: Mapping[CellKey, RecordTable], dim: str, configured: Sequence[str] = (),
                       rules: Rules | None = None) -> list[dict[str, Any]]:
     """Rows comparing each level of `dim` with the group's reference level (see `reference_level`)."""
     groups = dict(sorted(_groups(cells, dim).items()))
@@ -179,7 +180,7 @@ def configured_order(infos: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]
     return order
 
 
-def all_comparisons(cells: Mapping[CellKey, Sequence[Record]], order: Mapping[str, Sequence[str]] | None = None,
+def all_comparisons(cells: Mapping[CellKey, RecordTable], order: Mapping[str, Sequence[str]] | None = None,
                     rules: Rules | None = None) -> dict[str, list[dict[str, Any]]]:
     """Comparisons along every dimension with more than one level, each against its reference level
     (`order`: configured levels per dimension, see `configured_order`), judged by the shared engine."""

@@ -1,4 +1,4 @@
-"""Small conversions shared by the report's modules: stats results to JSON-ready dicts, record columns to arrays.
+"""Small conversions shared by the report's modules: stats results to JSON-ready dicts.
 
 Every number the report shows goes through `interval_dict`/`comparison_dict`, so the HTML and summary.json
 carry the same fields (estimate, bounds, method, n, availability and the reason when greyed out).
@@ -7,7 +7,6 @@ carry the same fields (estimate, bounds, method, n, availability and the reason 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -56,8 +55,3 @@ def comparison_dict(c: Comparison) -> dict[str, Any]:
         "available": bool(c.available),
         "note": c.note,
     }
-
-
-def column(records: Iterable[Mapping[str, Any]], key: str) -> np.ndarray:
-    """Non-null values of one numeric field as a float array (nulls dropped, not zero-filled)."""
-    return np.asarray([r[key] for r in records if r.get(key) is not None], dtype=float)

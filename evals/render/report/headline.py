@@ -12,55 +12,56 @@ slower.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from evals.results import verdicts
+import numpy as np
+
+from evals.results import summaries, verdicts
 from evals.results.findings import BETTER, INCONCLUSIVE, WITHIN, WORSE, interval, margin_words
 from evals.results.findings import label as verdict_label
 from evals.results.metrics import METRICS
 from evals.results.rules import load_rules, questions
-from evals.stats.dependent import quantile_interval
+from evals.results.table import RecordTable
 
-from .cells import in_send_order, score_interval
-from .figures import column, interval_dict
+from .cells import score_interval
+from .figures import interval_dict
 
-Record = Mapping[str, Any]
-
-HEADLINE_METRICS = {  # metric -> (label, record field for the level's own figure, quantile or None for accuracy)
-    "latency_p50": ("p50 latency", "latency_ms", 0.5),
-    "latency_p90": ("p90 latency", "latency_ms", 0.9),
-    "ttft_p50": ("p50 TTFT", "ttft_ms", 0.5),
-    "accuracy": ("accuracy", "score", None),
+HEADLINE_METRICS = {  # metric -> label
+    "latency_p50": "p50 latency",
+    "latency_p90": "p90 latency",
+    "ttft_p50": "p50 TTFT",
+    "accuracy": "accuracy",
 }
 DIMENSIONS = {"region": "region", "api": "API", "tier": "tier", "load_level": "sweep level"}
 
 
-def _figure(metric: str, recs: Sequence[Record]) -> dict[str, Any] | None:
-    """A level's own figure with its interval: the summary's percentile interval (order statistics widened for
-    correlated requests), accuracy's interval."""
-    _, field, q = HEADLINE_METRICS[metric]
-    ok = [r for r in recs if r["status"] == "ok"]
-    if q is None:
-        return score_interval(recs)
-    values = column(in_send_order(ok), field)  # send order: the interval allows for correlated requests
-    return interval_dict(quantile_interval(values, q)) if values.size else None
+def _figure(metric: str, table: RecordTable) -> dict[str, Any] | None:
+    """A level's own figure with its interval, the registry's one-arm summary: the quantile's interval (order
+    statistics widened for correlated requests, values in send order), accuracy's interval."""
+    if metric == "accuracy":
+        return score_interval(table)
+    iv = summaries.quantile_figure(METRICS[metric], table)
+    return interval_dict(iv) if iv is not None else None
 
 
-def _levels(records: Sequence[Record], dim: str, level_name: str) -> dict[str, list[Record]]:
-    out: dict[str, list[Record]] = defaultdict(list)
-    for r in records:
-        if r.get(dim) is not None:
-            out[f"{level_name} {float(r[dim]):g}" if dim == "load_level" else str(r[dim])].append(r)
-    return dict(out)
+def _levels(table: RecordTable, dim: str, level_name: str) -> dict[str, RecordTable]:
+    """Records per level of `dim` (records without one left out), keyed by the level's name."""
+    if dim != "load_level":
+        return {str(key[0]): table.take(rows) for key, rows in table.groups((dim,)) if key[0] is not None}
+    levels = table.num("load_level")
+    masks: dict[str, np.ndarray] = {}
+    for level in np.unique(levels[~np.isnan(levels)]).tolist():
+        name = f"{level_name} {float(level):g}"
+        masks[name] = masks.get(name, np.zeros(len(table), dtype=bool)) | (levels == level)
+    return {name: table.take(mask) for name, mask in masks.items()}
 
 
-def _rank_metric(metric: str, levels: Mapping[str, Sequence[Record]]) -> dict[str, Any] | None:
+def _rank_metric(metric: str, levels: Mapping[str, RecordTable]) -> dict[str, Any] | None:
     figures = {lvl: f for lvl, recs in levels.items() if (f := _figure(metric, recs)) and f["estimate"] is not None}
     if len(figures) < 2:
         return None
-    higher_better = HEADLINE_METRICS[metric][2] is None
+    higher_better = metric == "accuracy"
     order = sorted(figures, key=lambda lvl: (-figures[lvl]["estimate"] if higher_better else figures[lvl]["estimate"],
                                              lvl))
     best = order[0]
@@ -72,7 +73,7 @@ def _rank_metric(metric: str, levels: Mapping[str, Sequence[Record]]) -> dict[st
     by_level = {d.cell: d for d in decided}
     for o in others:
         _fill(o, by_level.get(o["level"]))
-    return {"metric": metric, "label": HEADLINE_METRICS[metric][0], "best": {"level": best, "figure": figures[best]},
+    return {"metric": metric, "label": HEADLINE_METRICS[metric], "best": {"level": best, "figure": figures[best]},
             "others": others}
 
 
@@ -96,18 +97,18 @@ def _fill(o: dict[str, Any], d: verdicts.Decided | None) -> None:
              unit=d.measured.unit, note=d.measured.bounds.note, verdict=verdict_label(d), reason=d.reason)
 
 
-def ranking(records: Sequence[Record], level_name: str = "level") -> list[dict[str, Any]]:
+def ranking(table: RecordTable, level_name: str = "level") -> list[dict[str, Any]]:
     """Per varying dimension: its levels and each headline metric's ranking (measured records only).
 
     `level_name` names a sweep's levels ("concurrency" or "rate")."""
-    measured = [r for r in records if not r.get("warmup")]
+    measured = table.measured()
     out = []
     for dim, label in DIMENSIONS.items():
         levels = _levels(measured, dim, level_name)
         if len(levels) < 2:
             continue
         rows = [row for metric in HEADLINE_METRICS if (row := _rank_metric(metric, levels)) is not None]
-        fixed = {d: sorted({str(r.get(d)) for r in measured}) for d in ("suite", "region", "api", "tier") if d != dim}
+        fixed = {d: sorted(measured.distinct(d)) for d in ("suite", "region", "api", "tier") if d != dim}
         pooled = {d: v for d, v in fixed.items() if len(v) > 1}
         out.append({"dimension": dim, "label": label, "levels": sorted(levels), "pooled_over": pooled,
                     "metrics": rows})

@@ -1,8 +1,10 @@
 """Report figures drawn with matplotlib (Agg, no pyplot state) and embedded as SVG data: URIs.
 
 An SVG inside <img> cannot run script or load anything, and matplotlib escapes label text it writes, so
-untrusted suite names in legends stay text. Point clouds are downsampled (seeded) and scatter layers
-rasterized, so a 200k-record run yields figures of bounded size.
+untrusted suite names in legends stay text. Figures are drawn from columns: point clouds are downsampled
+(a seeded uniform sample, the rule stated in the caption) and scatter layers rasterized, ECDFs drawn through a
+fixed number of quantiles and rates through a fixed grid, so a million-record run yields figures of bounded
+size and drawing time.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ import base64
 import io
 import sys
 import warnings
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import matplotlib
 
@@ -25,14 +26,15 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from evals.results.rundata import CellKey, RunData
+from evals.results.summaries import STREAMING_APIS
+from evals.results.table import Labels, RecordTable
+from evals.results.throughput import sessions, steady_start_s
 from evals.untrusted import for_terminal
 
-from .cells import STREAMING_APIS, by_session, steady_start_s
+from .tables import CellTables
 
-Record = Mapping[str, Any]
-
-POINT_CAP = 4000  # successful points per scatter
-MARK_CAP = 1000  # error / throttle markers per scatter
+POINT_CAP = 4000  # points per scatter
+MARK_MIN = 100  # latency over time: errors (and throttled requests) drawn at least this many, when there are
 ECDF_POINTS = 512
 MAX_PANELS = 4
 MAX_ACCURACY_ROWS = 60
@@ -58,14 +60,11 @@ def _figure(width: float = 9.0, height: float = 4.0) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-T = TypeVar("T")
-
-
-def _sample(items: Sequence[T], cap: int, seed: int) -> list[T]:
-    if len(items) <= cap:
-        return list(items)
-    idx = np.sort(np.random.default_rng(seed).choice(len(items), size=cap, replace=False))
-    return [items[i] for i in idx]
+def _sample(rows: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """At most `cap` of `rows`, a seeded uniform sample without replacement, kept in order."""
+    if rows.size <= cap:
+        return rows
+    return rows[np.sort(np.random.default_rng(seed).choice(rows.size, size=cap, replace=False))]
 
 
 def _colors(names: Sequence[str]) -> dict[str, Any]:
@@ -86,10 +85,17 @@ def run_offsets(runs: Sequence[RunData]) -> dict[str, float]:
     return {rid: (w - first).total_seconds() for rid, w in walls.items()} if first else {}
 
 
-def latency_ecdf(cells: Mapping[CellKey, Sequence[Record]]) -> Figure | None:
-    """ECDF of successful-request latency, one line per cell, one panel per suite, log x axis."""
+def _truthy(values: np.ndarray) -> np.ndarray:
+    """Present and non-zero (a zero latency is no measurement)."""
+    return ~np.isnan(values) & (values != 0)
+
+
+def latency_ecdf(cells: Mapping[CellKey, RecordTable]) -> Figure | None:
+    """ECDF of successful-request latency, one line per cell, one panel per suite, log x axis (each line drawn
+    through ECDF_POINTS quantiles, whatever the number of requests)."""
     suites = sorted({k.suite for k in cells})
-    if not any(r["status"] == "ok" and r.get("latency_ms") for recs in cells.values() for r in recs):
+    lats = {key: lat[_truthy(lat)] for key, t in cells.items() for lat in (t.num("latency_ms")[t.ok],)}
+    if not any(lat.size for lat in lats.values()):
         return None
     shown = suites[:MAX_PANELS]
     fig = _figure(9.0, 3.2 * len(shown))
@@ -98,15 +104,12 @@ def latency_ecdf(cells: Mapping[CellKey, Sequence[Record]]) -> Figure | None:
     apis = sorted({k.api for k in cells})
     q = np.linspace(0.0, 1.0, ECDF_POINTS)
     for ax, suite in zip(axes, shown, strict=True):
-        for key, recs in cells.items():
-            if key.suite != suite:
-                continue
-            lat = np.asarray([r["latency_ms"] for r in recs if r["status"] == "ok" and r.get("latency_ms")])
-            if lat.size == 0:
+        for key, lat in lats.items():
+            if key.suite != suite or lat.size == 0:
                 continue
             ax.step(np.quantile(lat, q), q, where="post", color=colors[key.region],
                     linestyle=LINESTYLES[apis.index(key.api) % len(LINESTYLES)],
-                    label=f"{key.region} / {key.api} / {key.tier} (n={lat.size})")
+                    label=f"{key.region} / {key.api} / {key.tier} (n={lat.size:,})")
         ax.set_xscale("log")
         ax.set_xlabel("end-to-end latency (ms, log scale)")
         ax.set_ylabel("fraction of requests")
@@ -117,55 +120,77 @@ def latency_ecdf(cells: Mapping[CellKey, Sequence[Record]]) -> Figure | None:
     return fig
 
 
+def _seconds(values: np.ndarray) -> np.ndarray:
+    return values[~np.isnan(values)] / 1000
+
+
 def _shade_warmup(ax: Any, runs: Sequence[RunData], offsets: Mapping[str, float]) -> None:
     """Shade, per run, the configured warm-up requests (excluded from every statistic) and the start-up
     transient MSER-5 cut before the steady window (excluded from throughput only)."""
     labelled = set()
     for run in runs:
         off = offsets.get(run.run_id, 0.0)
-        warm = [r["t_sent_ms"] / 1000 for r in run.records if r.get("warmup") and r.get("t_sent_ms") is not None]
-        measured = run.measured()
-        starts = [r["t_sent_ms"] / 1000 for r in measured if r.get("t_sent_ms") is not None]
+        table = run.table
+        sent = table.num("t_sent_ms")
+        warm, starts = _seconds(sent[table.warmup]), _seconds(sent[~table.warmup])
         spans = []
-        if warm:
-            end = min(starts) if starts else max(warm)
-            spans.append((min(warm), max(end, max(warm)), "0.75", "warm-up requests (excluded)"))
-        for session in by_session(measured).values():  # each session of a resumed run has its own window
-            first = [r["t_sent_ms"] / 1000 for r in session if r.get("t_sent_ms") is not None]
-            steady = steady_start_s(session)
-            if first and steady is not None and steady > min(first):
-                spans.append((min(first), steady, "0.9", "before the steady window (not in throughput)"))
+        if warm.size:
+            end = float(starts.min()) if starts.size else float(warm.max())
+            spans.append((float(warm.min()), max(end, float(warm.max())), "0.75", "warm-up requests (excluded)"))
+        for rows in sessions(table, np.flatnonzero(~table.warmup)):  # each session of a resumed run: its window
+            first = _seconds(sent[rows])
+            steady = steady_start_s(table, rows)
+            if first.size and steady is not None and steady > first.min():
+                spans.append((float(first.min()), steady, "0.9", "before the steady window (not in throughput)"))
         for lo, hi, color, label in spans:
             ax.axvspan(lo + off, hi + off, color=color, zorder=0, linewidth=0,
                        label=None if label in labelled else label)
             labelled.add(label)
 
 
-def latency_over_time(runs: Sequence[RunData], offsets: Mapping[str, float]) -> Figure | None:
-    """Latency by send time, errors and throttled requests marked, warm-up shaded."""
-    rows = [(r, offsets.get(run.run_id, 0.0)) for run in runs for r in run.records
-            if r.get("t_sent_ms") is not None and r.get("latency_ms")]
-    if not rows:
+def _shifts(runs: Sequence[RunData], offsets: Mapping[str, float]) -> np.ndarray:
+    """Each record's clock offset in seconds, for a table holding every record of `runs` run by run."""
+    return np.concatenate([np.full(len(run.table), offsets.get(run.run_id, 0.0)) for run in runs] or [np.zeros(0)])
+
+
+def _by_region(ax: Any, regions: Labels, rows: np.ndarray, x: np.ndarray, y: np.ndarray,
+               colors: Mapping[str, Any]) -> None:
+    names = regions.take(rows)
+    for region in sorted({names.values[c] for c in np.unique(names.codes[names.codes >= 0]).tolist()}):
+        sel = rows[names.eq(region)]
+        ax.scatter(x[sel], y[sel], s=4, alpha=0.5, color=colors[region], label=region, rasterized=True,
+                   linewidths=0)
+
+
+def latency_over_time(runs: Sequence[RunData], table: RecordTable, offsets: Mapping[str, float]) -> Figure | None:
+    """Latency by send time, errors and throttled requests marked, warm-up shaded. Drawn: a seeded uniform
+    sample of at most POINT_CAP requests, so each kind shows in proportion at any size, with at least MARK_MIN
+    errors and throttled requests each (all when fewer) so rare failures stay visible; the legend counts all.
+    `table` holds every record of `runs`, run by run."""
+    shift = _shifts(runs, offsets)
+    lat, sent = table.num("latency_ms"), table.num("t_sent_ms")
+    timed = ~np.isnan(sent) & _truthy(lat)
+    if not timed.any():
         return None
+    x = sent / 1000 + shift
     fig = _figure(9.0, 3.6)
     ax = fig.subplots()
     _shade_warmup(ax, runs, offsets)
-    ok = [(r, o) for r, o in rows if r["status"] == "ok" and not r.get("throttles")]
-    throttled = [(r, o) for r, o in rows if r["status"] == "ok" and r.get("throttles")]
-    errors = [(r, o) for r, o in rows if r["status"] != "ok"]
-    colors = _colors([r["region"] for r, _ in rows])
-    by_region: dict[str, list] = defaultdict(list)
-    for r, o in _sample(ok, POINT_CAP, 0):
-        by_region[r["region"]].append((r["t_sent_ms"] / 1000 + o, r["latency_ms"]))
-    for region, pts in sorted(by_region.items()):
-        x, y = zip(*pts, strict=True)
-        ax.scatter(x, y, s=4, alpha=0.5, color=colors[region], label=region, rasterized=True, linewidths=0)
-    for group, marker, color, label in ((throttled, "^", "darkorange", "throttled, then ok"),
-                                        (errors, "x", "crimson", "error")):
-        if group:
-            pts = _sample(group, MARK_CAP, 1)
-            ax.scatter([r["t_sent_ms"] / 1000 + o for r, o in pts], [r["latency_ms"] for r, o in pts],
-                       s=14, marker=marker, color=color, label=f"{label} ({len(group)})", rasterized=True)
+    throttles = np.nan_to_num(table.num("throttles")) != 0
+    regions = table.label("region")
+    colors = _colors(regions.take(np.flatnonzero(timed)).present())
+    drawn = np.zeros(len(table), dtype=bool)
+    drawn[_sample(np.flatnonzero(timed), POINT_CAP, 0)] = True
+    _by_region(ax, regions, np.flatnonzero(drawn & table.ok & ~throttles), x, lat, colors)
+    for mask, marker, color, label in ((timed & table.ok & throttles, "^", "darkorange", "throttled, then ok"),
+                                       (timed & ~table.ok, "x", "crimson", "error")):
+        group = np.flatnonzero(mask)
+        if group.size:
+            pts = np.flatnonzero(drawn & mask)
+            if pts.size < min(group.size, MARK_MIN):
+                pts = _sample(group, MARK_MIN, 1)
+            ax.scatter(x[pts], lat[pts], s=14, marker=marker, color=color, label=f"{label} ({group.size:,})",
+                       rasterized=True)
     ax.set_yscale("log")
     ax.set_xlabel("send time (s from the first run's start)")
     ax.set_ylabel("latency (ms, log scale)")
@@ -173,35 +198,38 @@ def latency_over_time(runs: Sequence[RunData], offsets: Mapping[str, float]) -> 
     return fig
 
 
-def _scatter_by_region(pts: Sequence[Record], xkey: str, ykey: str, xlabel: str, ylabel: str) -> Figure:
+def _scatter_by_region(table: RecordTable, rows: np.ndarray, xkey: str, ykey: str, xlabel: str,
+                       ylabel: str) -> Figure:
     fig = _figure(9.0, 3.4)
     ax = fig.subplots()
-    colors = _colors([r["region"] for r in pts])
+    regions = table.label("region")
+    colors = _colors(regions.take(rows).present())
+    x, y = table.num(xkey), table.num(ykey)
     for region in sorted(colors):
-        sel = [r for r in pts if r["region"] == region]
-        ax.scatter([r[xkey] for r in sel], [r[ykey] for r in sel], s=5, alpha=0.5, color=colors[region],
-                   label=region, rasterized=True, linewidths=0)
+        sel = rows[regions.take(rows).eq(region)]
+        ax.scatter(x[sel], y[sel], s=5, alpha=0.5, color=colors[region], label=region, rasterized=True,
+                   linewidths=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(markerscale=2)
     return fig
 
 
-def ttft_vs_input(records: Sequence[Record]) -> Figure | None:
-    pts = [r for r in records if r["status"] == "ok" and r["api"] in STREAMING_APIS
-           and r.get("ttft_ms") is not None and r.get("input_tokens") is not None]
-    if not pts:
+def ttft_vs_input(table: RecordTable) -> Figure | None:
+    pts = np.flatnonzero(table.ok & table.label("api").isin(STREAMING_APIS) & ~np.isnan(table.num("ttft_ms"))
+                         & ~np.isnan(table.num("input_tokens")))
+    if not pts.size:
         return None
-    return _scatter_by_region(_sample(pts, POINT_CAP, 2), "input_tokens", "ttft_ms",
+    return _scatter_by_region(table, _sample(pts, POINT_CAP, 2), "input_tokens", "ttft_ms",
                               "input tokens (service-reported)", "TTFT (ms)")
 
 
-def latency_vs_image_bytes(records: Sequence[Record]) -> Figure | None:
-    pts = [r for r in records if r["status"] == "ok" and (r.get("image_count") or 0) > 0
-           and r.get("image_bytes") is not None and r.get("latency_ms")]
-    if not pts:
+def latency_vs_image_bytes(table: RecordTable) -> Figure | None:
+    pts = np.flatnonzero(table.ok & (np.nan_to_num(table.num("image_count")) > 0)
+                         & ~np.isnan(table.num("image_bytes")) & _truthy(table.num("latency_ms")))
+    if not pts.size:
         return None
-    return _scatter_by_region(_sample(pts, POINT_CAP, 3), "image_bytes", "latency_ms",
+    return _scatter_by_region(table, _sample(pts, POINT_CAP, 3), "image_bytes", "latency_ms",
                               "encoded image bytes sent", "latency (ms)")
 
 
@@ -277,24 +305,29 @@ def moving_rate(t: np.ndarray, weights: np.ndarray, grid: np.ndarray, window: fl
     return (cum[np.searchsorted(t, grid, side="right")] - cum[np.searchsorted(t, grid - window, side="right")]) / window
 
 
-def throughput_over_time(runs: Sequence[RunData], offsets: Mapping[str, float], points: int = 400) -> Figure | None:
-    """Output tokens/s of successful completions per region, over a trailing moving window (stated on the axis)."""
-    rows = [(r["region"], r["t_done_ms"] / 1000 + offsets.get(run.run_id, 0.0), r.get("output_tokens") or 0)
-            for run in runs for r in run.records if r["status"] == "ok" and r.get("t_done_ms") is not None]
-    if len(rows) < 2:
+def throughput_over_time(runs: Sequence[RunData], table: RecordTable, offsets: Mapping[str, float],
+                         points: int = 400) -> Figure | None:
+    """Output tokens/s of successful completions per region, over a trailing moving window (stated on the axis);
+    `table` holds every record of `runs`, run by run."""
+    shift = _shifts(runs, offsets)
+    done = table.num("t_done_ms")
+    rows = np.flatnonzero(table.ok & ~np.isnan(done))
+    if rows.size < 2:
         return None
-    t = np.asarray([row[1] for row in rows])
+    t = done[rows] / 1000 + shift[rows]
     if np.ptp(t) <= 0:
         return None
+    tokens = np.nan_to_num(table.num("output_tokens")[rows])
     window = smoothing_window(float(np.ptp(t)))
     grid = np.linspace(t.min(), t.max(), points)
     fig = _figure(9.0, 3.4)
     ax = fig.subplots()
     _shade_warmup(ax, runs, offsets)
-    colors = _colors([row[0] for row in rows])
+    regions = table.label("region").take(rows)
+    colors = _colors(regions.present())
     for region in sorted(colors):
-        sel = np.asarray([(tt, tok) for reg, tt, tok in rows if reg == region], dtype=float)
-        ax.plot(grid, moving_rate(sel[:, 0], sel[:, 1], grid, window), color=colors[region], label=region)
+        sel = regions.eq(region)
+        ax.plot(grid, moving_rate(t[sel], tokens[sel], grid, window), color=colors[region], label=region)
     ax.set_xlabel("completion time (s from the first run's start)")
     ax.set_ylabel(f"output tokens/s\n({window:g} s moving window)")
     ax.set_ylim(bottom=0)
@@ -302,9 +335,10 @@ def throughput_over_time(runs: Sequence[RunData], offsets: Mapping[str, float], 
     return fig
 
 
-def all_plots(runs: Sequence[RunData], cells: Mapping[CellKey, Sequence[Record]], summary: Mapping[str, Any],
-              measured: Sequence[Record]) -> list[dict[str, str]]:
-    """Every applicable figure as {id, title, caption, uri}; figures with no data are left out."""
+def all_plots(runs: Sequence[RunData], cells: CellTables, summary: Mapping[str, Any],
+              measured: RecordTable, full: RecordTable) -> list[dict[str, str]]:
+    """Every applicable figure as {id, title, caption, uri}; figures with no data are left out. `measured` and
+    `full`: the measured and all records of `runs`, run by run."""
     offsets = run_offsets(runs)
     specs = [
         ("latency-ecdf", "Latency distribution (ECDF)",
@@ -312,10 +346,12 @@ def all_plots(runs: Sequence[RunData], cells: Mapping[CellKey, Sequence[Record]]
          "A line further left is faster; the top of each line shows its tail.",
          lambda: latency_ecdf(cells)),
         ("latency-time", "Latency over time",
-         "Every request by send time (successful ones downsampled to at most "
-         f"{POINT_CAP}); errors and throttled requests marked; dark shading: configured warm-up requests "
+         f"Every request by send time, drawn as a seeded uniform sample of at most {POINT_CAP:,} requests (all "
+         "when fewer), so successes, errors (×) and throttled-then-successful requests (▲) show in proportion; "
+         f"errors and throttled requests each drawn at least {MARK_MIN} times when there are that many (the "
+         "legend counts all); dark shading: configured warm-up requests "
          "(excluded from every statistic); light shading: the start-up transient MSER-5 cut before the steady "
-         "window (excluded from throughput only).", lambda: latency_over_time(runs, offsets)),
+         "window (excluded from throughput only).", lambda: latency_over_time(runs, full, offsets)),
         ("ttft-input", "TTFT against input tokens (streaming APIs)",
          "Time to first token against the service-reported input tokens.", lambda: ttft_vs_input(measured)),
         ("latency-images", "Latency against image bytes (image suites)",
@@ -332,7 +368,7 @@ def all_plots(runs: Sequence[RunData], cells: Mapping[CellKey, Sequence[Record]]
          "Output tokens/s of successful completions per region, each point the tokens completed in the "
          "trailing moving window named on the axis (a twentieth of the run, 1 to 60 s) over its length; "
          "shading as in the latency-over-time plot.",
-         lambda: throughput_over_time(runs, offsets)),
+         lambda: throughput_over_time(runs, full, offsets)),
     ]
     out = []
     with rc_context(STYLE), warnings.catch_warnings(record=True) as caught:  # type: ignore[arg-type]

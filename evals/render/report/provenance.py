@@ -84,9 +84,9 @@ def run_facts(run: RunData) -> dict[str, Any]:
         "client_bound": bool(_get(info, "flags", "client_bound")),
         "send_lag_p99_ms": _get(info, "flags", "send_lag_p99_ms"),
         "resumes": len(info.get("resumes") or []),
-        "records": len(run.records),
+        "records": len(run.table),
         "quota_waits": info.get("quota_waits") if isinstance(info.get("quota_waits"), dict) else None,
-        "outcome": assess(run.records, _max_error_rate(config)).to_json(),
+        "outcome": assess(run.table, _max_error_rate(config)).to_json(),
     }
 
 

@@ -1,53 +1,24 @@
-"""Read run directories for the report in one streaming pass, keeping only what the statistics need.
+"""Read run directories for the report: the statistics fields as columns, whole records only when streamed.
 
-A 200k-record run does not fit comfortably in memory as full records (response texts, inter-token gap lists),
-so each record is reduced to the fields the report computes from, repeated strings are interned, and the full
-records the sample viewer shows are picked on the way. The run directory checks and the cell grouping are
-those of `evals.results.rundata`/`evals.results.rundir`, so the report sees the same records as compare and gate.
+A million records do not fit in memory as dicts, so the report reads the columns of `evals.results.rundata`
+(the reader compare and gate use, so the report sees the same records), reads back the few whole records a
+page shows by their line (`full_records`), and streams every whole record only for the exports.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from evals.errors import UserInputError
-from evals.results.rundata import RunData, run_dirs_in
+from evals.results.rundata import RunData, load_runs, run_dirs_in
 from evals.results.rundir import RunDirectory
-
-from .viewer import ViewerPicker
-
-NUMERIC = (
-    "index", "repeat", "attempts", "throttles", "backoff_ms", "t_sent_ms", "t_done_ms", "send_lag_ms", "latency_ms",
-    "ttft_ms", "tpot_ms", "server_latency_ms", "client_overhead_ms", "input_tokens", "output_tokens", "image_count",
-    "image_bytes", "image_pixels", "score", "cost_usd", "load_level", "session",
-)
-LABELS = ("suite", "region", "api", "tier", "model_id", "status", "error_code", "error_class")
-ERROR_MESSAGE_CAP = 500
-
-
-def _label(value: Any) -> Any:
-    return sys.intern(value) if isinstance(value, str) else value
-
-
-def slim(rec: Mapping[str, Any], run_id: str) -> dict[str, Any]:
-    """The fields statistics and plots read; ITL reduced to the per-request mean gap (how it is summarised)."""
-    out: dict[str, Any] = {k: rec.get(k) for k in NUMERIC}
-    out.update({k: _label(rec.get(k)) for k in LABELS})
-    out["run_id"] = run_id
-    out["request_id"] = rec.get("request_id")
-    out["sample_id"] = rec.get("sample_id")
-    out["cluster"] = rec.get("cluster")
-    out["warmup"] = bool(rec.get("warmup"))
-    gaps = rec.get("itl_ms")
-    out["itl_mean_ms"] = sum(gaps) / len(gaps) if gaps else None
-    out["itl_gaps"] = len(gaps) if gaps else 0
-    if rec.get("status") != "ok":
-        msg = rec.get("error_message")
-        out["error_message"] = msg[:ERROR_MESSAGE_CAP] if isinstance(msg, str) else msg
-    return out
+from evals.results.table import RecordTable
 
 
 def open_runs(path: Path | str) -> list[RunDirectory]:
@@ -69,26 +40,40 @@ def iter_full(paths: Sequence[Path]) -> Iterator[dict[str, Any]]:
             yield rec
 
 
-def load(paths: Sequence[Path | str], picker: ViewerPicker) -> list[RunData]:
-    """RunData per run directory holding slim records (warm-up included, flagged); the picker sees every
-    measured record. Every directory is checked before any is read, so a bad path fails fast.
-    """
+def _check_run_ids(dirs: Sequence[Path]) -> None:
+    """Records are told apart by their run id: two directories holding the same run (a copy) would be counted
+    twice, and their records mixed, so they are refused with both paths named."""
+    seen: dict[str, Path] = {}
+    for path in dirs:
+        run_id = str(RunDirectory(path).read_run().get("run_id", path.name))
+        if run_id in seen:
+            raise UserInputError(f"{seen[run_id]} and {path}: both hold run {run_id!r} (a copied run?); "
+                                 "report them separately")
+        seen[run_id] = path
+
+
+def load(paths: Sequence[Path | str]) -> list[RunData]:
+    """RunData per run directory, records as columns (warm-up included, flagged). Every directory is checked
+    before any is read, so a bad path fails fast; the same run named twice (or by a glob and its parent)
+    counts once."""
     if not paths:
         raise UserInputError("no run directory given")
-    unique: dict[Path, RunDirectory] = {}  # the same run named twice (or by a glob and its parent) counts once
+    unique: dict[Path, Path] = {}
     for p in paths:
         for run_dir in open_runs(p):
-            unique.setdefault(run_dir.path.resolve(), run_dir)
-    dirs = list(unique.values())
-    runs = []
-    for run_dir in dirs:
-        info = run_dir.read_run()
-        run_id = str(info.get("run_id", run_dir.path.name))
-        records = []
-        for rec in run_dir.iter_records():
-            rec["run_id"] = run_id
-            if not rec.get("warmup"):
-                picker.offer(rec)
-            records.append(slim(rec, run_id))
-        runs.append(RunData(path=run_dir.path, info=info, records=tuple(records)))
+            unique.setdefault(run_dir.path.resolve(), run_dir.path)
+    _check_run_ids(list(unique.values()))
+    runs = load_runs(unique.values())
+    pa.default_memory_pool().release_unused()  # the reader's parse buffers: hundreds of MiB at a million records
     return runs
+
+
+def one_table(runs: Sequence[RunData]) -> tuple[list[RunData], RecordTable]:
+    """Every record of every run as one table (warm-up included, run by run), and the runs re-pointed at their
+    rows of it, so a merged report holds each column once (the caller drops the runs it passed in)."""
+    if len(runs) == 1:
+        return list(runs), runs[0].table
+    full = RecordTable.concat([run.table for run in runs])
+    bounds = np.cumsum([0, *(len(run.table) for run in runs)]).tolist()
+    return [replace(run, table=full.take(np.arange(lo, hi)))
+            for run, lo, hi in zip(runs, bounds[:-1], bounds[1:], strict=True)], full

@@ -8,17 +8,19 @@ cells of a level ran at the same time, so the level's throughput is their total.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
+from evals.results import summaries
+from evals.results.metrics import METRICS
 from evals.results.rundata import RunData
-from evals.stats import wilson_interval
+from evals.results.table import RecordTable
+from evals.results.throughput import sessions, throughput
 
-from .cells import STREAMING_APIS, by_session, percentiles, throughput
-from .figures import column, interval_dict
-
-Record = Mapping[str, Any]
+from .cells import STREAMING_APIS, by_level, percentiles, throughput_json
+from .figures import interval_dict
 
 KNEE_LATENCY_FACTOR = 1.5  # p90 latency above 1.5x its value at the lowest level
 KNEE_FAILURE_SHARE = 0.01  # more than 1 % of requests failed or were throttled at least once
@@ -40,49 +42,53 @@ def _run_level(info: Mapping[str, Any]) -> tuple[str, float] | None:
     return None
 
 
-def levels_of(runs: Sequence[RunData]) -> tuple[str, dict[float, list[Record]]] | None:
-    """(what the level is, measured records per level), or None when the report holds no sweep."""
-    by_level: dict[float, list[Record]] = defaultdict(list)
+def levels_of(runs: Sequence[RunData], measured: RecordTable) -> tuple[str, list[tuple[float, RecordTable]]] | None:
+    """(what the level is, measured records per level in level order), or None when the report holds no sweep.
+
+    `measured` is the runs' measured records, run by run (`merged_table`)."""
+    levels = measured.num("load_level")
+    run_ids = measured.label("run_id")
     kinds = set()
     for run in runs:
         load = (run.info.get("config") or {}).get("load") or {}
-        for r in run.measured():
-            if r.get("load_level") is not None:
-                by_level[float(r["load_level"])].append(r)
-                kinds.add("rate" if load.get("sweep_of") == "rate" else "concurrency")
-    if not by_level:
+        if (run_ids.eq(run.run_id) & ~np.isnan(levels)).any():
+            kinds.add("rate" if load.get("sweep_of") == "rate" else "concurrency")
+    found = by_level(measured)
+    if not found:
         per_run = {run.run_id: _run_level(run.info) for run in runs}
         if len(runs) < 2 or None in per_run.values() or len({lv for lv in per_run.values()}) < 2:
             return None
+        parts: dict[float, list[RecordTable]] = {}
         for run in runs:
             kind, level = per_run[run.run_id]  # type: ignore[misc]
             kinds.add(kind)
-            by_level[level].extend(run.measured())
-    if len(kinds) != 1 or len(by_level) < 2:
+            parts.setdefault(level, []).append(measured.where("run_id", run.run_id))
+        found = [(level, RecordTable.concat(tables)) for level, tables in sorted(parts.items())]
+    if len(kinds) != 1 or len(found) < 2:
         return None
-    return kinds.pop(), dict(sorted(by_level.items()))
+    return kinds.pop(), found
 
 
-def level_row(level: float, recs: Sequence[Record]) -> dict[str, Any]:
+def level_row(level: float, table: RecordTable) -> dict[str, Any]:
     """Totals of one level over every cell that ran in it."""
-    ok = [r for r in recs if r["status"] == "ok"]
-    n = len(recs)
-    errors = n - len(ok)
-    throttled = sum(1 for r in recs if r.get("throttles"))
-    failed_or_throttled = sum(1 for r in recs if r["status"] != "ok" or r.get("throttles"))
-    streamed = [r for r in ok if r["api"] in STREAMING_APIS]
+    n = len(table)
+    n_ok = int(table.ok.sum())
+    throttles = np.nan_to_num(table.num("throttles")) != 0
+    streamed = table.take(table.ok & table.label("api").isin(STREAMING_APIS))
+    cells = {key for key, _ in table.groups(("suite", "region", "api", "tier"))}
     return {
         "level": level,
         "requests": n,
-        "errors": errors,
-        "throttled": throttled,
-        "cells": len({(r["suite"], r["region"], r["api"], r["tier"]) for r in recs}),
-        "error_rate": interval_dict(wilson_interval(errors, n)),
-        "throttle_rate": interval_dict(wilson_interval(throttled, n)),
-        "failure_share": failed_or_throttled / n if n else None,
-        "latency_ms": percentiles(column(ok, "latency_ms")),
-        "ttft_ms": percentiles(column(streamed, "ttft_ms")) if streamed else None,
-        "throughput": throughput(by_session(recs)),
+        "errors": n - n_ok,
+        "throttled": int(throttles.sum()),
+        "cells": len(cells),
+        "error_rate": interval_dict(summaries.rate(METRICS["error_rate"], table)),
+        "throttle_rate": interval_dict(summaries.rate(METRICS["throttle_rate"], table)),
+        "failure_share": int((~table.ok | throttles).sum()) / n if n else None,
+        "latency_ms": percentiles(summaries.distributions(table, ("latency_ms",))["latency_ms"]),
+        "ttft_ms": (percentiles(summaries.distributions(streamed, ("ttft_ms",))["ttft_ms"])
+                    if len(streamed) else None),
+        "throughput": throughput_json(throughput(table, sessions(table))),
     }
 
 
@@ -113,13 +119,13 @@ def knee_of(kind: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | No
     return None
 
 
-def sweep_curve(runs: Sequence[RunData]) -> dict[str, Any] | None:
+def sweep_curve(runs: Sequence[RunData], measured: RecordTable) -> dict[str, Any] | None:
     """The sweep's rows, knee and maximum sustainable rate; None when the report holds no sweep."""
-    found = levels_of(runs)
+    found = levels_of(runs, measured)
     if found is None:
         return None
-    kind, by_level = found
-    rows = [level_row(level, recs) for level, recs in by_level.items()]
+    kind, levels = found
+    rows = [level_row(level, table) for level, table in levels]
     knee = knee_of(kind, rows)
     below = [r for r in rows if knee is None or r["level"] < knee["level"]]
     rated = [(rate, r["level"]) for r in below if (rate := _rate(r)) is not None]

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from evals.results.history import default_db, list_runs, trend
-from evals.results.rundata import RunData, cell_key
+from evals.results.rundata import RunData
+from evals.results.table import CELL_FIELDS, RecordTable
 
 TREND_METRICS = ("accuracy", "latency_p50", "error_rate")
 TREND_RUNS = 10
@@ -22,7 +23,7 @@ def _target_kind(run: RunData) -> str | None:
     return str(target.get("kind")) if isinstance(target, dict) and target.get("kind") else None
 
 
-def history_trend(runs: Sequence[RunData], last: int = TREND_RUNS) -> dict[str, Any] | None:
+def history_trend(runs: Sequence[RunData], measured: RecordTable, last: int = TREND_RUNS) -> dict[str, Any] | None:
     """Per cell of this report and headline metric, the values of the newest `last` comparable runs.
 
     None when there is no history index or no cell has two runs with a value: a trend of one point says nothing.
@@ -35,7 +36,7 @@ def history_trend(runs: Sequence[RunData], last: int = TREND_RUNS) -> dict[str, 
     current = {run.run_id for run in runs}
     comparable = {str(r["run_id"]) for r in list_runs(db)
                   if r["model_id"] == model and (target is None or r["target"] == target)} | current
-    cells = {cell_key(r) for run in runs for r in run.measured()}
+    cells = {tuple(map(str, key)) for key, _ in measured.groups(CELL_FIELDS)}
     values: dict[tuple[tuple[str, ...], str], dict[str, Any]] = defaultdict(dict)
     key: tuple[str, ...]
     started: dict[str, str] = {}

@@ -1,5 +1,6 @@
 """The sample viewer's items: per cell the first failed, wrong and other requests, plus the slowest overall.
 
+The items are picked from the columns and only they are read back whole (texts included) by their line.
 Bounded at any run size: at most PER_CELL items of each kind per cell, CAP items in all (cells share the cap
 round-robin, so every cell keeps some), each text cut at TEXT_CAP characters. The page embeds the items as
 escaped JSON text and a small script builds the list from it with textContent only (see viewer.js).
@@ -7,13 +8,15 @@ escaped JSON text and a small script builds the list from it with textContent on
 
 from __future__ import annotations
 
-import heapq
 import json
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from evals.results.rundata import RunData, full_records
+from evals.results.table import CELL_FIELDS, RecordTable
 from evals.suites.images import THUMBNAILS_FILE
 
 from .samples import cut
@@ -62,47 +65,51 @@ def viewer_item(r: Record) -> dict[str, Any]:
     }
 
 
-class ViewerPicker:
-    """Sees every measured record once (file order) and keeps the viewer's items."""
+def _kinds(table: RecordTable) -> dict[str, np.ndarray]:
+    """Each record's kind as masks: failed, wrong (score below 1), correct, unscored (answered, no score)."""
+    score = table.num("score")
+    ok = table.ok
+    with np.errstate(invalid="ignore"):
+        return {"failed": ~ok, "wrong": ok & (score < 1), "correct": ok & (score >= 1),
+                "unscored": ok & np.isnan(score)}
 
-    def __init__(self, per_cell: int = PER_CELL, cap: int = CAP) -> None:
-        self.per_cell, self.cap = per_cell, cap
-        self.kept: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-        self.totals: dict[str, int] = defaultdict(int)
-        self.slow: list[tuple[float, int, dict[str, Any]]] = []
-        self._seen = 0
 
-    def offer(self, r: Record) -> None:
-        self._seen += 1
-        kind = _kind(r)
-        self.totals[kind] += 1
-        bucket = self.kept[_cell(r)]["other" if kind in ("correct", "unscored") else kind]
-        if len(bucket) < self.per_cell:
-            bucket.append(viewer_item(r))
-        lat = r.get("latency_ms")
-        if r["status"] == "ok" and lat is not None and (len(self.slow) < SLOWEST or lat > self.slow[0][0]):
-            entry = (float(lat), self._seen, viewer_item(r))
-            (heapq.heappush if len(self.slow) < SLOWEST else heapq.heapreplace)(self.slow, entry)
+def _round_robin(queues: list[list[int]], out: list[int], cap: int) -> None:
+    """Append the queues' rows to `out`, cells taking turns, until they are empty or `out` holds `cap`."""
+    while any(queues) and len(out) < cap:
+        for q in queues:
+            if q and len(out) < cap:
+                out.append(q.pop(0))
 
-    def items(self) -> list[dict[str, Any]]:
-        """Failed first, then wrong, then others, cells taking turns; the slowest marked; at most `cap`."""
-        out: list[dict[str, Any]] = []
-        seen: set[tuple[Any, Any]] = set()
-        for kind in ("failed", "wrong", "other"):
-            queues = [list(self.kept[cell][kind]) for cell in sorted(self.kept)]
-            while any(queues) and len(out) < self.cap:
-                for q in queues:
-                    if q and len(out) < self.cap:
-                        item = q.pop(0)
-                        seen.add((item["run"], item["request"]))
-                        out.append(item)
-        slowest = {(it["run"], it["request"]) for _, _, it in self.slow}
-        for _, _, item in sorted(self.slow, key=lambda e: (-e[0], e[1])):
-            if (item["run"], item["request"]) not in seen and len(out) < self.cap + SLOWEST:
-                out.append(item)
-        for item in out:
-            item["slowest"] = (item["run"], item["request"]) in slowest
-        return out
+
+def pick_rows(table: RecordTable, per_cell: int = PER_CELL, cap: int = CAP) -> tuple[list[int], set[int]]:
+    """Rows of `table` (measured records, file order run by run) the viewer shows, and those among the slowest.
+
+    Per cell the first `per_cell` failed, wrong and other (correct or unscored) requests; failed first, then
+    wrong, then others, cells (in label order) taking turns, at most `cap`; then the SLOWEST slowest successful
+    requests not already shown (ties: the earlier one)."""
+    kinds = _kinds(table)
+    kinds["other"] = kinds["correct"] | kinds["unscored"]
+    groups = sorted(table.groups(CELL_FIELDS), key=lambda kv: " / ".join(str(v) for v in kv[0]))
+    out: list[int] = []
+    for kind in ("failed", "wrong", "other"):
+        _round_robin([rows[kinds[kind][rows]][:per_cell].tolist() for _, rows in groups], out, cap)
+    lat = np.where(table.ok, table.num("latency_ms"), np.nan)
+    timed = np.flatnonzero(~np.isnan(lat))
+    slowest = timed[np.lexsort((timed, -lat[timed]))[:SLOWEST]].tolist()
+    shown = set(out)
+    out += [row for row in slowest if row not in shown][:max(0, cap + SLOWEST - len(out))]
+    return out, set(slowest)
+
+
+def viewer_items(runs: Sequence[RunData], table: RecordTable, per_cell: int = PER_CELL,
+                 cap: int = CAP) -> list[dict[str, Any]]:
+    """The viewer's items: rows picked from the columns, then read back whole (one pass per run)."""
+    rows, slowest = pick_rows(table, per_cell, cap)
+    items = [viewer_item(rec) for rec in full_records(runs, [(table, row) for row in rows])]
+    for row, item in zip(rows, items, strict=True):
+        item["slowest"] = row in slowest
+    return items
 
 
 def load_thumbnails(run_dirs: Sequence[Path]) -> dict[str, list[str]]:
@@ -122,14 +129,17 @@ def load_thumbnails(run_dirs: Sequence[Path]) -> dict[str, list[str]]:
     return out
 
 
-def viewer_data(picker: ViewerPicker, run_dirs: Sequence[Path]) -> dict[str, Any]:
-    """What the page embeds: items, thumbnails of their samples, totals and the caps (stated on the page)."""
-    items = picker.items()
-    thumbs = load_thumbnails(run_dirs)
+def viewer_data(runs: Sequence[RunData], table: RecordTable, per_cell: int = PER_CELL,
+                cap: int = CAP) -> dict[str, Any]:
+    """What the page embeds: items, thumbnails of their samples, totals and the caps (stated on the page).
+
+    `table` holds the measured records of `runs`, run by run (`merged_table`)."""
+    items = viewer_items(runs, table, per_cell, cap)
+    thumbs = load_thumbnails([run.path for run in runs])
     wanted = {f"{it['suite']}\t{it['sample']}" for it in items if it["images"]}
     return {
         "items": items,
         "thumbnails": {k: v for k, v in thumbs.items() if k in wanted},
-        "totals": dict(picker.totals),
-        "caps": {"per_cell": picker.per_cell, "total": picker.cap, "slowest": SLOWEST, "text": TEXT_CAP},
+        "totals": {kind: n for kind, mask in _kinds(table).items() if (n := int(mask.sum()))},
+        "caps": {"per_cell": per_cell, "total": cap, "slowest": SLOWEST, "text": TEXT_CAP},
     }

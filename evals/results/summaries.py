@@ -1,0 +1,182 @@
+"""One-arm summaries with their intervals: the figures a report cell, a sweep level or a headline level shows.
+
+The metric registry (`evals.results.metrics`) says which records count for a metric; this module says how one
+set of records is summarised on its own, so no page computes a percentile or an accuracy of its own:
+
+- distributions (latency, TTFT, server latency, send lag, ...): p50/p90/p99 with the order-statistic interval
+  widened for correlated requests (`evals.stats.dependent.quantile_interval`), over values in send order;
+- accuracy or mean score of scored successful requests: Wilson for independent 0/1 scores, cluster-robust
+  when several scores share an item or passage, a BCa bootstrap (t beyond BOOTSTRAP_CAP values) otherwise;
+- rates (errors, throttles): Wilson over every measured request;
+- inter-token latency: each streamed request's mean gap first, then across requests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from evals.results.metrics import METRICS, Metric
+from evals.results.table import RecordTable
+from evals.stats import Interval, bootstrap_mean_interval, clustered_mean_interval, quantile_label, wilson_interval
+from evals.stats.dependent import quantile_interval
+
+QUANTILES = (0.5, 0.9, 0.99)
+BOOTSTRAP_CAP = 2000  # above this many values a mean's interval is the plain t interval (CLT holds; the
+# bootstrap would hold n x 9999 resamples in memory)
+STREAMING_APIS = ("converse_stream", "invoke_stream")
+
+
+def ok_values(field: str) -> Callable[[RecordTable], np.ndarray]:
+    """`field` of successful requests (NaN elsewhere): a figure of answered requests."""
+    return lambda table: np.where(table.ok, table.num(field), np.nan)
+
+
+def any_values(field: str) -> Callable[[RecordTable], np.ndarray]:
+    """`field` of every measured request that has it (send lag is a property of sending, failed or not)."""
+    return lambda table: table.num(field)
+
+
+# distribution name -> the value each record contributes (NaN: it does not count)
+DISTRIBUTIONS: dict[str, Callable[[RecordTable], np.ndarray]] = {
+    "latency_ms": METRICS["latency_p50"].values,
+    "ttft_ms": METRICS["ttft_p50"].values,
+    "tpot_ms": ok_values("tpot_ms"),
+    "server_latency_ms": ok_values("server_latency_ms"),
+    "client_overhead_ms": ok_values("client_overhead_ms"),
+    "send_lag_ms": any_values("send_lag_ms"),
+}
+
+
+def run_rank(table: RecordTable) -> np.ndarray:
+    """Each row's run as the rank of its run id among the ids (a null id first): runs in id order."""
+    runs = table.label("run_id")
+    rank = np.empty(len(runs.values) + 1, dtype=np.int64)
+    rank[np.argsort(np.asarray(runs.values, dtype=object), kind="stable")] = np.arange(len(runs.values))
+    rank[-1] = -1  # code -1 (null) reads the last entry
+    return rank[runs.codes]
+
+
+def send_order(table: RecordTable) -> np.ndarray:
+    """Row order run by run (runs by id), each run's rows by send time (unsent first, as at time 0); stable.
+
+    The order the intervals' batches over send time follow."""
+    if len(table) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.lexsort((np.nan_to_num(table.num("t_sent_ms"), nan=0.0), run_rank(table)))
+
+
+def quantiles(values_in_send_order: np.ndarray) -> dict[str, Interval] | None:
+    """p50/p90/p99 with intervals widened by the design effect of correlated requests; None without values."""
+    if values_in_send_order.size == 0:
+        return None
+    return {quantile_label(q): quantile_interval(values_in_send_order, q) for q in QUANTILES}
+
+
+def counted(values: np.ndarray) -> np.ndarray:
+    return values[~np.isnan(values)]
+
+
+def distributions(table: RecordTable, names: Sequence[str],
+                  order: np.ndarray | None = None) -> dict[str, dict[str, Interval] | None]:
+    """The quantiles of each named distribution (`DISTRIBUTIONS`); `order` is `send_order(table)` when known."""
+    order = send_order(table) if order is None else order
+    return {name: quantiles(counted(DISTRIBUTIONS[name](table)[order])) for name in names}
+
+
+def quantile_figure(metric: Metric, table: RecordTable) -> Interval | None:
+    """A quantile metric's (latency_p50, ttft_p50, ...) one-arm figure and interval; None without values."""
+    if metric.quantile is None:
+        raise ValueError(f"{metric.name} is not a quantile metric")
+    values = counted(metric.values(table)[send_order(table)])
+    return quantile_interval(values, metric.quantile) if values.size else None
+
+
+def mean_interval(values: np.ndarray) -> Interval:
+    """BCa bootstrap for up to BOOTSTRAP_CAP values, the plain standard-error t interval beyond."""
+    if values.size <= BOOTSTRAP_CAP:
+        return bootstrap_mean_interval(values)
+    return clustered_mean_interval(values)
+
+
+def rate(metric: Metric, table: RecordTable) -> Interval:
+    """A rate metric (error_rate, throttle_rate) over every record that counts, Wilson interval."""
+    v = counted(metric.values(table))
+    return wilson_interval(int(v.sum()), int(v.size))
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """Accuracy (0/1 scores) or mean score of scored successful requests, with its interval and what it is over."""
+
+    interval: Interval
+    kind: str  # accuracy | mean score
+    clusters: int
+    repeats: float
+    correct: float
+    clipped: bool
+
+
+def _cluster_ids(table: RecordTable, rows: np.ndarray) -> np.ndarray:
+    """Each row's cluster (its `cluster`, else its item) as an integer that sorts as the texts do."""
+    cluster, item = table.label("cluster"), table.label("sample_id")
+    names = sorted(set(cluster.values) | set(item.values))
+    rank = {name: i for i, name in enumerate(names)}
+    c_ids = np.array([rank[v] for v in cluster.values] + [-1], dtype=np.int64)[cluster.codes[rows]]
+    i_ids = np.array([rank[v] for v in item.values] + [-1], dtype=np.int64)[item.codes[rows]]
+    return np.where(c_ids >= 0, c_ids, i_ids)
+
+
+def score(table: RecordTable) -> ScoreSummary | None:
+    """The accuracy metric's one-arm figure: scores of successful requests (a failure is an error, never
+    wrong); None when nothing was scored."""
+    values = METRICS["accuracy"].values(table)
+    rows = np.flatnonzero(~np.isnan(values))
+    if rows.size == 0:
+        return None
+    scores = values[rows]
+    clusters = _cluster_ids(table, rows)
+    n_clusters = int(np.unique(clusters).size)
+    binary = bool(np.isin(scores, (0.0, 1.0)).all())
+    if n_clusters < scores.size:
+        iv: Interval = clustered_mean_interval(scores, clusters)
+    elif binary:
+        iv = wilson_interval(int(scores.sum()), int(scores.size))
+    else:
+        iv = mean_interval(scores)
+    clipped = bool(iv.available) and (iv.low < 0.0 or iv.high > 1.0)
+    return ScoreSummary(iv, "accuracy" if binary else "mean score", n_clusters, scores.size / n_clusters,
+                        float(scores.sum()), clipped)
+
+
+@dataclass(frozen=True)
+class ItlSummary:
+    """Inter-token latency: per streamed request its mean gap, then the mean and quantiles across requests."""
+
+    n_requests: int
+    n_gaps: int
+    skipped: int
+    mean: Interval
+    quantiles: dict[str, Interval]
+
+
+def itl(table: RecordTable, order: np.ndarray | None = None) -> ItlSummary | None:
+    """Over successful requests with gaps (the same two steps as `evals.stats.itl_summary`, on the per-request
+    means the reader keeps); `skipped` counts successful requests without gaps. None when none has gaps."""
+    order = send_order(table) if order is None else order
+    ok = order[table.ok[order]]
+    gaps = np.nan_to_num(table.num("itl_gaps")[ok])
+    with_gaps = ok[gaps > 0]
+    if with_gaps.size == 0:
+        return None
+    means = table.num("itl_mean_ms")[with_gaps]
+    return ItlSummary(int(means.size), int(gaps.sum()), int(ok.size - with_gaps.size), mean_interval(means),
+                      quantiles(means) or {})
+
+
+def finite_mean(values: np.ndarray) -> float | None:
+    v = counted(values)
+    return float(v.mean()) if v.size and math.isfinite(float(v.mean())) else None
