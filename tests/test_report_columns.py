@@ -14,6 +14,7 @@ import pytest
 from report_helpers import record, write_run
 from scipy import stats
 
+from evals import cli
 from evals.errors import UserInputError
 from evals.render.report import render_run
 from evals.render.report.tables import CellTables, narrow
@@ -130,11 +131,14 @@ def test_error_examples_are_distinct_messages_of_the_first_failures(tmp_path: Pa
     assert Counter(row["cells"]) == Counter({"demo / us-east-1 / converse / default": len(messages)})
 
 
-def test_a_copied_run_is_refused_not_counted_twice(tmp_path: Path) -> None:
+def test_a_copied_run_is_refused_not_counted_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = write_run(tmp_path, "run-c", _recs(20))
     copy = tmp_path / "elsewhere" / "run-c-copy"
     shutil.copytree(run, copy)
     with pytest.raises(UserInputError, match="both hold run 'run-c'"):
         render_run([run, copy], out_dir=tmp_path / "out", formats=())
+    assert cli.main(["report", str(run), str(copy), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and str(copy) in err[0]
     assert not (tmp_path / "out").exists()  # nothing written
     assert render_run([run, run], formats=()).is_file()  # the same directory twice counts once
