@@ -6,7 +6,7 @@ from measurements, errors kept) grouped by the same cell keys.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -82,6 +82,11 @@ def load_runs(paths: Iterable[Path | str], fields: Collection[str] = ALL_FIELDS)
     if not runs:
         raise UserInputError("no run directory given")
     return runs
+
+
+def cell_key(record: Mapping[str, Any]) -> CellKey:
+    """The cell of one record as a dict (a run's live records, before they are read back as columns)."""
+    return CellKey(str(record["suite"]), str(record["region"]), str(record["api"]), str(record["tier"]))
 
 
 def group_by_cell(table: RecordTable) -> dict[CellKey, RecordTable]:
