@@ -1,7 +1,8 @@
 """Synthetic closed-loop runs with a known truth, for the gate's A/A and power benchmark.
 
 Vectorised over runs: every run sends the same suite of items (passages of PASSAGE items, the suite's
-`cluster`) from `concurrency` workers, each sending its next request when the last one finished. Latency is
+`cluster`) from `concurrency` workers, each taking the next item of the run's order when its last request
+finished (the harness's closed loop: one shared queue, so every worker stays busy until the last send). Latency is
 an item effect (output length) times request noise, times a drift of the whole run (an Ornstein-Uhlenbeck
 process on log latency: stationary sd `drift_sd`, correlation time `drift_tau_s`), times `slow_factor` inside
 one slow period of `slow_s` seconds in a share `slow_share` of the runs. Throttle storms arrive as a Poisson
@@ -122,23 +123,20 @@ def simulate(suite: Suite, cond: Condition, change: Change, runs: int, concurren
     t_sent, t_done = np.zeros((runs, n)), np.zeros((runs, n))
     ok, thr = np.ones((runs, n), bool), np.zeros((runs, n), int)
     clock = np.tile(np.arange(c) * 0.05, (runs, 1))  # staggered starts
-    ridx = np.arange(runs)[:, None]
-    for j in range(per_worker):
-        slots = np.arange(c) + j * c
-        valid = slots < n
-        items = orders[:, slots[valid]]
-        now = clock[:, valid]
+    ridx = np.arange(runs)
+    for j in range(n):  # like the harness's closed loop: the first worker free takes the next item
+        worker = np.argmin(clock, axis=1)
+        items = orders[:, j]
+        now = clock[ridx, worker]
         step = np.clip((now / DT).astype(int), 0, steps - 1)
         factor = np.exp(drift[ridx, step]) * change.latency
-        slow = slow_run[:, None] & (now >= slow_start[:, None]) & (now < slow_start[:, None] + cond.slow_s)
+        slow = slow_run & (now >= slow_start) & (now < slow_start + cond.slow_s)
         factor = factor * np.where(slow, cond.slow_factor, 1.0)
         lat = (BASE_MS + MS_PER_TOKEN * tokens[ridx, items]) * noise[ridx, items] * factor / 1000
-        n_thr = np.zeros(now.shape, int)
+        n_thr = np.zeros(runs, int)
         if storms is not None:
-            t, s = now[:, :, None], storms[:, None, :]
-            in_storm = ((s <= t) & (t < s + cond.storm_s)).any(axis=2)
-            n_thr = np.where(in_storm, np.minimum(rng.geometric(1 - STORM_THROTTLE, now.shape) - 1, MAX_ATTEMPTS),
-                             0)
+            in_storm = ((storms <= now[:, None]) & (now[:, None] < storms + cond.storm_s)).any(axis=1)
+            n_thr = np.where(in_storm, np.minimum(rng.geometric(1 - STORM_THROTTLE, runs) - 1, MAX_ATTEMPTS), 0)
         backoff = np.where(n_thr > 0, 2.0 ** np.minimum(n_thr, MAX_ATTEMPTS - 1) - 1, 0.0)
         failed = n_thr >= MAX_ATTEMPTS
         lat = np.where(failed, backoff + 0.05, lat + backoff)
@@ -146,7 +144,7 @@ def simulate(suite: Suite, cond: Condition, change: Change, runs: int, concurren
         t_done[ridx, items] = now + lat
         ok[ridx, items] = ~failed
         thr[ridx, items] = n_thr
-        clock[:, valid] = now + lat + 0.002
+        clock[ridx, worker] = now + lat + 0.002
     right = _answers(rng, suite, change, runs)
     return Runs(t_sent, t_done, ok, thr, tokens, right & ok, slow_run)
 
