@@ -167,7 +167,7 @@ def quantile_interval(x_in_time_order: ArrayLike, q: float, confidence: float = 
     interval of independent requests (so it is never narrower than that), the ranks widened by the design
     effect of `quantile_bounds` (when bounded), and sectioning over send time (`_sectioning_log_bounds`). Each
     of the last two alone under-covers slow drift in a different way (indicators that saturate in a slow
-    period, sections shorter than the drift); their union, on the Richardson step's own df, covered 95-97 %
+    period, sections shorter than the drift); their union, on the Richardson step's own df, covered 95-96 %
     of simulated drifting runs (bench/bench_gate.py). Greyed out, as the independent-requests interval is,
     with fewer than 10 values beyond the quantile on either side.
     """
