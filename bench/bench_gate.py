@@ -29,6 +29,7 @@ import shutil
 import sys
 import tempfile
 import time
+import zlib
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -91,7 +92,7 @@ def truth(cond: Condition, suite: Suite, runs: int = 400) -> dict[str, float]:
 def coverage_only(name: str, first: int, count: int, items: int, truth_of: dict[str, float]) -> dict[str, Any]:
     """Only the summary figures' coverage (no gates): `count` baseline runs of one condition."""
     cond, suite = CONDITIONS[name], Suite(items)
-    base = simulate(suite, cond, Change(), count, CONCURRENCY, 1000 * first + hash(name) % 997)
+    base = simulate(suite, cond, Change(), count, CONCURRENCY, _seed(name, first))
     covered: Counter[str] = Counter()
     seen: Counter[str] = Counter()
     for i in range(count):
@@ -108,7 +109,7 @@ def run_chunk(name: str, first: int, count: int, items: int, truth_of: dict[str,
     """`count` pairs of one condition: exit codes per change, failed rules, summary-figure coverage."""
     cond, suite = CONDITIONS[name], Suite(items)
     rules = load_rules()
-    seed = 1000 * first + hash(name) % 997
+    seed = _seed(name, first)
     base = simulate(suite, cond, Change(), count, CONCURRENCY, seed)
     cands = {k: simulate(suite, cond, ch, count, CONCURRENCY, seed + 7 + j)
              for j, (k, ch) in enumerate(CHANGES.items())}
@@ -135,6 +136,11 @@ def run_chunk(name: str, first: int, count: int, items: int, truth_of: dict[str,
                 shutil.rmtree(cdir)
             shutil.rmtree(bdir)
     return {"codes": codes, "rule_fails": rule_fails, "covered": covered, "seen": seen}
+
+
+def _seed(name: str, first: int) -> int:
+    """Seed of a chunk: stable across processes (str hash() is salted per process, so counts did not repeat)."""
+    return 1000 * first + zlib.crc32(name.encode()) % 997
 
 
 def _scratch() -> str | None:
