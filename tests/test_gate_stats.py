@@ -15,6 +15,7 @@ from evals.stats import conditionalized_holm, effects, holm
 from evals.stats.dependent import (
     mean_interval,
     mean_variance,
+    paired_mean_bounds,
     quantile_bounds,
     quantile_interval,
     richardson_df,
@@ -234,3 +235,16 @@ def test_one_run_per_arm_on_a_cloud_target_warns_about_tight_margins() -> None:
     assert "3 or more interleaved runs" in warning
     assert cloud_margin_warnings(SPECS, (3, 3), cloud=True) == []
     assert cloud_margin_warnings(SPECS, (1, 1), cloud=False) == []
+
+
+def test_paired_bounds_do_not_jump_on_rounding() -> None:
+    """With independent requests both send orders often sit at the floor s^2 / n, equal but for rounding:
+    bounds must not switch estimator (and df) on a last-bit difference in the data."""
+    levels = level_grid(ALPHA)
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        d = rng.normal(0.05, 0.15, 75)
+        order_b, order_c = rng.permutation(75).astype(float), rng.permutation(75).astype(float)
+        a = paired_mean_bounds(d, order_b, order_c, levels, 10)
+        b = paired_mean_bounds(d * (1 + 1e-15), order_b, order_c, levels, 10)
+        assert a.lower[0] == pytest.approx(b.lower[0], rel=1e-9), seed

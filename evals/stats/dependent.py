@@ -26,6 +26,7 @@ from .results import NAN, Interval, check_confidence
 
 BATCHES = 5  # batches per run: few long batches see slow drift (a 20 s correlation in a 2-minute run); the
 # t quantile with BATCHES - 1 df pays for the variance estimate resting on so few batches
+TIE = 1e-9  # relative difference below which two variance estimates are the same number (rounding)
 MIN_BATCH = 5  # smallest batch: below BATCHES * MIN_BATCH values the batches shrink in number
 
 
@@ -238,7 +239,9 @@ def paired_mean_bounds(d: ArrayLike, base_order: ArrayLike, cand_order: ArrayLik
     baseline's correlation plus the candidate's noise as if independent, and vice versa, so
     var = var_base_order + var_cand_order - var_independent (Var(A + B) for independent arms), floored at the
     larger of the two (arms sent in the same order: one ordering already sees both). df: Welch-Satterthwaite of
-    the two variances, (V_b + V_c - s^2/n)^2 / (V_b^2 / df_b + V_c^2 / df_c), or that of the larger one.
+    the two variances, (V_b + V_c - s^2/n)^2 / (V_b^2 / df_b + V_c^2 / df_c), or that of the larger one. The sum
+    is taken only when both orders see variance beyond s^2 / n; two estimates within TIE of each other are equal
+    (both at the floor, say), and then the fewer df count, so a last-bit difference never picks the branch.
     """
     d_arr = np.asarray(d, dtype=float).ravel()
     n = d_arr.size
@@ -248,12 +251,14 @@ def paired_mean_bounds(d: ArrayLike, base_order: ArrayLike, cand_order: ArrayLik
     vb = mean_variance(d_arr[np.argsort(np.asarray(base_order), kind="stable")], batches)
     vc = mean_variance(d_arr[np.argsort(np.asarray(cand_order), kind="stable")], batches)
     iid = float(d_arr.var(ddof=1)) / n
-    combined = vb.variance + vc.variance - iid
-    if combined >= max(vb.variance, vc.variance):  # Welch-Satterthwaite df of the sum (s^2 / n taken as known)
+    tie = TIE * iid  # the floor s^2 / n of a reordered series equals iid but for rounding
+    if min(vb.variance, vc.variance) > iid + tie:  # both orders see excess: Welch-Satterthwaite df of the sum
+        combined = vb.variance + vc.variance - iid
         spread = vb.variance**2 / vb.df + vc.variance**2 / vc.df
         var, df = combined, (combined**2 / spread if spread > 0 else min(vb.df, vc.df))
-    else:
-        var, df = max((vb.variance, vb.df), (vc.variance, vc.df))
+    else:  # the larger; on a tie (both at the floor) the fewer df, so rounding never picks the branch
+        var = max(vb.variance, vc.variance)
+        df = min(m.df for m in (vb, vc) if m.variance >= var - tie)
     return _t_bounds(float(d_arr.mean()), math.sqrt(var), df, levels)
 
 
