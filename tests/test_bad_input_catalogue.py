@@ -127,6 +127,10 @@ def _corrupt(good: Path, where: Path, kind: str) -> Path:
         records = "".join(json.dumps(r) + "\n" for r in rows).encode()
     elif kind == "run-json-list":
         run_json = b"[1, 2]\n"
+    elif kind == "run-json-target":
+        info = json.loads(run_json)
+        info["target"] = ["local"]
+        run_json = json.dumps(info).encode()
     (where / "run.json").write_bytes(run_json)
     (where / "records.jsonl").write_bytes(records)
     return where
@@ -136,6 +140,7 @@ def _corrupt(good: Path, where: Path, kind: str) -> Path:
     ("garbage", "records.jsonl:1: not UTF-8 text (not a records file?)"),
     ("latency-text", "records.jsonl:2: latency_ms must be a number or null, got 'fast'"),
     ("run-json-list", "run.json: not a run file (a JSON object expected, got list)"),
+    ("run-json-target", "run.json: target must be an object, got list"),
 ])
 @pytest.mark.parametrize("command", ["report", "compare", "gate"])
 def test_readers_refuse_corrupt_run_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str], good_run: Path,

@@ -188,3 +188,16 @@ def test_a_file_parsed_in_stretches_on_several_threads_reads_the_same(tmp_path: 
         fh.write(b'\n{"request_id": "x"}\n')
     with pytest.raises(UserInputError, match=r"records.jsonl:2001: "):
         read_table(path, "run")
+
+
+def test_the_run_file_model_names_every_documented_key_and_checks_its_type(tmp_path: Path) -> None:
+    from typing import get_type_hints
+
+    from evals.results.schema import RUN_FIELDS, RunFile
+
+    assert set(get_type_hints(RunFile)) == set(RUN_FIELDS)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"run_id": "run", "suites": {"name": "demo"}}))
+    with pytest.raises(UserInputError, match=r"run.json: suites must be a list, got dict$"):
+        RunDirectory.open_existing(run).read_run()

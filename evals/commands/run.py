@@ -145,7 +145,7 @@ def _open_run_dir(
         Ballast(run_dir.path).hold()  # before run.json changes: a resume on a full disk leaves it as it was
         removed = run_dir.repair_torn_tail()
         finished = run_dir.finished_request_ids()
-        run_info = run_dir.read_run()
+        run_info = dict(run_dir.read_run())  # grows with the run: a plain dict until it is written
         forced = what_changed(run_info.get("fingerprint") or {}, inputs)
         run_info.setdefault("resumes", []).append(
             {"at": utc_now(), "torn_bytes_removed": removed, "already_finished": len(finished),

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from evals.errors import UserInputError
 from evals.results.reader import read_table
 from evals.results.rundir import RUN_FILE, RunDirectory
+from evals.results.schema import RunFile
 from evals.results.table import ALL_FIELDS, CELL_FIELDS, RecordTable
 
 
@@ -32,7 +33,7 @@ class RunData:
     """One run directory: its run.json and its records as columns (warm-up included, flagged)."""
 
     path: Path
-    info: dict[str, Any]
+    info: RunFile
     table: RecordTable
 
     @property

@@ -18,13 +18,13 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from evals import __version__
 from evals.errors import UserInputError
 from evals.paths import REPO_ROOT
 from evals.redact import redact_argv, redact_text
-from evals.results.schema import RECORD_SCHEMA_VERSION, REQUIRED_TEXT, RUN_SCHEMA_VERSION
+from evals.results.schema import RECORD_SCHEMA_VERSION, REQUIRED_TEXT, RUN_SCHEMA_VERSION, RunFile, run_file_problem
 from evals.storage import RecordWriter as RecordWriter  # re-exported: run directories are written with it
 
 RUN_FILE = "run.json"
@@ -164,7 +164,7 @@ class RunDirectory:
             raise UserInputError(f"{path}: not a run directory (no {RUN_FILE})")
         return run_dir
 
-    def read_run(self) -> dict[str, Any]:
+    def read_run(self) -> RunFile:
         try:
             data = json.loads(self.run_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:  # ValueError: not JSON, or not UTF-8
@@ -175,7 +175,10 @@ class RunDirectory:
         if isinstance(version, int) and version > RUN_SCHEMA_VERSION:
             raise UserInputError(f"{self.run_file}: run file schema version {version} is newer than this "
                                  f"bedrock-evals reads ({RUN_SCHEMA_VERSION}); upgrade bedrock-evals")
-        return data
+        problem = run_file_problem(data)
+        if problem:
+            raise UserInputError(f"{self.run_file}: {problem}")
+        return cast(RunFile, data)
 
     def write_run(self, data: dict[str, Any]) -> None:
         write_json_atomic(self.run_file, data)

@@ -7,8 +7,10 @@ clock of the first start. Token counts always come from the service, never a cli
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, get_type_hints
+from types import UnionType
+from typing import Any, TypedDict, get_args, get_origin, get_type_hints
 
 RECORD_SCHEMA_VERSION = 1  # a reader refuses records of a newer version; an older one is read as it was written
 
@@ -137,6 +139,55 @@ RUN_FIELDS: dict[str, str] = {
 }
 
 
+JSON = dict[str, Any]
+
+
+class RunFile(TypedDict, total=False):
+    """run.json as the run writes it and every command reads it: each key's type (checked on read, one line naming
+    the key when wrong); what each key means is RUN_FIELDS."""
+
+    schema: int
+    run_id: str
+    status: str
+    started_at: str
+    finished_at: str | None
+    config: JSON
+    provenance: JSON
+    target: JSON
+    model: JSON
+    suites: list[JSON]
+    cells: JSON
+    clock_origin_unix_ns: int
+    planned: int
+    fingerprint: JSON
+    resumes: list[JSON]
+    quota: JSON
+    client_gc: JSON
+    stop_detail: str | None
+    counts: JSON
+    quota_waits: JSON
+    budget: JSON
+    flags: JSON
+    outcome: JSON
+    judge: JSON
+    sweep: JSON
+
+
+def run_file_problem(data: Mapping[str, Any]) -> str | None:
+    """Why a parsed run.json's documented keys do not hold their types (one phrase naming the key), or None."""
+    for key, hint in get_type_hints(RunFile).items():
+        if key not in data:
+            continue
+        allowed = tuple(get_origin(t) or t for t in (get_args(hint) if get_origin(hint) is UnionType else (hint,)))
+        value = data[key]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            wanted = " or ".join("null" if t is type(None) else {dict: "an object", list: "a list", str: "text",
+                                                                   int: "an integer"}.get(t, t.__name__)
+                                 for t in allowed)
+            return f"{key} must be {wanted}, got {type(value).__name__}"
+    return None
+
+
 def _type_text(hint: Any) -> str:
     text = str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
     return text.replace("NoneType", "null").replace("|", "or")
@@ -157,8 +208,12 @@ def markdown() -> str:
     hints = get_type_hints(Record)
     lines += [f"| `{f.name}` | {_type_text(hints[f.name])}{' (column)' if f.metadata['column'] else ''} | "
               f"{f.metadata['doc'].replace('|', '/')} |" for f in fields(Record)]
-    lines += ["", "## run.json", "", "| key | meaning |", "|---|---|"]
-    lines += [f"| `{k}` | {v.replace('|', '/')} |" for k, v in RUN_FIELDS.items()]
+    lines += ["", "## run.json", "", "Typed by `RunFile`; a key of the wrong type, or a `schema` newer than this "
+              f"bedrock-evals reads ({RUN_SCHEMA_VERSION}), is refused in one line naming the key.", "",
+              "| key | type | meaning |", "|---|---|---|"]
+    run_types = get_type_hints(RunFile)
+    lines += [f"| `{k}` | {_type_text(run_types[k]).replace('dict[str, Any]', 'object')} | {v.replace('|', '/')} |"
+              for k, v in RUN_FIELDS.items()]
     return "\n".join(lines) + "\n"
 
 
