@@ -55,7 +55,12 @@ class Interrupts:
 
     def on_sigint(self, signum: int, frame: Any) -> None:
         self.count += 1
-        if (self.phase == SETUP and self.count > 1) or self._interruptible:
+        if self.phase == SETUP and self.count > 1:
+            raise KeyboardInterrupt
+        if self._interruptible:
+            # one KeyboardInterrupt per stretch, cleared here: the next signal of a storm can land in the stretch's
+            # own cleanup before it clears the flag, and would then leave Ctrl-C raising to the process's exit
+            self._interruptible = False
             raise KeyboardInterrupt
 
     def hold(self) -> None:

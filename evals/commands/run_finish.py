@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,16 +85,22 @@ def _publish(cfg: DictConfig, run_dir: RunDirectory, run_info: dict[str, Any], t
         print(f"error: {run_info['stop_detail']}; sending stopped and "
               f"{run_info['counts']['unrecorded_storage_failed']} finished requests could not be recorded "
               "(a resume sends them again)", file=sys.stderr)
+    # Imported before a Ctrl-C may interrupt: a KeyboardInterrupt that lands while these modules (matplotlib,
+    # pyarrow, scipy) load, though caught below, left CPython resetting SIGINT and killing itself with it at exit
+    # (a Ctrl-C storm then ended -2, not 130, about one run in ten).
+    steps: list[Callable[[], object]] = []
+    if cfg.run.history:  # before the report, so the report can show this run in its trend
+        from evals.results.history import index_run
+
+        steps.append(lambda: index_run(run_dir.path))
+    if cfg.run.report:
+        from evals.render.report import render_run
+
+        steps.append(lambda: render_run([run_dir.path]))
     try:
         with interrupts.interruptible():  # the final status is written: a Ctrl-C may cut the rest short
-            if cfg.run.history:  # before the report, so the report can show this run in its trend
-                from evals.results.history import index_run
-
-                index_run(run_dir.path)
-            if cfg.run.report:
-                from evals.render.report import render_run
-
-                render_run([run_dir.path])
+            for step in steps:
+                step()
     except (OSError, sqlite3.Error, KeyboardInterrupt) as err:
         why = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
         print(f"warning: the report or history index was not written ({why}); "
