@@ -1,7 +1,8 @@
 """Read a records.jsonl into a `RecordTable`: pyarrow's JSON reader for well-formed files, line by line otherwise.
 
-The fast path parses only the table's fields (`explicit_schema`, other fields ignored) in C++, about twice as
-fast as `json.loads` of every line and without a dict per record (`bench/bench_scale.py`). It proves a file
+The fast path parses only the fields asked for (`explicit_schema`, other fields ignored) in C++, in 0.7x the time
+of `json.loads` of every line at a million records and without a dict per record (`bench/bench_scale.py`,
+docs/benchmarks.md). It proves a file
 well formed on the way (valid UTF-8, one object per line, the required texts present, numbers where numbers
 belong); anything it does not accept is read again by the careful path, `RunDirectory.iter_records`, which
 either reads it exactly as before or names the file and line of the problem. A torn last line (a run killed
