@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evals.results.metrics import errors, ok_positive, scores, throttled, tokens_per_s
+from evals.results.metrics import METRICS, ok_positive, scores
 from evals.results.table import RecordTable
 from evals.stats import effects
 from evals.stats.dependent import BATCHES
@@ -27,12 +27,9 @@ from evals.stats.margin import Bounds, unavailable
 Values = Callable[[RecordTable], np.ndarray]  # one value per record, NaN where the record does not count
 QUANTILES = {"latency_p50": ("latency_ms", 0.5), "latency_p90": ("latency_ms", 0.9),
              "ttft_p50": ("ttft_ms", 0.5), "ttft_p90": ("ttft_ms", 0.9)}
-RATES: dict[str, Values] = {"error_rate": errors, "throttle_rate": throttled}
-GEOMEANS: dict[str, Values] = {
-    "latency": lambda t: ok_positive(t, "latency_ms"),
-    "tokens_per_s": tokens_per_s,
-    "cost_per_request": lambda t: ok_positive(t, "cost_usd"),
-}
+# which records count and with what value is the registry's; these name the metrics each comparison serves
+RATES: dict[str, Values] = {name: METRICS[name].values for name in ("error_rate", "throttle_rate")}
+GEOMEANS: dict[str, Values] = {name: METRICS[name].values for name in ("latency", "tokens_per_s", "cost_per_request")}
 METRIC_NAMES = ("accuracy", *QUANTILES, *RATES, *GEOMEANS)
 # the record fields the engine reads (a run is read with just these for compare and gate)
 FIELDS = ("status", "latency_ms", "ttft_ms", "cost_usd", "output_tokens", "throttles", "score", "sample_id",
@@ -92,8 +89,11 @@ def _runs_of(table: RecordTable) -> list[RecordTable]:
 
 
 def _quantile_of(values: np.ndarray, q: float) -> float:
-    return float(np.partition(values, max(math.ceil(values.size * q), 1) - 1)[max(math.ceil(values.size * q), 1) - 1]
-                 ) if values.size else math.nan
+    """The order statistic at rank ceil(n q) (a failed request's +inf sorts last)."""
+    if values.size == 0:
+        return math.nan
+    k = max(math.ceil(values.size * q), 1) - 1
+    return float(np.partition(values, k)[k])
 
 
 def measure_quantile(metric: str, base: RecordTable, cand: RecordTable, levels: np.ndarray,

@@ -173,13 +173,6 @@ class RecordTable:
         rows.sort(key=lambda kv: tuple("" if v is None else v for v in kv[0]))
         yield from rows
 
-    def row(self, i: int) -> dict[str, Any]:
-        """One record's statistics fields as a dict (for the few rows a page lists, never for a whole run)."""
-        out: dict[str, Any] = {k: (None if np.isnan(v[i]) else float(v[i])) for k, v in self.floats.items()}
-        out.update({k: v.at(i) for k, v in self.labels.items()})
-        out["warmup"] = bool(self.warmup[i])
-        return out
-
     @staticmethod
     def concat(parts: Sequence[RecordTable]) -> RecordTable:
         if len(parts) == 1:
