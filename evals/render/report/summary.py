@@ -37,7 +37,7 @@ def build_summary(runs: Sequence[RunData], full: RecordTable | None = None) -> t
         "schema": SUMMARY_SCHEMA_VERSION,
         "generated_by": f"bedrock-evals {__version__}",
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "headline": headline(facts),
+        "headline": headline(facts, [len(row["runs"]) for row in cell_rows]),
         "runs": facts,
         "totals": {
             "records": total,
