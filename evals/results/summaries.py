@@ -116,11 +116,13 @@ def counted(values: np.ndarray) -> np.ndarray:
     return values[~np.isnan(values)]
 
 
-def distributions(table: RecordTable, names: Sequence[str],
-                  order: np.ndarray | None = None) -> dict[str, dict[str, Interval] | None]:
-    """The quantiles of each named distribution (`DISTRIBUTIONS`); `order` is `send_order(table)` when known."""
+def distributions(table: RecordTable, names: Sequence[str], order: np.ndarray | None = None,
+                  replicates: bool = True) -> dict[str, dict[str, Interval] | None]:
+    """The quantiles of each named distribution (`DISTRIBUTIONS`); `order` is `send_order(table)` when known.
+    `replicates`: the table's runs repeat one configuration, so 3+ of them give run-level intervals (not so for
+    the runs of a sweep, each at its own load)."""
     order = send_order(table) if order is None else order
-    runs = run_rank(table)[order]
+    runs = run_rank(table)[order] if replicates else np.zeros(order.size, dtype=np.int64)
     out = {}
     for name in names:
         values = DISTRIBUTIONS[name](table)[order]

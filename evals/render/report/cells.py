@@ -122,13 +122,15 @@ def _cost(table: RecordTable, correct: float | None) -> dict[str, Any]:
     }
 
 
-def cell_figures(key: CellKey, table: RecordTable) -> dict[str, Any]:
-    """Every figure of one cell (its measured records), JSON-ready."""
+def cell_figures(key: CellKey, table: RecordTable, replicates: bool = True) -> dict[str, Any]:
+    """Every figure of one cell (its measured records), JSON-ready. `replicates`: the cell's runs repeat one
+    configuration (false for a sweep's runs, each at its own load: no run-level intervals across them)."""
     ok = table.ok
     n_ok = int(ok.sum())
     streamed = key.api in STREAMING_APIS
     order = summaries.send_order(table)
-    dist = summaries.distributions(table, CELL_DISTRIBUTIONS + (STREAMED_DISTRIBUTIONS if streamed else ()), order)
+    dist = summaries.distributions(table, CELL_DISTRIBUTIONS + (STREAMED_DISTRIBUTIONS if streamed else ()), order,
+                                   replicates)
     acc = score_interval(table)
     images = np.nan_to_num(table.num("image_count")) > 0
     with_images = table.take(images) if images.any() else None
@@ -157,7 +159,7 @@ def cell_figures(key: CellKey, table: RecordTable) -> dict[str, Any]:
             "mean_bytes": _mean_of(with_images.num("image_bytes")) if with_images is not None else None,
             "mean_pixels": _mean_of(with_images.num("image_pixels")) if with_images is not None else None,
         },
-        "throughput": throughput_json(throughput(table, sessions(table))),
+        "throughput": throughput_json(throughput(table, sessions(table), replicates)),
         "cost": _cost(table, acc["correct"] if acc else None),
     }
 
