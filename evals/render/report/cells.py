@@ -129,6 +129,8 @@ def cell_figures(key: CellKey, table: RecordTable, replicates: bool = True) -> d
     n_ok = int(ok.sum())
     streamed = key.api in STREAMING_APIS
     order = summaries.send_order(table)
+    models = _texts(table, "model_id")
+    replicates = replicates and len(models) <= 1  # runs of two models (--allow-mixed) are not repeats
     dist = summaries.distributions(table, CELL_DISTRIBUTIONS + (STREAMED_DISTRIBUTIONS if streamed else ()), order,
                                    replicates)
     acc = score_interval(table)
@@ -137,7 +139,7 @@ def cell_figures(key: CellKey, table: RecordTable, replicates: bool = True) -> d
     return {
         "key": key._asdict(),
         "label": key.label(),
-        "model_ids": _texts(table, "model_id"),
+        "model_ids": models,
         "runs": _texts(table, "run_id"),
         "counts": _counts(table, n_ok, acc["n"] if acc else 0),
         "error_rate": interval_dict(summaries.rate(ERROR_RATE, table)),
