@@ -83,6 +83,7 @@ def test_summaries_of_three_runs_are_run_level_and_of_fewer_within_run() -> None
     assert lat is not None
     assert lat["p50"].method == "run level (t on 3 per-run figures, log scale)"
     assert lat["p99"].method.startswith("order-statistic")  # 300 values per run cannot give a per-run p99
+    assert "3 runs, but one has too few values for a per-run p99: within-run interval" in lat["p99"].note
     tp = throughput(three, sessions(three))
     assert tp.output_tokens_per_s is not None and tp.output_tokens_per_s.method.startswith("run level")
     assert "run level" in tp.note
