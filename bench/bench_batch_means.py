@@ -15,7 +15,9 @@ With --alternatives, the tokens/s coverage of other variance estimates on the sa
 docs/gate.md): V_B alone on B - 1 df; one critical value for the estimate actually used (fixed-b: the 97.5 %
 point of Z / sqrt(max(R, V_B)) under independent batches); the Richardson step only after an F test of
 half-batch pairs; the Satterthwaite df of s^2/n (n - 1 df) plus the excess; overlapping batch means with the
-Richardson step always, or with today's selection, on the df of their quadratic form (tr(A)^2 / tr(A^2)).
+Richardson step always, or with today's selection, on the df of their quadratic form (tr(A)^2 / tr(A^2));
+three batches on 2 df; sectioning on the log scale (as the quantiles' third interval), alone and in union
+with today's.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def _fixed_b_critical(b: int) -> float:
 
 
 def alternatives(x: np.ndarray, b: int = dependent.BATCHES) -> dict[str, tuple[float, float]]:
-    """(variance, t quantile or -critical value) of each alternative estimate of the mean's variance."""
+    """(distance below, distance above the mean) of each alternative interval of the mean."""
     n = x.size
     iid = float(x.var(ddof=1)) / n
     h = dependent.batch_means(x, 2 * b)
@@ -108,14 +110,32 @@ def alternatives(x: np.ndarray, b: int = dependent.BATCHES) -> dict[str, tuple[f
     o_rich, o_one = 2 * _obm(x, m) - _obm(x, m // 2), _obm(x, m)
     o_sel = (o_rich, _obm_df(n, m, True)) if o_rich > o_one else (o_one, _obm_df(n, m, False))
     t = stats.t.isf
-    return {
+    symmetric = {
         "V_B alone, B - 1 df": (max(vb, iid), t(LEVEL, b - 1)),
         "fixed-b critical value of max(R, V_B)": (max(sel, iid), _fixed_b_critical(b)),
         "Richardson step after an F test (a = 0.05)": (max(tested[0], iid), t(LEVEL, tested[1])),
         "Satterthwaite df of s^2/n + excess": (iid + excess, t(LEVEL, mix_df)),
         "OBM, Richardson step always": (max(o_rich, iid), t(LEVEL, _obm_df(n, m, True))),
         "OBM, today's selection": (max(o_sel[0], iid), t(LEVEL, o_sel[1])),
+        "3 batches, 2 df, no floor": (float(dependent.batch_means(x, 3).var(ddof=1)) / 3, t(LEVEL, 2)),
     }
+    out = {label: (c * math.sqrt(v), c * math.sqrt(v)) for label, (v, c) in symmetric.items()}
+    today = t(LEVEL, sel_df) * math.sqrt(max(sel, iid))
+    below, above = _log_sections(x, b)
+    out["sectioning on the log scale (as the quantiles)"] = (below, above)
+    out["union of today's and sectioning on the log scale"] = (max(today, below), max(today, above))
+    return out
+
+
+def _log_sections(x: np.ndarray, b: int) -> tuple[float, float]:
+    """(below, above the mean) of the interval exp(log mean -/+ t sqrt(V)), V from the log rates of b time
+    sections with the Richardson step against 2b, floored at the independent-bins variance (relative)."""
+    m = float(x.mean())
+    lb = np.log(np.maximum(dependent.batch_means(x, b), 1e-9))
+    l2 = np.log(np.maximum(dependent.batch_means(x, 2 * b), 1e-9))
+    v, df = dependent.richardson(float(lb.var(ddof=1)) / b, float(l2.var(ddof=1)) / (2 * b), b)
+    h = stats.t.isf(LEVEL, df) * math.sqrt(max(v, float(x.var(ddof=1)) / x.size / m**2))
+    return m * -math.expm1(-h), m * math.expm1(h)
 
 
 def branch(x: np.ndarray) -> str:
@@ -143,9 +163,9 @@ def one_condition(cond: Condition, runs: int, truth_runs: int, with_alternatives
         estimates["tokens/s"].append(iv.estimate)
         out["tokens/s"][branch(x)].append((iv.low <= truth["tokens/s"] <= iv.high, (iv.high - iv.low) / 2))
         if with_alternatives:
-            for label, (var, crit) in alternatives(x).items():
-                half = crit * math.sqrt(var)
-                out["tokens/s"]["alt: " + label].append((abs(iv.estimate - truth["tokens/s"]) <= half, half))
+            for label, (below, above) in alternatives(x).items():
+                covers = iv.estimate - below <= truth["tokens/s"] <= iv.estimate + above
+                out["tokens/s"]["alt: " + label].append((covers, (below + above) / 2))
         order = np.argsort(r.t_sent[i], kind="stable")
         ms = ((r.t_done[i] - r.t_sent[i]) * 1000)[order][r.ok[i][order]]
         for name, q in (("p50", 0.5), ("p90", 0.9)):

@@ -84,7 +84,7 @@ def _row(c: Decided) -> list[str]:
             p_text(c.p_adjusted), n, b.uncertainty.value, c.reason]
 
 
-COLUMNS = ["verdict", "rule", "cell", "baseline", "candidate", "change", "worse bound", "margin", "p (Holm)",
+COLUMNS = ["verdict", "rule", "cell", "baseline", "candidate", "change", "worse bound", "margin", "p (adjusted)",
            "n", "uncertainty", "reason"]
 
 
@@ -94,7 +94,7 @@ def _headline(checks: Sequence[Decided], h: Header) -> tuple[str, str]:
     return (f"bedrock-evals gate: {overall(checks).value} (exit {code})",
             f"{counts[Verdict.FAIL]} failed, {counts[Verdict.INCONCLUSIVE]} inconclusive, "
             f"{counts[Verdict.PASS]} passed of {len(checks)} checks; FAIL = worse than the margin at one-sided "
-            f"confidence {1 - h.alpha:g} (Holm across checks); inconclusive policy: {h.policy}")
+            f"confidence {1 - h.alpha:g} (conditionalized Holm across checks); inconclusive policy: {h.policy}")
 
 
 def _survivors(checks: Sequence[Decided]) -> list[str]:
@@ -165,7 +165,8 @@ def junit(checks: Sequence[Decided], policy: str) -> ET.ElementTree:
         b = c.measured.bounds
         for key, val in (("verdict", c.verdict.value), ("metric", c.spec.metric),
                          ("estimate", _num(c.shown(b.estimate))), ("bound_worse", _num(c.shown(c.worse_bound))),
-                         ("margin_edge", _num(c.shown(c.edge))), ("p_holm", _num(c.p_adjusted)),
+                         ("margin_edge", _num(c.shown(c.edge))), ("p_adjusted", _num(c.p_adjusted)),
+                         ("p_holm", _num(c.p_adjusted)),
                          ("n_base", str(b.n_base)), ("n_cand", str(b.n_cand)), ("dropped", str(b.dropped)),
                          ("method", b.method or "n/a"), ("uncertainty", b.uncertainty.value)):
             ET.SubElement(props, "property", name=key, value=_xml(val))

@@ -4,10 +4,11 @@ The metric registry (`evals.results.metrics`) says which records count for a met
 set of records is summarised on its own, so no page computes a percentile or an accuracy of its own:
 
 - distributions (latency, TTFT, server latency, send lag, ...): p50/p90/p99 with the order-statistic interval
-  widened for correlated requests (`evals.stats.dependent.quantile_interval`), over values in send order;
+  widened for correlated requests (`evals.stats.dependent.quantile_interval`), over values in send order; with
+  MIN_RUNS or more runs, from the spread of the per-run quantiles instead (run level: drift between runs);
 - accuracy or mean score of scored successful requests: Wilson for independent 0/1 scores, cluster-robust
   when several scores share an item or passage, a BCa bootstrap (t beyond BOOTSTRAP_CAP values) otherwise;
-- rates (errors, throttles): Wilson over every measured request;
+- rates (errors, throttles): Clopper-Pearson over every measured request at the design-effect count (storms);
 - inter-token latency: each streamed request's mean gap first, then across requests.
 """
 
@@ -15,19 +16,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from evals.results.metrics import METRICS, Metric
 from evals.results.table import RecordTable
 from evals.stats import Interval, bootstrap_mean_interval, clustered_mean_interval, quantile_label, wilson_interval
-from evals.stats.dependent import quantile_interval
+from evals.stats.dependent import MIN_RUNS, quantile_estimate, quantile_interval, rate_bounds, run_level_interval
+from evals.stats.intervals import min_n_for_quantile
+from evals.stats.results import NAN
 
 QUANTILES = (0.5, 0.9, 0.99)
 BOOTSTRAP_CAP = 2000  # above this many values a mean's interval is the plain t interval (CLT holds; the
 # bootstrap would hold n x 9999 resamples in memory)
 STREAMING_APIS = ("converse_stream", "invoke_stream")
+RATE_METHOD = "Clopper-Pearson at the design-effect count (batch means over send time)"
 
 
 def ok_values(field: str) -> Callable[[RecordTable], np.ndarray]:
@@ -69,30 +73,74 @@ def send_order(table: RecordTable) -> np.ndarray:
     return np.lexsort((np.nan_to_num(table.num("t_sent_ms"), nan=0.0), run_rank(table)))
 
 
-def quantiles(values_in_send_order: np.ndarray) -> dict[str, Interval] | None:
-    """p50/p90/p99 with intervals widened by the design effect of correlated requests; None without values."""
+def quantiles(values_in_send_order: np.ndarray, runs: np.ndarray | None = None) -> dict[str, Interval] | None:
+    """p50/p90/p99 with intervals widened by the design effect of correlated requests, or run level (`runs`:
+    each value's run, in the same order, grouped); None without values."""
     if values_in_send_order.size == 0:
         return None
-    return {quantile_label(q): quantile_interval(values_in_send_order, q) for q in QUANTILES}
+    return {quantile_label(q): quantile_of_runs(values_in_send_order, q, runs) for q in QUANTILES}
+
+
+def quantile_of_runs(values_in_send_order: np.ndarray, q: float, runs: np.ndarray | None) -> Interval:
+    """The pooled q-quantile. Its interval is run level (the spread of the per-run log quantiles) with MIN_RUNS
+    or more runs, each holding enough values for the quantile and finite there; else within-run
+    (`quantile_interval`: batch means and sectioning over send time, which cannot see drift between runs)."""
+    parts = _by_run(values_in_send_order, runs)
+    if len(parts) < MIN_RUNS:
+        return quantile_interval(values_in_send_order, q)
+    if min(p.size for p in parts) < min_n_for_quantile(q):
+        why = f"{len(parts)} runs, but one has too few values for a per-run {quantile_label(q)}"
+    else:
+        iv = run_level_interval([quantile_estimate(p, q) for p in parts],
+                                quantile_estimate(values_in_send_order, q), log=True)
+        if iv.available:
+            return iv
+        why = f"{len(parts)} runs, but a run's {quantile_label(q)} lies beyond its successes"
+    within = quantile_interval(values_in_send_order, q)
+    return replace(within, note=_joined(within.note, f"{why}: within-run interval"))
+
+
+def _by_run(values: np.ndarray, runs: np.ndarray | None) -> list[np.ndarray]:
+    """`values` cut where `runs` changes (values in send order, run by run)."""
+    if runs is None or runs.size == 0:
+        return [values] if values.size else []
+    starts = np.flatnonzero(runs[1:] != runs[:-1]) + 1
+    return np.split(values, starts)
+
+
+def _joined(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
 
 
 def counted(values: np.ndarray) -> np.ndarray:
     return values[~np.isnan(values)]
 
 
-def distributions(table: RecordTable, names: Sequence[str],
-                  order: np.ndarray | None = None) -> dict[str, dict[str, Interval] | None]:
-    """The quantiles of each named distribution (`DISTRIBUTIONS`); `order` is `send_order(table)` when known."""
+def distributions(table: RecordTable, names: Sequence[str], order: np.ndarray | None = None,
+                  replicates: bool = True) -> dict[str, dict[str, Interval] | None]:
+    """The quantiles of each named distribution (`DISTRIBUTIONS`); `order` is `send_order(table)` when known.
+    `replicates`: the table's runs repeat one configuration, so 3+ of them give run-level intervals (not so for
+    the runs of a sweep, each at its own load)."""
     order = send_order(table) if order is None else order
-    return {name: quantiles(counted(DISTRIBUTIONS[name](table)[order])) for name in names}
+    runs = run_rank(table)[order] if replicates else np.zeros(order.size, dtype=np.int64)
+    out = {}
+    for name in names:
+        values = DISTRIBUTIONS[name](table)[order]
+        present = ~np.isnan(values)
+        out[name] = quantiles(values[present], runs[present])
+    return out
 
 
 def quantile_figure(metric: Metric, table: RecordTable) -> Interval | None:
     """A quantile metric's (latency_p50, ttft_p50, ...) one-arm figure and interval; None without values."""
     if metric.quantile is None:
         raise ValueError(f"{metric.name} is not a quantile metric")
-    values = counted(metric.values(table)[send_order(table)])
-    return quantile_interval(values, metric.quantile) if values.size else None
+    order = send_order(table)
+    values = metric.values(table)[order]
+    present = ~np.isnan(values)
+    if not present.any():
+        return None
+    return quantile_of_runs(values[present], metric.quantile, run_rank(table)[order][present])
 
 
 def mean_interval(values: np.ndarray) -> Interval:
@@ -103,9 +151,15 @@ def mean_interval(values: np.ndarray) -> Interval:
 
 
 def rate(metric: Metric, table: RecordTable) -> Interval:
-    """A rate metric (error_rate, throttle_rate) over every record that counts, Wilson interval."""
-    v = counted(metric.values(table))
-    return wilson_interval(int(v.sum()), int(v.size))
+    """A rate metric (error_rate, throttle_rate) over every record that counts: Clopper-Pearson at the
+    design-effect count (`dependent.rate_bounds`, the gate's arm bounds), since errors and throttles come in
+    storms; the exact binomial interval when they do not cluster in time."""
+    v = counted(metric.values(table)[send_order(table)])
+    if v.size == 0:
+        return Interval(NAN, NAN, NAN, RATE_METHOD, 0, 0.95, False, "no observations")
+    b = rate_bounds(v, np.array([0.025]))
+    note = f"design effect {b.design_effect:.1f}: errors cluster in time" if b.design_effect > 1 else ""
+    return Interval(b.rate, float(b.lower[0]), float(b.upper[0]), RATE_METHOD, b.n, 0.95, True, note)
 
 
 @dataclass(frozen=True)

@@ -38,33 +38,38 @@ TIMING: tuple[tuple[str, str, str], ...] = (
 METHODS: tuple[tuple[str, str], ...] = (
     ("accuracy (0/1 scores)", "Wilson score interval over scored (successful) requests; errors are not scored and "
                               "are shown as the error rate beside it"),
-    ("repeats / shared passages", "cluster-robust (CR1) standard error with cluster = item or passage, t interval "
-                                  "with clusters − 1 degrees of freedom, clipped to [0, 1]"),
+    ("repeats / shared passages", "cluster-robust (CR1) standard error with cluster = the suite's passage, else "
+                                  "the item; t interval with clusters − 1 degrees of freedom, clipped to [0, 1]"),
     ("mean of a continuous score", "BCa bootstrap (fixed seed; percentile when BCa gives NaN) up to 2,000 values; "
                                    "beyond, the plain standard-error t interval"),
-    ("latency percentiles", "distribution-free order-statistic interval (scipy quantile_test); shown only when "
-                            "n·min(p, 1−p) ≥ 10 (p50: n ≥ 20, p90: n ≥ 100, p99: n ≥ 1000), otherwise greyed "
-                            "with the reason"),
+    ("error rate", "Clopper-Pearson at the design-effect count: errors that cluster in time (storms) count as "
+                   "fewer independent events (Kish), the design effect from batch means over send time"),
+    ("percentiles (one run)", "the union of the distribution-free order-statistic interval, the same ranks widened "
+                              "by the design effect of correlated requests, and sectioning over send time (batch "
+                              "means with a Richardson step); shown only when n·min(p, 1−p) ≥ 10 (p50: n ≥ 20, "
+                              "p90: n ≥ 100, p99: n ≥ 1000), otherwise greyed with the reason"),
     ("throughput", "warm-up dropped (MSER-5), drain tail cut at the last send, in each run and in each session of "
-                   "a resumed run; rate = completions in all steady windows / their summed length (downtime "
-                   "between sessions never counts); batch-means interval over 20 batches; Little's law check "
-                   "flags a gap > 10 %"),
+                   "a resumed run; rate = completions in each steady window / the windows' summed length "
+                   "(downtime between sessions never counts); one run: batch means of the time-bin rates over "
+                   "5 batches with a Richardson step; Little's law check flags a gap > 10 %"),
+    ("three or more runs", "percentiles and throughput: pooled figure ± t(runs − 1) × the spread of the per-run "
+                           "figures (log scale), so drift between runs is in the interval; within one run it cannot "
+                           "be. Assumes the runs independent, e.g. interleaved in time with what they are compared "
+                           "to"),
     ("comparison reference", "each level against a fixed reference: the first level in the run's configured "
                              "order (run.json cells), else the first in sorted order; never the best level picked "
                              "from the same data"),
-    ("latency comparison", "ratio of geometric means: paired t on per-item log geometric means (repeats and runs "
-                           "averaged, the item the unit) when both arms share at least 90 % of their items, Welch t "
-                           "on requests otherwise; Hodges-Lehmann shift with its distribution-free interval; "
-                           "Mann-Whitney A = P(other > reference); bootstrap ratios of p50 and p90 (on at most "
-                           "5,000 and 1,000 values per arm, seeded subsamples)"),
-    ("accuracy comparison", "paired by item (each item's scores averaged over its repeats and runs): Newcombe "
-                            "interval with exact McNemar p when every averaged score is 0/1, paired bootstrap "
-                            "otherwise; unpaired when the arms share too few items"),
-    ("many comparisons", "Benjamini-Hochberg adjusted p-values over every comparison in the report"),
-    ("minimum detectable effect", "(z₀.₉₇₅ + z₀.₈) × sd / √n ≈ 2.8 sd/√n: the smallest effect the data could "
-                                  "detect at α = .05 with power .8 (accuracy without discordant items: at p = 0.5)"),
-    ("verdicts", "a difference when the adjusted p < .05; otherwise \"no difference detected\" when the MDE is "
-                 "within 10 % (latency) or 5 points (accuracy), and \"too few samples to tell\" when it is not"),
+    ("latency comparison", "the verdict engine of compare and gate: ratio of geometric means, paired by item over "
+                           "the items both levels answered, variance by batch means in both send orders (Welch on "
+                           "per-run figures with 3+ runs per level); Hodges-Lehmann shift, Mann-Whitney "
+                           "A = P(other > reference) and bootstrap p50/p90 ratios (on at most 5,000 and 1,000 "
+                           "values per level, seeded subsamples) are descriptions beside it"),
+    ("accuracy comparison", "paired by item over the items both levels scored (repeats and runs averaged), "
+                            "difference with a cluster-robust standard error, clusters = the suite's passages"),
+    ("verdicts", "against the rules file's margin (an indifference zone): worse when the data show, at the rules' "
+                 "confidence (95 % unless set), a "
+                 "change beyond the margin; within the margin when the worse-side bound is inside it; inconclusive "
+                 "otherwise. Holm-adjusted per metric over the cells compared, as compare does"),
 )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from evals.results.outcome import DEFAULT_MAX_ERROR_RATE, assess
 from evals.results.rundata import RunData
+from evals.stats.dependent import MIN_RUNS
 
 from .figures import clean
 
@@ -95,10 +96,16 @@ def _max_error_rate(config: Mapping[str, Any]) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else DEFAULT_MAX_ERROR_RATE
 
 
-def headline(facts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The warnings shown above everything else."""
+def headline(facts: Sequence[Mapping[str, Any]], runs_per_cell: Sequence[int] = ()) -> dict[str, Any]:
+    """The warnings shown above everything else.
+
+    `within_run_cells`: on a cloud target, how many cells have fewer than MIN_RUNS runs, so that their intervals
+    are within-run and cannot see drift between runs or slower than a run (0 when every run is emulated)."""
     emulated = [f for f in facts if f["emulator"]]
+    cloud = len(emulated) < len(facts)
     return {
+        "within_run_cells": sum(n < MIN_RUNS for n in runs_per_cell) if cloud else 0,
+        "cells": len(runs_per_cell),
         "runs": len(facts),
         "emulated_runs": len(emulated),
         "all_emulated": bool(facts) and len(emulated) == len(facts),
