@@ -145,6 +145,7 @@ SHARED_REFUSALS = [
     (["regions=[us-east-1,us-east-1]"], "regions: 'us-east-1' is listed twice"),
     (["run.send_refused=true"], "run.send_refused: only on target=aws"),
     (["transport.retry_mode=eager"], "transport.retry_mode='eager': use one of standard, adaptive, legacy"),
+    (["target.auth=bogus"], "target.auth='bogus': use one of sigv4, bearer, auto"),
     (["load=sweep", "load.levels=[]"], "load.levels: a sweep needs at least one level"),
     (["load=sweep", "load.levels=[2]", "load.sweep_of=depth"], "load.sweep_of: must be concurrency or rate"),
     (["regions=[eu-north-9]"], "regions: "),

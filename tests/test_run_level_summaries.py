@@ -83,6 +83,7 @@ def test_summaries_of_three_runs_are_run_level_and_of_fewer_within_run() -> None
     assert lat is not None
     assert lat["p50"].method == "run level (t on 3 per-run figures, log scale)"
     assert lat["p99"].method.startswith("order-statistic")  # 300 values per run cannot give a per-run p99
+    assert "3 runs, but one has too few values for a per-run p99: within-run interval" in lat["p99"].note
     tp = throughput(three, sessions(three))
     assert tp.output_tokens_per_s is not None and tp.output_tokens_per_s.method.startswith("run level")
     assert "run level" in tp.note
@@ -114,12 +115,15 @@ def test_runs_laid_end_to_end_count_only_their_own_windows() -> None:
 AWS = {"kind": "aws", "emulator": False}
 
 
-def _report(tmp_path: Path, runs: int, **info: Any) -> tuple[dict[str, Any], str]:
+def _report(tmp_path: Path, runs: int, sweep: bool = False, **info: Any) -> tuple[dict[str, Any], str]:
+    """`runs` runs of one cell; with `sweep`, each at its own concurrency (a multirun over load.concurrency)."""
     rng = np.random.default_rng(3)
     dirs = []
     for k in range(runs):
         recs = [record(request_id=f"r{k}-{i}", index=i, sample_id=f"s{i}", **_timing(r))
                 for i, r in enumerate(_records(f"run-{k}", 1000 * np.exp(rng.normal(0, 0.3, 150))))]
+        if sweep:
+            info["config"] = {"load": {"strategy": "closed", "concurrency": 2**k}, "run": {"seed": 7}}
         dirs.append(write_run(tmp_path / "runs", f"run-{k}", recs, **info))
     out = tmp_path / "report"
     render_run(dirs, out_dir=out, formats=())
@@ -140,6 +144,11 @@ def test_report_of_one_cloud_run_says_its_intervals_are_within_run(tmp_path: Pat
     cell = summary["cells"][0]
     assert cell["latency_ms"]["p50"]["method"] == "run level (t on 3 per-run figures, log scale)"
     assert cell["throughput"]["output_tokens_per_s"]["method"].startswith("run level")
+    summary, html = _report(tmp_path / "sweep", 3, sweep=True, target=AWS)  # three loads are not three repeats
+    assert summary["sweep"] is not None and summary["headline"]["within_run_cells"] == 1
+    cell = summary["cells"][0]
+    assert cell["latency_ms"]["p50"]["method"].startswith("order-statistic")
+    assert cell["throughput"]["output_tokens_per_s"]["method"].startswith("batch means")
     summary, html = _report(tmp_path / "emulated", 1)  # the emulator does not drift: no banner
     assert summary["headline"]["within_run_cells"] == 0 and 'id="within-run"' not in html
 

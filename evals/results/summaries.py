@@ -85,19 +85,19 @@ def quantile_of_runs(values_in_send_order: np.ndarray, q: float, runs: np.ndarra
     """The pooled q-quantile. Its interval is run level (the spread of the per-run log quantiles) with MIN_RUNS
     or more runs, each holding enough values for the quantile and finite there; else within-run
     (`quantile_interval`: batch means and sectioning over send time, which cannot see drift between runs)."""
-    within = quantile_interval(values_in_send_order, q)
     parts = _by_run(values_in_send_order, runs)
     if len(parts) < MIN_RUNS:
-        return within
+        return quantile_interval(values_in_send_order, q)
     if min(p.size for p in parts) < min_n_for_quantile(q):
-        return replace(within, note=_joined(within.note, f"{len(parts)} runs, but one has too few values for "
-                                            f"a per-run {quantile_label(q)}: within-run interval"))
-    per_run = [quantile_estimate(p, q) for p in parts]
-    iv = run_level_interval(per_run, within.estimate, log=True)
-    if not iv.available:
-        return replace(within, note=_joined(within.note, f"{len(parts)} runs, but a run's {quantile_label(q)} "
-                                            "lies beyond its successes: within-run interval"))
-    return iv
+        why = f"{len(parts)} runs, but one has too few values for a per-run {quantile_label(q)}"
+    else:
+        iv = run_level_interval([quantile_estimate(p, q) for p in parts],
+                                quantile_estimate(values_in_send_order, q), log=True)
+        if iv.available:
+            return iv
+        why = f"{len(parts)} runs, but a run's {quantile_label(q)} lies beyond its successes"
+    within = quantile_interval(values_in_send_order, q)
+    return replace(within, note=_joined(within.note, f"{why}: within-run interval"))
 
 
 def _by_run(values: np.ndarray, runs: np.ndarray | None) -> list[np.ndarray]:
@@ -116,11 +116,13 @@ def counted(values: np.ndarray) -> np.ndarray:
     return values[~np.isnan(values)]
 
 
-def distributions(table: RecordTable, names: Sequence[str],
-                  order: np.ndarray | None = None) -> dict[str, dict[str, Interval] | None]:
-    """The quantiles of each named distribution (`DISTRIBUTIONS`); `order` is `send_order(table)` when known."""
+def distributions(table: RecordTable, names: Sequence[str], order: np.ndarray | None = None,
+                  replicates: bool = True) -> dict[str, dict[str, Interval] | None]:
+    """The quantiles of each named distribution (`DISTRIBUTIONS`); `order` is `send_order(table)` when known.
+    `replicates`: the table's runs repeat one configuration, so 3+ of them give run-level intervals (not so for
+    the runs of a sweep, each at its own load)."""
     order = send_order(table) if order is None else order
-    runs = run_rank(table)[order]
+    runs = run_rank(table)[order] if replicates else np.zeros(order.size, dtype=np.int64)
     out = {}
     for name in names:
         values = DISTRIBUTIONS[name](table)[order]

@@ -136,15 +136,16 @@ class Throughput:
     little: LittleCheck | None = None
 
 
-def throughput(table: RecordTable, parts: Sequence[np.ndarray]) -> Throughput:
+def throughput(table: RecordTable, parts: Sequence[np.ndarray], replicates: bool = True) -> Throughput:
     """Output tokens/s and successful requests/s over the steady windows, with batch-means intervals.
 
     Every run and every session of a resumed run (`sessions`) has its own steady window (warm-up and drain
     tail cut). The windows are laid end to end: the rate is the completions in all steady windows over their
     summed length, so the downtime between sessions (or runs) never counts. Little's law is checked on every
     completion (errors too) inside the windows. Batches span at least one mean latency (see
-    `throughput_interval`). With MIN_RUNS or more runs the intervals come from the spread of the per-run rates
-    instead (run level), which holds drift between runs and slower than one run. When the steady windows
+    `throughput_interval`). With MIN_RUNS or more runs that are `replicates` (one configuration, not a sweep's
+    loads) the intervals come from the spread of the per-run rates instead (run level), which holds drift between
+    runs and slower than one run. When the steady windows
     together span fewer than 10 mean latencies (a short sweep level: at concurrency 64 with 64 requests all are
     sent at once and the window before the last send holds no completion), each session's full span is used
     instead, with no interval.
@@ -175,7 +176,7 @@ def throughput(table: RecordTable, parts: Sequence[np.ndarray]) -> Throughput:
     else:
         tp = throughput_interval(a["ok_done"], a["tokens"], window, min_batch_s=cycle)
         rps, tps = tp.requests_per_s, tp.output_tokens_per_s
-        per_run = per_run_rates(table, parts, windows)
+        per_run = per_run_rates(table, parts, windows) if replicates else []
         if len(per_run) >= MIN_RUNS:
             notes.append(f"intervals from the spread of {len(per_run)} runs' rates (run level)")
             tps = _run_level_or(tps, [t for t, _ in per_run])

@@ -99,10 +99,10 @@ class Transport:
             if auth == "auto":
                 return "sigv4"
             if auth == "bearer" and not self._endpoints.api_key:
-                raise UserInputError("transport.auth=bearer: the emulator endpoints carry no api_key")
+                raise UserInputError("target.auth=bearer: the emulator endpoints carry no api_key")
             return auth
         if auth == "bearer" and get_token_from_environment(SIGNING_NAME) is None:
-            raise UserInputError("transport.auth=bearer: AWS_BEARER_TOKEN_BEDROCK is not set")
+            raise UserInputError("target.auth=bearer: AWS_BEARER_TOKEN_BEDROCK is not set")
         if auth == "auto":
             return "bearer" if get_token_from_environment(SIGNING_NAME) is not None else "sigv4"
         return auth

@@ -29,7 +29,7 @@ class TransportSettings:
         if self.retry_mode not in RETRY_MODES:
             raise UserInputError(f"transport.retry_mode={self.retry_mode!r}: use one of {', '.join(RETRY_MODES)}")
         if self.auth not in AUTH_MODES:
-            raise UserInputError(f"transport.auth={self.auth!r}: use one of {', '.join(AUTH_MODES)}")
+            raise UserInputError(f"target.auth={self.auth!r}: use one of {', '.join(AUTH_MODES)}")
         if self.invoke_body_style not in BODY_STYLES:
             raise UserInputError(
                 f"transport.invoke_body_style={self.invoke_body_style!r}: use one of {', '.join(BODY_STYLES)}"

@@ -122,20 +122,24 @@ def _cost(table: RecordTable, correct: float | None) -> dict[str, Any]:
     }
 
 
-def cell_figures(key: CellKey, table: RecordTable) -> dict[str, Any]:
-    """Every figure of one cell (its measured records), JSON-ready."""
+def cell_figures(key: CellKey, table: RecordTable, replicates: bool = True) -> dict[str, Any]:
+    """Every figure of one cell (its measured records), JSON-ready. `replicates`: the cell's runs repeat one
+    configuration (false for a sweep's runs, each at its own load: no run-level intervals across them)."""
     ok = table.ok
     n_ok = int(ok.sum())
     streamed = key.api in STREAMING_APIS
     order = summaries.send_order(table)
-    dist = summaries.distributions(table, CELL_DISTRIBUTIONS + (STREAMED_DISTRIBUTIONS if streamed else ()), order)
+    models = _texts(table, "model_id")
+    replicates = replicates and len(models) <= 1  # runs of two models (--allow-mixed) are not repeats
+    dist = summaries.distributions(table, CELL_DISTRIBUTIONS + (STREAMED_DISTRIBUTIONS if streamed else ()), order,
+                                   replicates)
     acc = score_interval(table)
     images = np.nan_to_num(table.num("image_count")) > 0
     with_images = table.take(images) if images.any() else None
     return {
         "key": key._asdict(),
         "label": key.label(),
-        "model_ids": _texts(table, "model_id"),
+        "model_ids": models,
         "runs": _texts(table, "run_id"),
         "counts": _counts(table, n_ok, acc["n"] if acc else 0),
         "error_rate": interval_dict(summaries.rate(ERROR_RATE, table)),
@@ -157,7 +161,7 @@ def cell_figures(key: CellKey, table: RecordTable) -> dict[str, Any]:
             "mean_bytes": _mean_of(with_images.num("image_bytes")) if with_images is not None else None,
             "mean_pixels": _mean_of(with_images.num("image_pixels")) if with_images is not None else None,
         },
-        "throughput": throughput_json(throughput(table, sessions(table))),
+        "throughput": throughput_json(throughput(table, sessions(table), replicates)),
         "cost": _cost(table, acc["correct"] if acc else None),
     }
 

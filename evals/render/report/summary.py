@@ -31,13 +31,14 @@ def build_summary(runs: Sequence[RunData], full: RecordTable | None = None) -> t
     cells = CellTables.of(measured)
     total = sum(len(run.table) for run in runs)
     n_ok = int(measured.ok.sum())
-    cell_rows = [cell_figures(key, table) for key, table in cells.items()]
     sweep = sweep_curve(runs, narrow(measured, LEVEL_FLOATS, LEVEL_LABELS))
+    replicates = sweep is None  # a sweep's runs ran different loads: not repeats of one another
+    cell_rows = [cell_figures(key, table, replicates) for key, table in cells.items()]
     summary = {
         "schema": SUMMARY_SCHEMA_VERSION,
         "generated_by": f"bedrock-evals {__version__}",
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "headline": headline(facts, [len(row["runs"]) for row in cell_rows]),
+        "headline": headline(facts, [len(row["runs"]) if replicates else 1 for row in cell_rows]),
         "runs": facts,
         "totals": {
             "records": total,
