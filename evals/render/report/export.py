@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from evals.results.rundir import RECORDS_FILE
 from evals.results.schema import RECORD_FIELDS
@@ -19,6 +20,7 @@ from evals.untrusted import CSV_UNSAFE_RE2
 
 from .source import iter_full, run_id_of
 
+T = TypeVar("T")
 FORMATS = ("csv", "parquet")
 BATCH = 4_000
 # text that comes from suites, prompts, the service or the model: never trusted by a spreadsheet
@@ -94,10 +96,12 @@ def _for_csv(table: Any, nested_text: Mapping[str, Any], unsafe_possible: bool =
             table = table.set_column(i, name, nested_text[name])
         elif name in UNTRUSTED_TEXT:
             risky = pc.fill_null(pc.match_substring_regex(col, FORMULA_PATTERN), False)
-            table = table.set_column(i, name, pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col))
+            if pc.any(risky).as_py():  # else the column stays as it is, uncopied
+                table = table.set_column(i, name, pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col))
     for i, name in enumerate(table.column_names if unsafe_possible else ()):  # no NUL, escape or bidi override
-        if pa.types.is_string(table.column(i).type):
-            table = table.set_column(i, name, pc.replace_substring_regex(table.column(i), CSV_UNSAFE_RE2, "\ufffd"))
+        col = table.column(i)
+        if pa.types.is_string(col.type) and pc.any(pc.match_substring_regex(col, CSV_UNSAFE_RE2)).as_py():
+            table = table.set_column(i, name, pc.replace_substring_regex(col, CSV_UNSAFE_RE2, "\ufffd"))
     return table
 
 
@@ -152,7 +156,7 @@ def _write(paths: Mapping[str, Path], batches: Iterable[Batch]) -> None:
 
     writers: dict[str, Any] = {}
     try:
-        for typed, nested_text, unsafe_possible in batches:  # each writer opened once (opening truncates)
+        for typed, nested_text, unsafe_possible in _one_ahead(batches):  # each writer opened once (opening truncates)
             if "parquet" in paths:
                 if "parquet" not in writers:
                     writers["parquet"] = pq.ParquetWriter(paths["parquet"], typed.schema, compression="zstd")
@@ -170,6 +174,18 @@ def _write(paths: Mapping[str, Path], batches: Iterable[Batch]) -> None:
     finally:
         for writer in writers.values():
             writer.close()
+
+
+def _one_ahead(items: Iterable[T]) -> Iterator[T]:
+    """The items, each next one made on a second thread while the caller uses the current one: parsing and writing
+    both run in C++ with the GIL released, so on two cores they overlap (two batches in memory at most)."""
+    end = object()
+    source = iter(items)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(next, source, end)
+        while (item := pending.result()) is not end:
+            pending = pool.submit(next, source, end)
+            yield cast(T, item)
 
 
 def _batches(records: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:

@@ -108,7 +108,7 @@ def _lines(chunk: bytes) -> pa.StringArray:
     last = ends - 1 - (data[np.maximum(ends - 1, 0)] == 13)  # a \r before the newline is whitespace to json.loads
     if np.any(ends <= starts) or np.any(data[starts] != ord("{")) or np.any(data[np.maximum(last, 0)] != ord("}")):
         raise Refused
-    openings = np.flatnonzero((data == ord("{")) | (data == ord("[")))
+    openings = np.flatnonzero((data | 0x20) == ord("{"))  # `{` or `[` (0x7b, 0x5b)
     if np.bincount(np.searchsorted(ends, openings), minlength=len(ends)).max(initial=0) >= MAX_OPENINGS:
         raise Refused
     offsets = np.concatenate([[0], ends + 1]).astype(np.int32)
@@ -118,6 +118,8 @@ def _lines(chunk: bytes) -> pa.StringArray:
 def _bare_inf(chunk: bytes) -> bool:
     """Whether the stretch may hold `Inf` as a number, which pyarrow reads and json.loads rejects (an unknown field
     would otherwise pass unnoticed); `Infinity` and `NaN` both read alike, and are refused where a float goes."""
+    if b"I" not in chunk or b"Inf" not in chunk:  # the first is a memchr
+        return False
     data = np.frombuffer(chunk, np.uint8)
     for at in np.flatnonzero(data[:-2] == ord("I")).tolist():
         if chunk[at:at + 3] == b"Inf" and chunk[max(at - 8, 0):at].rstrip(b" \t-").endswith((b":", b",", b"[")):
