@@ -77,15 +77,19 @@ def test_fast_exports_equal_careful_exports_for_every_field_kind(tmp_path: Path,
     assert "'=HYPERLINK" in text and "\x00" not in text and "\u202e" not in text and "\x1b" not in text
 
 
+def _fast(run: Path) -> list[Any]:
+    reader = export_fast.Reader(run_id_of(run), export._types())
+    return [reader.batch(chunk) for chunk in reader.stretches(run / "records.jsonl")]
+
+
 def test_fast_path_accepts_what_the_run_writes(tmp_path: Path) -> None:
     run = write_run(tmp_path, "run-a", _every_kind())
-    batches = list(export_fast.batches(run / "records.jsonl", run_id_of(run), export._types()))
-    assert sum(typed.num_rows for typed, _, _ in batches) == 40
+    assert sum(typed.num_rows for typed, _, _ in _fast(run)) == 40
 
 
 def _refused(run: Path) -> bool:
     try:
-        list(export_fast.batches(run / "records.jsonl", run_id_of(run), export._types()))
+        _fast(run)
     except export_fast.Refused:
         return True
     return False

@@ -9,10 +9,11 @@ spreadsheets would run as formulas) with an apostrophe. Parquet is the faithful 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from evals.results.rundir import RECORDS_FILE
 from evals.results.schema import RECORD_FIELDS
@@ -20,7 +21,9 @@ from evals.untrusted import CSV_UNSAFE_RE2
 
 from .source import iter_full, run_id_of
 
+A = TypeVar("A")
 T = TypeVar("T")
+PARSE_THREADS = 2  # stretches of records.jsonl parsed at once (besides pyarrow's own threads within one)
 FORMATS = ("csv", "parquet")
 BATCH = 4_000
 # text that comes from suites, prompts, the service or the model: never trusted by a spreadsheet
@@ -141,12 +144,15 @@ def _fast_batches(runs: Sequence[Path]) -> Iterator[Batch]:
 
     types = _types()
     for path in runs:
-        yield from export_fast.batches(path / RECORDS_FILE, run_id_of(path), types)
+        reader = export_fast.Reader(run_id_of(path), types)
+        yield from _in_order(reader.batch, reader.stretches(path / RECORDS_FILE), PARSE_THREADS)
 
 
 def _careful_batches(records: Iterable[Mapping[str, Any]], size: int) -> Iterator[Batch]:
-    for chunk in _batches(records, size):
-        yield _typed(chunk), _nested_text(chunk), True
+    def batch(chunk: list[Mapping[str, Any]]) -> Batch:
+        return _typed(chunk), _nested_text(chunk), True
+
+    return _in_order(batch, _batches(records, size), 1)  # json.loads holds the GIL: one thread, one batch ahead
 
 
 def _write(paths: Mapping[str, Path], batches: Iterable[Batch]) -> None:
@@ -156,7 +162,7 @@ def _write(paths: Mapping[str, Path], batches: Iterable[Batch]) -> None:
 
     writers: dict[str, Any] = {}
     try:
-        for typed, nested_text, unsafe_possible in _one_ahead(batches):  # each writer opened once (opening truncates)
+        for typed, nested_text, unsafe_possible in batches:  # each writer opened once (opening truncates)
             if "parquet" in paths:
                 if "parquet" not in writers:
                     writers["parquet"] = pq.ParquetWriter(paths["parquet"], typed.schema, compression="zstd")
@@ -176,16 +182,18 @@ def _write(paths: Mapping[str, Path], batches: Iterable[Batch]) -> None:
             writer.close()
 
 
-def _one_ahead(items: Iterable[T]) -> Iterator[T]:
-    """The items, each next one made on a second thread while the caller uses the current one: parsing and writing
-    both run in C++ with the GIL released, so on two cores they overlap (two batches in memory at most)."""
-    end = object()
-    source = iter(items)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(next, source, end)
-        while (item := pending.result()) is not end:
-            pending = pool.submit(next, source, end)
-            yield cast(T, item)
+def _in_order(func: Callable[[A], T], items: Iterable[A], workers: int) -> Iterator[T]:
+    """func of each item, in order, computed on `workers` threads a few items ahead of the caller (who meanwhile
+    writes the previous result): the work is C++ with the GIL released, so it spreads over the cores. At most
+    workers + 1 results are held at once."""
+    pending: deque[Future[T]] = deque()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for item in items:
+            pending.append(pool.submit(func, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _batches(records: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:

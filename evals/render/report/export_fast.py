@@ -300,28 +300,36 @@ def _layout_ok(types: Mapping[str, pa.DataType]) -> bool:
         pa.types.is_nested(types[k]) for k in scalars) and FREE_TEXT not in LISTS
 
 
-def batches(path: Path, run_id: str, types: Mapping[str, pa.DataType]) \
-        -> Iterator[tuple[pa.Table, dict[str, pa.Array], bool]]:
-    """(typed table in schema order, CSV text of the nested columns, may need defusing) per stretch of the file."""
-    if not _layout_ok(types):
-        raise Refused
-    line_form, tail_form = _forms(tuple((k, types[k]) for k in RECORD_FIELDS))
-    schema = _schema(types)
-    floats = [k for k, t in types.items() if pa.types.is_floating(t) and k in schema.names]
-    if not path.exists():
-        return
-    for chunk in _chunks(path):
+class Reader:
+    """Turns stretches of one run's records.jsonl (`stretches`) into export batches (`batch`); `batch` may run on
+    several threads at once (it keeps no state, and spends its time in C++ with the GIL released)."""
+
+    def __init__(self, run_id: str, types: Mapping[str, pa.DataType]) -> None:
+        if not _layout_ok(types):
+            raise Refused
+        self.run_id = run_id
+        self.types = types
+        self.line_form, self.tail_form = _forms(tuple((k, types[k]) for k in RECORD_FIELDS))
+        self.schema = _schema(types)
+        self.floats = [k for k, t in types.items() if pa.types.is_floating(t) and k in self.schema.names]
+
+    @staticmethod
+    def stretches(path: Path) -> Iterator[bytes]:
+        return _chunks(path) if path.exists() else iter(())
+
+    def batch(self, chunk: bytes) -> tuple[pa.Table, dict[str, pa.Array], bool]:
+        """(typed table in schema order, CSV text of the nested columns, may need defusing) of one stretch."""
         lines = _lines(chunk)
         if _bare_inf(chunk):
             raise Refused
-        table = _parse(chunk, schema, len(lines))
-        _check(table, floats)
-        expected, scores = _cut_out(lines, tail_form)
-        maps, scores_text = _scores(scores, types[OBJECT_FIELD])
-        columns = {k: table.column(k).combine_chunks() for k in schema.names}
-        columns.update({"run_id": pa.array([run_id] * len(lines), pa.string()),
+        table = _parse(chunk, self.schema, len(lines))
+        _check(table, self.floats)
+        expected, scores = _cut_out(lines, self.tail_form)
+        maps, scores_text = _scores(scores, self.types[OBJECT_FIELD])
+        columns = {k: table.column(k).combine_chunks() for k in self.schema.names}
+        columns.update({"run_id": pa.array([self.run_id] * len(lines), pa.string()),
                         FREE_TEXT: _expected(expected), OBJECT_FIELD: maps})
         typed = pa.Table.from_arrays([columns[k] for k in RECORD_FIELDS], names=list(RECORD_FIELDS))
-        texts = {k: _list_text(lines, columns[k], k, line_form) for k in LISTS}
+        texts = {k: _list_text(lines, columns[k], k, self.line_form) for k in LISTS}
         texts[OBJECT_FIELD] = scores_text
-        yield typed, texts, may_need_defusing(chunk, run_id)
+        return typed, texts, may_need_defusing(chunk, self.run_id)
