@@ -44,7 +44,7 @@ _STR = r'"(?:[^"\\\x00-\x1f]|\\.)*"'
 _SCALAR = rf"(?:{_NUM}|{_STR}|true|false|null)"
 _LIST = rf"\[(?:{_SCALAR}(?:,{_SCALAR})*)?\]"
 _OBJECT = rf"\{{(?:{_STR}:{_SCALAR}(?:,{_STR}:{_SCALAR})*)?\}}"
-MAX_OPENINGS = 400  # `{` and `[` on one line past which json.loads might run out of recursion: such lines are refused
+MAX_OPENINGS = 800  # `{` and `[` on one line from which json.loads might run out of recursion (~990 levels deep)
 
 
 class Refused(Exception):
@@ -108,9 +108,10 @@ def _lines(chunk: bytes) -> pa.StringArray:
     last = ends - 1 - (data[np.maximum(ends - 1, 0)] == 13)  # a \r before the newline is whitespace to json.loads
     if np.any(ends <= starts) or np.any(data[starts] != ord("{")) or np.any(data[np.maximum(last, 0)] != ord("}")):
         raise Refused
-    openings = np.flatnonzero((data | 0x20) == ord("{"))  # `{` or `[` (0x7b, 0x5b)
-    if np.bincount(np.searchsorted(ends, openings), minlength=len(ends)).max(initial=0) >= MAX_OPENINGS:
-        raise Refused
+    if np.any(ends - starts >= 2 * MAX_OPENINGS):  # shorter lines cannot hold that many openings and their closings
+        openings = np.flatnonzero((data | 0x20) == ord("{"))  # `{` or `[` (0x7b, 0x5b)
+        if np.bincount(np.searchsorted(ends, openings), minlength=len(ends)).max(initial=0) >= MAX_OPENINGS:
+            raise Refused
     offsets = np.concatenate([[0], ends + 1]).astype(np.int32)
     return pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(chunk))
 
