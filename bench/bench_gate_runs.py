@@ -1,14 +1,14 @@
-"""The gate with three runs per arm (run-level checks), as the CI recipe runs it, under weather that changes
-over the job: A/A false FAILs, FAILs inside the margin and power, for runs interleaved in time (base, cand,
-base, ...) against runs of one arm after the other (base, base, base, cand, cand, cand).
+"""The gate with several runs per arm (`--runs-per-arm`, default 3: run-level checks), as the CI recipe runs it,
+under weather that changes over the job: A/A false FAILs, FAILs inside the margin and power, for runs
+interleaved in time (base, cand, base, ...) against runs of one arm after the other (base, base, base, cand, ...).
 
-Every job has six run slots one after another. Latency is scaled per slot by the stretch of the day it ran in:
-a linear trend over the job whose end-to-end size is normal with sd `--day-sd` (the day effect), times
-independent per-run weather of sd `--run-sd`, on top of the condition's within-run drift (bench/gate_sim.py).
-Each arm's three runs are written by the harness's own RunDirectory/RecordWriter and judged by
-`evals.commands.gate.run_gate` with the default rules (`min_runs` 3: latency checks at the run level).
+Every job has 2 x runs-per-arm run slots one after another. Latency is scaled per slot by the stretch of the day
+it ran in: a linear trend over the job whose end-to-end size is normal with sd `--day-sd` (the day effect),
+times independent per-run weather of sd `--run-sd`, on top of the condition's within-run drift
+(bench/gate_sim.py). Each arm's runs are written by the harness's own RunDirectory/RecordWriter and judged by
+`evals.commands.gate.run_gate` with the default rules (`min_runs` 3: timing checks at the run level).
 
-    .venv/bin/python bench/bench_gate_runs.py --pairs 200 --workers 2
+    .venv/bin/python bench/bench_gate_runs.py --pairs 200 --workers 2 --conditions drift6,drift10
 """
 
 from __future__ import annotations
@@ -40,23 +40,29 @@ CHANGES = {
     "accuracy -3 (at margin)": Change(accuracy_drop=0.03),
     "accuracy -10": Change(accuracy_drop=0.10),
 }
-SLOTS = 6
-DESIGNS = {"interleaved": ((0, 2, 4), (1, 3, 5)), "consecutive": ((0, 1, 2), (3, 4, 5))}
+DESIGNS = ("interleaved", "consecutive")
 
 
-def slot_factors(rng: np.random.Generator, pairs: int, day_sd: float, run_sd: float) -> np.ndarray:
-    """(pairs, SLOTS) latency factors: a linear trend over the job (end to end ~ N(0, day_sd)) times weather."""
-    trend = rng.normal(0, day_sd, (pairs, 1)) * (np.arange(SLOTS) / (SLOTS - 1) - 0.5)
-    return np.exp(trend + rng.normal(0, run_sd, (pairs, SLOTS)))
+def slots(design: str, runs_per_arm: int) -> tuple[list[int], list[int]]:
+    """(baseline slots, candidate slots) of a job of 2 x runs_per_arm runs one after another."""
+    if design == "interleaved":
+        return list(range(0, 2 * runs_per_arm, 2)), list(range(1, 2 * runs_per_arm, 2))
+    return list(range(runs_per_arm)), list(range(runs_per_arm, 2 * runs_per_arm))
+
+
+def slot_factors(rng: np.random.Generator, pairs: int, n_slots: int, day_sd: float, run_sd: float) -> np.ndarray:
+    """(pairs, n_slots) latency factors: a linear trend over the job (end to end ~ N(0, day_sd)) times weather."""
+    trend = rng.normal(0, day_sd, (pairs, 1)) * (np.arange(n_slots) / (n_slots - 1) - 0.5)
+    return np.exp(trend + rng.normal(0, run_sd, (pairs, n_slots)))
 
 
 def run_chunk(name: str, design: str, first: int, count: int, items: int, day_sd: float,
-              run_sd: float) -> dict[str, Any]:
+              run_sd: float, runs_per_arm: int = 3) -> dict[str, Any]:
     """`count` jobs of one condition and design: gate exit codes and failed rules per change."""
     cond, suite, rules = CONDITIONS[name], Suite(items), load_rules()
     seed = _seed(name, first)
-    factors = slot_factors(np.random.default_rng(seed), count, day_sd, run_sd)
-    base_slots, cand_slots = DESIGNS[design]
+    factors = slot_factors(np.random.default_rng(seed), count, 2 * runs_per_arm, day_sd, run_sd)
+    base_slots, cand_slots = slots(design, runs_per_arm)
     base = [simulate(suite, cond, Change(), count, CONCURRENCY, seed + 1 + k, run_factor=factors[:, s])
             for k, s in enumerate(base_slots)]
     codes: dict[str, Counter[int]] = {k: Counter() for k in CHANGES}
@@ -88,11 +94,14 @@ def main() -> int:
     p.add_argument("--conditions", default="iid,drift6")
     p.add_argument("--day-sd", type=float, default=0.05, help="sd of the latency trend over a job, end to end")
     p.add_argument("--run-sd", type=float, default=0.02, help="sd of each run's own weather (log latency)")
+    p.add_argument("--runs-per-arm", type=int, default=3)
+    p.add_argument("--designs", default=",".join(DESIGNS), help=f"comma-separated, of {', '.join(DESIGNS)}")
     args = p.parse_args()
     started = time.monotonic()
     chunk = 25
-    tasks = [(n, d, first, min(chunk, args.pairs - first), args.items, args.day_sd, args.run_sd)
-             for n in args.conditions.split(",") if n for d in DESIGNS for first in range(0, args.pairs, chunk)]
+    tasks = [(n, d, first, min(chunk, args.pairs - first), args.items, args.day_sd, args.run_sd, args.runs_per_arm)
+             for n in args.conditions.split(",") if n for d in args.designs.split(",") if d
+             for first in range(0, args.pairs, chunk)]
     totals: dict[tuple[str, str], dict[str, Any]] = {}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for task, future in [(t, pool.submit(run_chunk, *t)) for t in tasks]:
@@ -115,7 +124,8 @@ def main() -> int:
     print("Failed rules per change: " + "; ".join(
         f"{name}/{design}/{k}: {dict(total['rule_fails'][k])}" for (name, design), total in totals.items()
         for k in CHANGES if total["rule_fails"][k]))
-    print(f"\nday effect sd {args.day_sd:g} (end to end), run weather sd {args.run_sd:g}; "
+    print(f"\n{args.runs_per_arm} runs per arm; day effect sd {args.day_sd:g} (end to end), run weather sd "
+          f"{args.run_sd:g}; "
           f"{time.monotonic() - started:.0f} s")
     return 0
 
