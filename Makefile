@@ -16,10 +16,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/bedrock-evals run +experiment=quickstart
 
+# Two workers for the bulk; the tests that time things or send signals (marked serial) then run alone.
 test: lint
 	@bash tests/setup-browser.sh
 	@bash tests/setup-js.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m 'not serial'
+	$(BIN)/python -m pytest -q -m serial
 
 lint: $(STAMP)
 	$(BIN)/ruff check evals tests bench

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+# the gate's latency verdicts on real runs (an unchanged PR must pass): run alone, after the parallel pass
+pytestmark = pytest.mark.serial
+
 ROOT = Path(__file__).resolve().parent.parent
 # small runs keep the test short (injected latency well above the machine's own noise); the interleaving, seeds,
 # rules and gate are the recipe's own

@@ -427,6 +427,7 @@ def emulator_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+@pytest.mark.serial
 def test_emulator_gate_aa_slow_and_worse(emulator_runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
                                          ) -> None:
     r = emulator_runs
@@ -443,6 +444,7 @@ def test_emulator_gate_aa_slow_and_worse(emulator_runs: dict[str, Path], capsys:
     assert "accuracy" in failed_rules(capsys.readouterr().out)
 
 
+@pytest.mark.serial
 def test_emulator_compare_regions_and_runs(emulator_runs: dict[str, Path], tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     r = emulator_runs

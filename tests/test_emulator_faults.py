@@ -125,6 +125,7 @@ def test_connection_reset():
         assert emu.stats()["faults_injected"]["connection_reset"] == 2
 
 
+@pytest.mark.serial
 def test_stall_before_first_byte_times_out():
     with start(faults={"stall_before_first_byte": 1.0, "stall_ms": 1500}) as emu:
         client = client_for(emu, "us-east-1", read_timeout=0.3)
@@ -153,6 +154,7 @@ def test_midstream_exception():
             list(resp["body"])
 
 
+@pytest.mark.serial
 def test_slow_trickle_spreads_deltas():
     with start(faults={"slow_trickle": 1.0, "trickle_delay_ms": 30}) as emu:
         client = client_for(emu, "us-east-1")

@@ -245,6 +245,7 @@ def _normal_ms(emu: Emulator, n: int = 7) -> float:
     return statistics.median(times)
 
 
+@pytest.mark.serial
 def test_slowloris_and_half_open_do_not_stall_normal_requests(guarded):
     """40 slowloris connections, 200 half-open ones (past the cap of 64): a normal request still goes through
     within 50 ms of its unabused time, and the abusers are cut off by the deadlines and the cap."""

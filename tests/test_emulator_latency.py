@@ -12,6 +12,9 @@ from conftest import LLAMA33, MAVERICK, client_for
 
 from evals.emulator import Emulator
 
+# wall-clock latency checked against known injected delays: run alone, after the parallel pass
+pytestmark = pytest.mark.serial
+
 
 def user(text: str) -> list[dict]:
     return [{"role": "user", "content": [{"text": text}]}]

@@ -15,6 +15,9 @@ import pytest
 
 from evals.commands.interrupts import FINISHING, SETUP, Interrupts
 
+# SIGINT storms against a live run: kept out of the parallel pass so nothing else competes for the cores
+pytestmark = pytest.mark.serial
+
 REPO = Path(__file__).resolve().parent.parent
 RUN = ["suite=reasoning", "apis=[converse]", "regions=[us-east-1]", "run.progress=false", "run.history=false",
        "target.latency_profile=fixed", "target.fixed_latency_ms=300", "suite.sample_size=40", "load.concurrency=2"]

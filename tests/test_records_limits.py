@@ -93,6 +93,7 @@ def test_open_existing_requires_run_file(tmp_path: Path) -> None:
         RunDirectory.open_existing(tmp_path)
 
 
+@pytest.mark.serial
 def test_limiter_blocks_past_requests_per_window() -> None:
     limiter = QuotaLimiter(requests_per_minute=3, tokens_per_minute=10_000, window_s=0.3)
     t0 = time.monotonic()

@@ -106,6 +106,7 @@ def test_run_ends_with_the_headline_in_words(tmp_path: Path) -> None:
     assert html.index('id="headline"') < html.index('id="provenance"')
 
 
+@pytest.mark.serial
 def test_a_sweep_report_shows_a_positive_rate_at_every_level_and_the_knee(tmp_path: Path) -> None:
     """The emulator's quota (a tenth of the card's: 80 requests/minute) throttles the last level of a 96-request
     sweep; with no client-side limiter and no retries the throttles surface and mark the knee."""

@@ -159,6 +159,7 @@ def test_a_ramped_closed_loop_starts_its_workers_in_order_and_none_waits_for_a_c
     assert all(r["t_intended_ms"] <= r["t_sent_ms"] for r in records)
 
 
+@pytest.mark.serial
 def test_an_abort_ends_the_wait_for_requests_in_flight(tmp_path: Path) -> None:
     for strategy in (ClosedLoop(2), ConstantRate(1000.0)):
         runner, run = _runner(tmp_path / type(strategy).__name__, FakeSender(delay_s=3.0), lambda r, t: {"x": 1.0})
@@ -172,6 +173,7 @@ def test_an_abort_ends_the_wait_for_requests_in_flight(tmp_path: Path) -> None:
         assert _records(run) == []
 
 
+@pytest.mark.serial
 def test_requests_queued_before_a_stop_are_not_sent(tmp_path: Path) -> None:
     sender = FakeSender(delay_s=0.05)
     runner, run = _runner(tmp_path, sender, lambda r, t: {"exact": 1.0})
@@ -201,6 +203,7 @@ def test_gc_pauses_freezes_start_up_objects_and_times_each_collection() -> None:
     del start_up
 
 
+@pytest.mark.serial
 def test_a_long_quota_wait_is_announced_with_its_end_and_counted(tmp_path: Path, capsys) -> None:
     from evals.run.limiter import QuotaLimiter
 

@@ -299,6 +299,7 @@ def test_oracle_engine_answers_with_the_text_sent_in_metadata() -> None:
         assert out.reply is not None and out.reply.text.strip() == expected
 
 
+@pytest.mark.serial
 def test_read_timeout_before_first_byte_is_transient() -> None:
     settings = TransportSettings(max_attempts=1, read_timeout_s=0.3)
     faults = {"stall_before_first_byte": 1.0, "stall_ms": 800}
