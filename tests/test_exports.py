@@ -176,3 +176,14 @@ def test_keys_repeated_elsewhere_in_a_line_never_change_the_export(tmp_path: Pat
     careful_csv, careful_parquet = _export(tmp_path, "careful", [run], fast=False)
     assert paths["csv"].read_bytes() == careful_csv
     assert pq.read_table(paths["parquet"]).equals(careful_parquet)
+
+
+def test_nesting_json_loads_cannot_read_fails_as_before(tmp_path: Path) -> None:
+    """pyarrow reads any depth, json.loads runs out of recursion near 1,000 levels: such a line goes the careful way."""
+    run = write_run(tmp_path, "run-deep", _every_kind()[:2])
+    line = json.dumps(record(request_id="x"), separators=(",", ":"))[:-1] + ',"extra":' + "[" * 2000 + "]" * 2000 + "}"
+    with (run / "records.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+    assert _refused(run)
+    with pytest.raises(RecursionError):
+        export.write_exports([run], tmp_path, ("csv",))

@@ -44,7 +44,7 @@ _STR = r'"(?:[^"\\\x00-\x1f]|\\.)*"'
 _SCALAR = rf"(?:{_NUM}|{_STR}|true|false|null)"
 _LIST = rf"\[(?:{_SCALAR}(?:,{_SCALAR})*)?\]"
 _OBJECT = rf"\{{(?:{_STR}:{_SCALAR}(?:,{_STR}:{_SCALAR})*)?\}}"
-MAX_OPENINGS = 400  # `{` and `[` on one line past which json.loads might run out of recursion: such lines are refused
+MAX_OPENINGS = 800  # `{` and `[` on one line from which json.loads might run out of recursion (~990 levels deep)
 
 
 class Refused(Exception):
@@ -68,11 +68,13 @@ def _token(name: str, typ: pa.DataType) -> str:
 
 @lru_cache(maxsize=4)
 def _forms(types: tuple[tuple[str, pa.DataType], ...]) -> tuple[str, str]:
-    """(a whole line as the run writes it: every field once, in schema order, compact, strict JSON tokens;
-    the end of such a line from `,"expected":` on)."""
+    """The writer form (every field once, in schema order, compact, strict JSON tokens) of (a line's start up to the
+    key after its last list; a line's end from `,"expected":` on)."""
+    names = [name for name, _ in types]
     members = [f'"{name}":(?:{_token(name, typ)})' for name, typ in types]
-    first = [name for name, _ in types].index(FREE_TEXT)
-    return r"^\{" + ",".join(members) + r"\}\r?\n$", "," + ",".join(members[first:]) + r"\}\r?\n$"
+    last_list, first = max(names.index(k) for k in LISTS), names.index(FREE_TEXT)
+    return (r"^\{" + ",".join(members[:last_list + 1]) + f',"{names[last_list + 1]}":',
+            "," + ",".join(members[first:]) + r"\}\r?\n$")
 
 
 def _schema(types: Mapping[str, pa.DataType]) -> pa.Schema:
@@ -108,9 +110,10 @@ def _lines(chunk: bytes) -> pa.StringArray:
     last = ends - 1 - (data[np.maximum(ends - 1, 0)] == 13)  # a \r before the newline is whitespace to json.loads
     if np.any(ends <= starts) or np.any(data[starts] != ord("{")) or np.any(data[np.maximum(last, 0)] != ord("}")):
         raise Refused
-    openings = np.flatnonzero((data | 0x20) == ord("{"))  # `{` or `[` (0x7b, 0x5b)
-    if np.bincount(np.searchsorted(ends, openings), minlength=len(ends)).max(initial=0) >= MAX_OPENINGS:
-        raise Refused
+    if np.any(ends - starts >= 2 * MAX_OPENINGS):  # shorter lines cannot hold that many openings and their closings
+        openings = np.flatnonzero((data | 0x20) == ord("{"))  # `{` or `[` (0x7b, 0x5b)
+        if np.bincount(np.searchsorted(ends, openings), minlength=len(ends)).max(initial=0) >= MAX_OPENINGS:
+            raise Refused
     offsets = np.concatenate([[0], ends + 1]).astype(np.int32)
     return pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(chunk))
 
@@ -196,16 +199,15 @@ def _scores(raw: pa.Array, typ: pa.DataType) -> tuple[pa.Array, pa.Array]:
 
 def _element_text(values: pa.Array) -> pa.Array:
     """Each list element as `json.dumps` writes it, or null where that cannot be had in C++ (the row then goes through
-    Python): shortest round-trip floats between 1e-4 and 1e16 (Arrow's and Python's agree there, integral ones gaining
-    ".0"), integers, and strings without characters JSON escapes."""
+    Python): shortest round-trip floats between 1e-4 and 1e16 that Arrow prints without an exponent (Arrow's and
+    Python's digits agree there, integral ones gaining ".0"), integers, and strings without characters JSON escapes."""
     if pa.types.is_floating(values.type):
         text = pc.cast(values, pa.string())
         magnitude = pc.abs(values)
-        plain = pc.and_(pc.invert(pc.match_substring_regex(text, "[en]")),
+        plain = pc.and_(pc.invert(pc.match_substring(text, "e")),
                         pc.or_(pc.equal(values, 0), pc.and_(pc.greater_equal(magnitude, 1e-4),
                                                              pc.less(magnitude, 1e16))))
-        whole = pc.match_substring_regex(text, r"^-?[0-9]+$")
-        text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+        text = pc.if_else(pc.equal(pc.floor(values), values), pc.binary_join_element_wise(text, ".0", ""), text)
         return pc.if_else(plain, text, pa.scalar(None, pa.string()))
     if pa.types.is_integer(values.type):
         return pc.cast(values, pa.string())
@@ -213,33 +215,42 @@ def _element_text(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.match_substring_regex(values, r'[\x00-\x1f"\\]'), pa.scalar(None, pa.string()), quoted)
 
 
-def _list_text(lines: pa.StringArray, column: pa.Array, name: str, line_form: str) -> pa.Array:
-    """CSV text of a list column: null for null or empty lists, else the list as `json.dumps` of the line gives it.
+def _lists_text(lines: pa.StringArray, columns: Mapping[str, pa.Array], line_form: str) -> dict[str, pa.Array]:
+    """CSV text of the list columns: null for null or empty lists, else the list as `json.dumps` of the line gives it.
 
-    The lines of non-empty lists must be in writer form (`line_form`): then no value before `expected` holds
-    `,"key":`, so the first one starts this list and the next field's ends it."""
-    lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
-    rows = np.flatnonzero(lengths > 0)
+    The lines holding a non-empty list must start in writer form (`line_form`): then no value before the lists holds
+    `,"key":`, so a list's text runs from the first `,"list":` to the next field's key."""
+    lengths = {k: pc.fill_null(pc.list_value_length(columns[k]), 0).to_numpy(zero_copy_only=False) for k in LISTS}
+    rows = np.flatnonzero(np.logical_or.reduce([n > 0 for n in lengths.values()]))
     if not rows.size:
-        return pa.nulls(len(column), pa.string())
-    lists = column.take(pa.array(rows))
+        return {k: pa.nulls(len(lines), pa.string()) for k in LISTS}
     subset = lines.take(pa.array(rows))
     if not pc.all(pc.match_substring_regex(subset, line_form)).as_py():
         raise Refused
-    raw = _between(_between(subset.cast(pa.binary()), name, False)[1], _NEXT[name], False)[0]
-    raw = raw.cast(pa.string())
+    texts, rest, at = {}, subset.cast(pa.binary()), ""
+    for name in sorted(LISTS, key=list(RECORD_FIELDS).index):  # each cut leaves the rest of the line for the next
+        if at != name:
+            rest = _between(rest, name, False)[1]
+        raw, rest = _between(rest, _NEXT[name], False)
+        at = _NEXT[name]  # `rest` now starts at this field's value
+        texts[name] = _list_text(columns[name].take(pa.array(rows)), raw.cast(pa.string()), len(lines), rows)
+    return texts
+
+
+def _list_text(lists: pa.Array, raw: pa.Array, n: int, rows: np.ndarray) -> pa.Array:
+    """CSV text of one list column from the lists of `rows` and their text in the file (see `_lists_text`)."""
     elements = pa.ListArray.from_arrays(lists.offsets, _element_text(lists.values))
     canonical = pc.binary_join_element_wise("[", pc.binary_join(elements, ","), "]", "")
-    same = pc.fill_null(pc.equal(raw, canonical), False).to_numpy(zero_copy_only=False)
-    texts = pc.binary_join_element_wise("[", pc.binary_join(elements, ", "), "]", "").to_pylist()
-    for i in np.flatnonzero(~same):
-        text = raw[int(i)].as_py()
-        if text is None:
-            raise Refused
-        texts[i] = _json_text(json.loads(text))
-    index = np.full(len(column), -1, dtype=np.int64)
+    shown = pc.fill_null(pc.greater(pc.list_value_length(lists), 0), False)  # empty or null lists have no text
+    texts = pc.if_else(shown, pc.binary_join_element_wise("[", pc.binary_join(elements, ", "), "]", ""),
+                       pa.scalar(None, pa.string()))
+    other = pc.and_(shown, pc.invert(pc.fill_null(pc.equal(raw, canonical), False)))
+    if pc.any(other).as_py():  # not as the run writes it: as json.dumps of the parsed text
+        texts = pc.replace_with_mask(texts, other, pa.array(
+            [_json_text(json.loads(text)) for text in raw.filter(other).to_pylist()], pa.string()))
+    index = np.full(n, -1, dtype=np.int64)
     index[rows] = np.arange(rows.size)
-    return pa.array(texts, pa.string()).take(pa.array(index, mask=index < 0))
+    return texts.take(pa.array(index, mask=index < 0))
 
 
 def _between(text: pa.Array, key: str, reverse: bool) -> tuple[pa.Array, pa.Array]:
@@ -330,6 +341,6 @@ class Reader:
         columns.update({"run_id": pa.array([self.run_id] * len(lines), pa.string()),
                         FREE_TEXT: _expected(expected), OBJECT_FIELD: maps})
         typed = pa.Table.from_arrays([columns[k] for k in RECORD_FIELDS], names=list(RECORD_FIELDS))
-        texts = {k: _list_text(lines, columns[k], k, self.line_form) for k in LISTS}
+        texts = _lists_text(lines, columns, self.line_form)
         texts[OBJECT_FIELD] = scores_text
         return typed, texts, may_need_defusing(chunk, self.run_id)
