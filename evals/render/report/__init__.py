@@ -26,7 +26,7 @@ from .export import FORMATS, pyarrow_missing, write_exports
 from .formulas import METHODS, TIMING, statistics_doc
 from .plots import all_plots
 from .render import render_html
-from .source import iter_full, load, one_table
+from .source import load, one_table
 from .summary import build_summary
 from .trend import history_trend
 from .viewer import viewer_data
@@ -86,7 +86,7 @@ def render_run(
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=target.parent))
     try:
         exports = {} if export_note or not formats else write_exports(
-            iter_full([run.path for run in runs]), staging, formats)
+            [run.path for run in runs], staging, formats)
         html = render_html({
             "title": _title(runs),
             "s": summary,

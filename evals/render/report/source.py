@@ -30,11 +30,16 @@ def open_runs(path: Path | str) -> list[RunDirectory]:
     return [RunDirectory.open_existing(p) for p in run_dirs_in(path)]
 
 
+def run_id_of(path: Path) -> str:
+    """The run id the exports give a run's records: run.json's, else the directory's name."""
+    return str(RunDirectory(path).read_run().get("run_id", path.name))
+
+
 def iter_full(paths: Sequence[Path]) -> Iterator[dict[str, Any]]:
     """Every record of every run, unchanged except for the run id (for the exports)."""
     for path in paths:
         run_dir = RunDirectory(path)
-        run_id = str(run_dir.read_run().get("run_id", path.name))
+        run_id = run_id_of(path)
         for rec in run_dir.iter_records():
             rec["run_id"] = run_id
             yield rec
