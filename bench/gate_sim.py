@@ -105,8 +105,9 @@ def _storms(rng: np.random.Generator, cond: Condition, runs: int, horizon: float
 
 
 def simulate(suite: Suite, cond: Condition, change: Change, runs: int, concurrency: int, seed: int,
-             order_seed: int | None = None) -> Runs:
-    """`runs` independent runs of the suite; `order_seed` fixes the send order (same emulator/plan seed)."""
+             order_seed: int | None = None, run_factor: np.ndarray | None = None) -> Runs:
+    """`runs` independent runs of the suite; `order_seed` fixes the send order (same emulator/plan seed);
+    `run_factor` (runs,) scales each run's latency (the weather of the stretch of the day it ran in)."""
     rng = np.random.default_rng(seed)
     n, c = suite.items, concurrency
     per_worker = math.ceil(n / c)
@@ -129,7 +130,7 @@ def simulate(suite: Suite, cond: Condition, change: Change, runs: int, concurren
         items = orders[:, j]
         now = clock[ridx, worker]
         step = np.clip((now / DT).astype(int), 0, steps - 1)
-        factor = np.exp(drift[ridx, step]) * change.latency
+        factor = np.exp(drift[ridx, step]) * change.latency * (1.0 if run_factor is None else run_factor)
         slow = slow_run & (now >= slow_start) & (now < slow_start + cond.slow_s)
         factor = factor * np.where(slow, cond.slow_factor, 1.0)
         lat = (BASE_MS + MS_PER_TOKEN * tokens[ridx, items]) * noise[ridx, items] * factor / 1000

@@ -352,6 +352,9 @@ def test_several_runs_per_arm_use_run_level_latency(tmp_path: Path, capsys: pyte
     data = json.loads((out / "compare.json").read_text(encoding="utf-8"))
     metrics = {m["metric"]: m for m in data["cells"][0]["metrics"]}
     assert metrics["latency_p50"]["unit_of_analysis"] == "runs" and metrics["latency_p50"]["n_base"] == 3
+    # timing moves with each run's weather, cost does not: tokens/s is judged run by run, cost paired by item
+    assert metrics["tokens_per_s"]["unit_of_analysis"] == "runs" and metrics["latency"]["unit_of_analysis"] == "runs"
+    assert metrics["cost_per_request"]["unit_of_analysis"] == "items (paired)"
     assert metrics["accuracy"]["unit_of_analysis"] == "items (paired)" and metrics["accuracy"]["n_base"] == 60
     assert metrics["latency"]["verdict"] == "worse"
     assert len(data["base"]["runs"]) == 3

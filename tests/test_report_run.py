@@ -1,12 +1,16 @@
-"""End to end: real runs on the emulator render their report, and `report` merges two of them."""
+"""End to end: real runs on the emulator render their report, and `report` merges two of them.
+
+Runs go through `evals.cli.main` in this process (the CLI's own entry point; each run still starts its emulator
+process and talks to it through boto3): what is checked is the run directory and what the run prints.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import html as htmllib
+import io
 import json
 import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -14,17 +18,20 @@ import pytest
 
 from evals import cli
 
-ROOT = Path(__file__).parent.parent
+
+def _cli_run(*args: str) -> tuple[int, str, str]:
+    """`bedrock-evals run ARGS` in this process: exit code, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["run", *args])
+    return code, out.getvalue(), err.getvalue()
 
 
 def _run(out: Path, *overrides: str) -> Path:
-    proc = subprocess.run(
-        [sys.executable, "-m", "evals.cli", "run", "target.latency_profile=zero", "run.progress=false",
-         f"run.out_dir={out}", *overrides],
-        capture_output=True, text=True, timeout=180, cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return Path(proc.stdout.strip().splitlines()[-1])
+    code, stdout, stderr = _cli_run("target.latency_profile=zero", "run.progress=false", f"run.out_dir={out}",
+                                    *overrides)
+    assert code == 0, stderr
+    return Path(stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
@@ -85,16 +92,13 @@ def test_report_merges_two_real_runs(two_runs: tuple[Path, Path], tmp_path: Path
 
 
 def test_run_ends_with_the_headline_in_words(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "evals.cli", "run", "target.latency_scale=0.2", "run.progress=false",
-         f"run.out_dir={tmp_path}", "regions=[us-east-1,us-west-2]", "apis=[converse]", "run.repeats=3"],
-        capture_output=True, text=True, timeout=180, cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr
-    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    code, stdout, stderr = _cli_run("target.latency_scale=0.2", "run.progress=false", f"run.out_dir={tmp_path}",
+                                    "regions=[us-east-1,us-west-2]", "apis=[converse]", "run.repeats=3")
+    assert code == 0, stderr
+    run_dir = Path(stdout.strip().splitlines()[-1])
     (region,) = json.loads((run_dir / "summary.json").read_text())["ranking"]
     p50 = next(row for row in region["metrics"] if row["metric"] == "latency_p50")
-    err = proc.stderr.splitlines()
+    err = stderr.splitlines()
     start = next(i for i, line in enumerate(err) if line.startswith("headline ("))
     assert err[start + 1] == "Which region?"
     assert err[start + 2] == f"  {p50['sentence']}"

@@ -31,6 +31,9 @@ QUANTILES = {"latency_p50": ("latency_ms", 0.5), "latency_p90": ("latency_ms", 0
 RATES: dict[str, Values] = {name: METRICS[name].values for name in ("error_rate", "throttle_rate")}
 GEOMEANS: dict[str, Values] = {name: METRICS[name].values for name in ("latency", "tokens_per_s", "cost_per_request")}
 METRIC_NAMES = ("accuracy", *QUANTILES, *RATES, *GEOMEANS)
+# timing metrics, which the weather of each run moves: judged run by run with min_runs+ runs per arm (cost is
+# tokens times prices, the same whenever it ran, so it stays paired by item)
+RUN_LEVEL = ("latency", "tokens_per_s")
 # the record fields the engine reads (a run is read with just these for compare and gate)
 FIELDS = ("status", "latency_ms", "ttft_ms", "cost_usd", "output_tokens", "throttles", "score", "sample_id",
           "cluster", "t_sent_ms")
@@ -183,7 +186,7 @@ def measure_geomean(metric: str, base: RecordTable, cand: RecordTable, levels: n
     ly = np.array([ic.mean[k] for k in common])
     bx, by = math.exp(float(lx.mean())), math.exp(float(ly.mean()))
     rb, rc = _runs_of(base), _runs_of(cand)
-    if metric == "latency" and len(rb) >= min_runs and len(rc) >= min_runs:
+    if metric in RUN_LEVEL and len(rb) >= min_runs and len(rc) >= min_runs:
         per_b = [_log_geomean(r, value, common) for r in rb]
         per_c = [_log_geomean(r, value, common) for r in rc]
         bounds = _with_dropped(effects.run_level_log_ratio(per_b, per_c, levels), dropped)

@@ -126,7 +126,7 @@ def write_exports(runs: Sequence[Path], directory: Path, formats: Sequence[str],
     Runs whose records.jsonl are all in writer form are parsed in C++ (`export_fast`); otherwise every record goes
     through `json.loads`, `batch` records at a time, exactly as before. Memory stays bounded either way.
     """
-    from . import export_fast
+    from .export_fast import Refused  # pyarrow's JSON reader: imported when exports are written
 
     for fmt in formats:
         if fmt not in FORMATS:
@@ -134,17 +134,17 @@ def write_exports(runs: Sequence[Path], directory: Path, formats: Sequence[str],
     paths = {fmt: directory / f"records.{fmt}" for fmt in formats}
     try:
         _write(paths, _fast_batches(runs))
-    except export_fast.Refused:
+    except Refused:
         _write(paths, _careful_batches(iter_full(runs), batch))
     return paths
 
 
 def _fast_batches(runs: Sequence[Path]) -> Iterator[Batch]:
-    from . import export_fast
+    from .export_fast import Reader
 
     types = _types()
     for path in runs:
-        reader = export_fast.Reader(run_id_of(path), types)
+        reader = Reader(run_id_of(path), types)
         yield from _in_order(reader.batch, reader.stretches(path / RECORDS_FILE), PARSE_THREADS)
 
 
