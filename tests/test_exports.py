@@ -102,7 +102,9 @@ def _refused(run: Path) -> bool:
                                                                                       '"latency_ms":-0'),
     json.dumps(dict(reversed(list(record(request_id="x3").items()))), separators=(",", ":")),
 ])
-def test_a_file_the_fast_path_refuses_exports_as_before(tmp_path: Path, odd_line: str) -> None:
+def test_a_file_the_fast_path_refuses_exports_as_before(tmp_path: Path, odd_line: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export_fast, "CHUNK", 2_000)  # the good lines are written before the odd one is met
     run = write_run(tmp_path, "run-odd", _every_kind()[:5])
     with (run / "records.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(odd_line + "\n")
@@ -187,3 +189,19 @@ def test_nesting_json_loads_cannot_read_fails_as_before(tmp_path: Path) -> None:
     assert _refused(run)
     with pytest.raises(RecursionError):
         export.write_exports([run], tmp_path, ("csv",))
+
+
+@pytest.mark.parametrize("line", [
+    json.dumps(record(request_id="c1", expected=1.5, scores={"b": 1, "a": 2.5}), separators=(",", ":"))
+    .replace('"expected":1.5', '"expected":1.50').replace('"a":2.5', '"a":2.50'),
+    json.dumps(record(request_id="c2", expected="caf\u00e9"), separators=(",", ":")) + "\r",  # \u escape, CRLF
+])
+def test_values_written_otherwise_read_as_json_loads_reads_them(tmp_path: Path, line: str) -> None:
+    run = write_run(tmp_path, "run-other", _every_kind()[:3])
+    with (run / "records.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+    assert not _refused(run)
+    fast_csv, fast_parquet = _export(tmp_path, "fast", [run], fast=True)
+    careful_csv, careful_parquet = _export(tmp_path, "careful", [run], fast=False)
+    assert fast_csv == careful_csv and fast_parquet.equals(careful_parquet)
+    assert fast_parquet.column("expected").to_pylist()[-1] in ("1.5", "café")
