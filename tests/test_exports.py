@@ -87,6 +87,19 @@ def test_fast_path_accepts_what_the_run_writes(tmp_path: Path) -> None:
     assert sum(typed.num_rows for typed, _, _ in _fast(run)) == 40
 
 
+def _appended_line_exports_alike(tmp_path: Path, recs: list[dict[str, Any]], line: str) -> tuple[bytes, Any]:
+    """A run of `recs` with `line` appended as written: the fast path takes it and exports it exactly as the
+    careful path does. Returns the fast path's (CSV bytes, Parquet table)."""
+    run = write_run(tmp_path, "run-appended", recs)
+    with (run / "records.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+    assert not _refused(run)
+    fast_csv, fast_parquet = _export(tmp_path, "fast", [run], fast=True)
+    careful_csv, careful_parquet = _export(tmp_path, "careful", [run], fast=False)
+    assert fast_csv == careful_csv and fast_parquet.equals(careful_parquet)
+    return fast_csv, fast_parquet
+
+
 def _refused(run: Path) -> bool:
     try:
         _fast(run)
@@ -121,13 +134,7 @@ def test_list_text_not_as_the_run_writes_it_is_read_with_json(tmp_path: Path) ->
     the parsed line shows it, not as the canonical text of its values."""
     odd = json.dumps(record(request_id="x", api="converse_stream", itl_ms=[1.5, 2.0], delta_chars=[3]),
                      separators=(",", ":")).replace("[1.5,2.0]", "[1.50,2]")
-    run = write_run(tmp_path, "run-odd", _every_kind()[:5])
-    with (run / "records.jsonl").open("a", encoding="utf-8") as fh:
-        fh.write(odd + "\n")
-    assert not _refused(run)
-    fast_csv, fast_parquet = _export(tmp_path, "fast", [run], fast=True)
-    careful_csv, careful_parquet = _export(tmp_path, "careful", [run], fast=False)
-    assert fast_csv == careful_csv and fast_parquet.equals(careful_parquet)
+    fast_csv, _ = _appended_line_exports_alike(tmp_path, _every_kind()[:5], odd)
     assert b'"[1.5, 2]"' in fast_csv
 
 
@@ -197,11 +204,5 @@ def test_nesting_json_loads_cannot_read_fails_as_before(tmp_path: Path) -> None:
     json.dumps(record(request_id="c2", expected="caf\u00e9"), separators=(",", ":")) + "\r",  # \u escape, CRLF
 ])
 def test_values_written_otherwise_read_as_json_loads_reads_them(tmp_path: Path, line: str) -> None:
-    run = write_run(tmp_path, "run-other", _every_kind()[:3])
-    with (run / "records.jsonl").open("a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
-    assert not _refused(run)
-    fast_csv, fast_parquet = _export(tmp_path, "fast", [run], fast=True)
-    careful_csv, careful_parquet = _export(tmp_path, "careful", [run], fast=False)
-    assert fast_csv == careful_csv and fast_parquet.equals(careful_parquet)
+    _, fast_parquet = _appended_line_exports_alike(tmp_path, _every_kind()[:3], line)
     assert fast_parquet.column("expected").to_pylist()[-1] in ("1.5", "café")
