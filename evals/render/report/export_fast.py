@@ -168,28 +168,25 @@ def _expected(raw: pa.Array) -> pa.Array:
     """`expected` as the careful path exports it: text as is, anything else as JSON text (one json.loads per
     distinct value)."""
     encoded = raw.dictionary_encode()
-    texts = []
-    for text in encoded.dictionary.to_pylist():
-        try:
-            value = json.loads(text)
-        except (ValueError, RecursionError):
-            raise Refused from None
-        texts.append(value if value is None or isinstance(value, str) else
-                     json.dumps(value, ensure_ascii=False, sort_keys=True))
+    texts = [value if value is None or isinstance(value, str) else
+             json.dumps(value, ensure_ascii=False, sort_keys=True) for value in _loaded(encoded.dictionary)]
     return pa.array(texts, pa.string()).take(encoded.indices)
+
+
+def _loaded(texts: pa.Array) -> list[Any]:
+    """json.loads of each text; a text json.loads refuses (or nests too deep for it) is the careful path's."""
+    try:
+        return [json.loads(text) for text in texts.to_pylist()]
+    except (ValueError, RecursionError):
+        raise Refused from None
 
 
 def _scores(raw: pa.Array, typ: pa.DataType) -> tuple[pa.Array, pa.Array]:
     """(the map column, its CSV text) from each row's object text, one json.loads per distinct object."""
     encoded = raw.dictionary_encode()
-    entries, texts = [], []
-    for text in encoded.dictionary.to_pylist():
-        try:
-            value = json.loads(text)
-        except (ValueError, RecursionError):
-            raise Refused from None
-        entries.append(list(value.items()) if value else None)
-        texts.append(_json_text(value))
+    values = _loaded(encoded.dictionary)
+    entries = [list(value.items()) if value else None for value in values]
+    texts = [_json_text(value) for value in values]
     try:
         maps = pa.array(entries, type=typ)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
