@@ -122,25 +122,25 @@ def distributions(table: RecordTable, names: Sequence[str], order: np.ndarray | 
     `replicates`: the table's runs repeat one configuration, so 3+ of them give run-level intervals (not so for
     the runs of a sweep, each at its own load)."""
     order = send_order(table) if order is None else order
-    runs = run_rank(table)[order] if replicates else np.zeros(order.size, dtype=np.int64)
-    out = {}
-    for name in names:
-        values = DISTRIBUTIONS[name](table)[order]
-        present = ~np.isnan(values)
-        out[name] = quantiles(values[present], runs[present])
-    return out
+    return {name: quantiles(*_counted_by_run(DISTRIBUTIONS[name](table), table, order, replicates))
+            for name in names}
 
 
 def quantile_figure(metric: Metric, table: RecordTable) -> Interval | None:
     """A quantile metric's (latency_p50, ttft_p50, ...) one-arm figure and interval; None without values."""
     if metric.quantile is None:
         raise ValueError(f"{metric.name} is not a quantile metric")
-    order = send_order(table)
-    values = metric.values(table)[order]
-    present = ~np.isnan(values)
-    if not present.any():
-        return None
-    return quantile_of_runs(values[present], metric.quantile, run_rank(table)[order][present])
+    values, runs = _counted_by_run(metric.values(table), table, send_order(table), True)
+    return quantile_of_runs(values, metric.quantile, runs) if values.size else None
+
+
+def _counted_by_run(values: np.ndarray, table: RecordTable, order: np.ndarray, replicates: bool
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(the values that count, in send order; each one's run, or one run for all when they are not replicates)."""
+    ordered = values[order]
+    present = ~np.isnan(ordered)
+    runs = run_rank(table)[order] if replicates else np.zeros(order.size, dtype=np.int64)
+    return ordered[present], runs[present]
 
 
 def mean_interval(values: np.ndarray) -> Interval:
